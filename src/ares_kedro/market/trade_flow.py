@@ -1,0 +1,317 @@
+"""Order flow per bar from Binance aggregated trades, streamed in chunks.
+
+A day of BTCUSDT aggTrades holds millions of rows, so files are never loaded whole and
+never become one Python object per trade: Arrow parses blocks of CSV, numpy reduces
+each block to per-bar sums, and only per-bar rows are kept.
+
+Per bar (``bar_time`` = bar open, int64 epoch ns):
+  buy_volume / sell_volume            base volume of trades whose taker bought / sold
+  buy_quote_volume / sell_quote_volume the same in quote currency
+  agg_trade_count                      number of aggregated trades
+  large_trade_count                    trades whose notional (price x quantity) is at
+  large_buy_volume / large_sell_volume or above the large-trade threshold, and their volume
+
+The large-trade threshold of a UTC day is the ``quantile`` of trade notionals over the
+``lookback_days`` days before it, never the day itself or later: no lookahead. Until that
+history holds ``min_history_trades`` trades, the large-trade columns are NaN (warm-up).
+Notionals are kept as a histogram per day (log10 bins of width ``BIN_WIDTH_DECADES``), so
+the threshold resolution is about 4.7 % of notional.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pyarrow import csv as pa_csv
+
+from ares_kedro.market.archives import ArchiveFile, first_line, has_header, open_archive
+from ares_kedro.market.csv_tables import CsvLayout, diagnose_bad_line, epoch_to_ns, epoch_unit
+from ares_kedro.market.errors import MarketDataError
+
+AGG_TRADE_LAYOUT = CsvLayout(
+    kind="aggTrades",
+    columns=(
+        "agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id",
+        "transact_time", "is_buyer_maker", "is_best_match",
+    ),
+    types={
+        "agg_trade_id": pa.int64(), "price": pa.float64(), "quantity": pa.float64(),
+        "transact_time": pa.int64(), "is_buyer_maker": pa.bool_(),
+    },
+    optional_tail=1,
+)
+
+TRADE_FLOW_COLUMNS = [
+    "buy_volume", "sell_volume", "buy_quote_volume", "sell_quote_volume", "agg_trade_count",
+    "large_trade_count", "large_buy_volume", "large_sell_volume",
+]
+_SUM_COLUMNS = TRADE_FLOW_COLUMNS  # every column adds up across chunks
+
+DAY_NS = 86_400 * 10**9
+BIN_LOW_DECADES = -4.0  # notional 0.0001 quote units
+BIN_WIDTH_DECADES = 0.02
+N_BINS = 750  # up to 10**11 quote units
+_FIX = "re-download the file (ingestion.download: true) or remove it"
+
+
+@dataclass(frozen=True)
+class LargeTradeRule:
+    """How a trade counts as large (``ingestion.trades.large_trade`` in conf)."""
+
+    quantile: float
+    lookback_days: int
+    min_history_trades: int
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.quantile < 1:
+            raise ValueError(f"large_trade.quantile must be in [0.5, 1), got {self.quantile}")
+        if self.lookback_days < 1 or self.min_history_trades < 1:
+            raise ValueError("large_trade.lookback_days and min_history_trades must be >= 1")
+
+
+def notional_bins(notional: np.ndarray) -> np.ndarray:
+    """Histogram bin of each notional (log10 scale, clipped to the grid)."""
+    with np.errstate(divide="ignore"):
+        position = (np.log10(notional) - BIN_LOW_DECADES) / BIN_WIDTH_DECADES
+    return np.clip(position.astype(np.int64), 0, N_BINS - 1)
+
+
+def threshold_from_history(
+    day: int, histograms: dict[int, np.ndarray], rule: LargeTradeRule
+) -> float:
+    """Large-trade notional threshold for UTC day ``day`` (days since epoch) from the
+    histograms of the ``rule.lookback_days`` days before it; NaN if too little history."""
+    pooled = np.zeros(N_BINS, dtype=np.int64)
+    for past in range(day - rule.lookback_days, day):
+        hist = histograms.get(past)
+        if hist is not None:
+            pooled += hist
+    total = int(pooled.sum())
+    if total < rule.min_history_trades:
+        return float("nan")
+    first_bin_at_quantile = int(np.searchsorted(np.cumsum(pooled), rule.quantile * total))
+    return float(10 ** (BIN_LOW_DECADES + first_bin_at_quantile * BIN_WIDTH_DECADES))
+
+
+@dataclass
+class TradeFileResult:
+    """Per-bar order flow of one aggTrades file and what is needed to reuse it."""
+
+    bars: pd.DataFrame  # index bar_time (int64 ns), TRADE_FLOW_COLUMNS
+    histograms: dict[int, np.ndarray]  # notional histogram per UTC day in the file
+    thresholds: dict[int, float]  # large-trade threshold used per UTC day
+    rows: int
+    duplicates: int
+
+
+class _FileState:
+    """Running state while one file streams through."""
+
+    def __init__(self, archive: ArchiveFile, header_lines: int, prior: dict[int, np.ndarray]):
+        self.archive = archive
+        self.header_lines = header_lines
+        self.prior = prior
+        self.histograms: dict[int, np.ndarray] = {}
+        self.thresholds: dict[int, float] = {}
+        self.rows = 0
+        self.duplicates = 0
+        self.last_time = np.iinfo(np.int64).min
+        self.last_id = np.iinfo(np.int64).min
+        self.unit: tuple[float, str, int] | None = None
+        self.chunks: list[pd.DataFrame] = []
+
+    def history(self) -> dict[int, np.ndarray]:
+        return {**self.prior, **self.histograms}
+
+
+def aggregate_trade_file(
+    archive: ArchiveFile,
+    bar_ns: int,
+    rule: LargeTradeRule,
+    prior_histograms: dict[int, np.ndarray],
+    block_bytes: int = 32 << 20,
+) -> TradeFileResult:
+    """Stream one aggTrades file (zipped or not) into per-bar order flow.
+
+    ``prior_histograms`` holds the notional histograms of earlier days (other files),
+    for the large-trade threshold. Raises MarketDataError on bad rows, naming the line.
+    """
+    with open_archive(archive.path) as probe:
+        head = probe.read(4096)
+    if not head.strip():
+        raise MarketDataError(archive.path, "empty file: an aggTrades file must hold trades", _FIX)
+    header_lines = int(has_header(first_line(head)))
+    lines = head.split(b"\n")
+    sample = lines[header_lines].decode("utf-8", errors="replace").strip() if len(lines) > header_lines else ""
+    if not sample:
+        raise MarketDataError(archive.path, "the file has a header but no trades", _FIX)
+    width = len(sample.split(","))
+    if width not in AGG_TRADE_LAYOUT.accepted_widths:
+        diagnose_bad_line([sample], archive.path, AGG_TRADE_LAYOUT, 0, 99)
+    names = list(AGG_TRADE_LAYOUT.columns[:width])
+    state = _FileState(archive, header_lines, prior_histograms)
+    with open_archive(archive.path) as stream:
+        try:
+            reader = pa_csv.open_csv(
+                stream,
+                read_options=pa_csv.ReadOptions(
+                    column_names=names, skip_rows=header_lines, block_size=block_bytes
+                ),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types=AGG_TRADE_LAYOUT.types,
+                    include_columns=list(AGG_TRADE_LAYOUT.types),
+                ),
+            )
+            for batch in reader:
+                _consume(batch, state, bar_ns, rule)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            _diagnose_stream(archive, header_lines, width)
+            raise MarketDataError(archive.path, f"cannot be parsed as aggTrades ({error})", _FIX) from error
+    if state.rows == 0:
+        raise MarketDataError(archive.path, "empty file: an aggTrades file must hold trades", _FIX)
+    bars = combine_bar_chunks(state.chunks)
+    return TradeFileResult(
+        bars=bars, histograms=state.histograms, thresholds=state.thresholds,
+        rows=state.rows, duplicates=state.duplicates,
+    )
+
+
+def _diagnose_stream(archive: ArchiveFile, header_lines: int, width: int) -> None:
+    with open_archive(archive.path) as stream:
+        text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
+        diagnose_bad_line((line.rstrip("\n") for line in text), archive.path, AGG_TRADE_LAYOUT,
+                          header_lines, width)
+
+
+def _consume(batch: pa.RecordBatch, state: _FileState, bar_ns: int, rule: LargeTradeRule) -> None:
+    n = batch.num_rows
+    if n == 0:
+        return
+    source, offset = state.archive.path, state.rows
+    raw_time = batch.column("transact_time").to_numpy()
+    if state.unit is None:
+        state.unit = epoch_unit(raw_time[0], source, "transact_time", state.header_lines + 1)
+    time_ns = epoch_to_ns(raw_time, source, "transact_time", state.header_lines, state.unit, offset)
+    ids = batch.column("agg_trade_id").to_numpy()
+    price = batch.column("price").to_numpy()
+    quantity = batch.column("quantity").to_numpy()
+    seller_is_taker = batch.column("is_buyer_maker").to_numpy(zero_copy_only=False)
+
+    def line(rows: np.ndarray) -> int:
+        return offset + int(rows[0]) + state.header_lines + 1
+
+    bad = np.flatnonzero(~(price > 0) | ~np.isfinite(price))
+    if bad.size:
+        raise MarketDataError(source, "price must be positive", _FIX, row=line(bad), column="price",
+                              value=float(price[bad[0]]))
+    bad = np.flatnonzero(~(quantity > 0) | ~np.isfinite(quantity))
+    if bad.size:
+        raise MarketDataError(source, "quantity must be positive", _FIX, row=line(bad),
+                              column="quantity", value=float(quantity[bad[0]]))
+    start, end = state.archive.period_start.value, state.archive.period_end.value
+    bad = np.flatnonzero((time_ns < start) | (time_ns >= end))
+    if bad.size:
+        raise MarketDataError(
+            source, f"trade time {pd.Timestamp(int(time_ns[bad[0]]), tz='UTC')} outside the file's "
+            f"period {state.archive.period_start:%Y-%m-%d}..{state.archive.period_end:%Y-%m-%d}",
+            "each Vision file holds only its own month or day: rename or re-download it",
+            row=line(bad), column="transact_time",
+        )
+    previous_time = np.concatenate(([state.last_time], time_ns[:-1]))
+    bad = np.flatnonzero(time_ns < previous_time)
+    if bad.size:
+        raise MarketDataError(source, "trades out of time order", "sort the file by transact_time "
+                              "or re-download it", row=line(bad), column="transact_time")
+    previous_id = np.concatenate(([state.last_id], ids[:-1]))
+    bad = np.flatnonzero(ids < previous_id)
+    if bad.size:
+        raise MarketDataError(source, "agg_trade_id goes backwards", "re-download the file",
+                              row=line(bad), column="agg_trade_id")
+    state.last_time, state.last_id = int(time_ns[-1]), int(ids[-1])
+    state.rows += n
+    repeat = ids == previous_id
+    if repeat.any():  # the same aggregated trade twice: count once, report the drop
+        state.duplicates += int(repeat.sum())
+        keep = ~repeat
+        time_ns, price, quantity, seller_is_taker = (
+            time_ns[keep], price[keep], quantity[keep], seller_is_taker[keep]
+        )
+        if time_ns.size == 0:
+            return
+
+    notional = price * quantity
+    bins = notional_bins(notional)
+    day = time_ns // DAY_NS
+    is_large = np.zeros(time_ns.size, dtype=bool)
+    large_known = np.ones(time_ns.size, dtype=bool)
+    day_starts = np.flatnonzero(np.diff(day, prepend=day[0] - 1))
+    day_ends = np.append(day_starts[1:], time_ns.size)
+    for lo, hi in zip(day_starts, day_ends, strict=True):  # one or two days per chunk
+        this_day = int(day[lo])
+        if this_day not in state.thresholds:
+            state.thresholds[this_day] = threshold_from_history(this_day, state.history(), rule)
+        threshold = state.thresholds[this_day]
+        if np.isnan(threshold):
+            large_known[lo:hi] = False
+        else:
+            is_large[lo:hi] = notional[lo:hi] >= threshold
+        hist = state.histograms.setdefault(this_day, np.zeros(N_BINS, dtype=np.int64))
+        hist += np.bincount(bins[lo:hi], minlength=N_BINS)
+
+    buy = ~seller_is_taker
+    bar = time_ns // bar_ns
+    starts = np.flatnonzero(np.diff(bar, prepend=bar[0] - 1))
+
+    def per_bar(values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, starts)
+
+    large_buy = is_large & buy
+    large_sell = is_large & ~buy
+    chunk = pd.DataFrame(
+        {
+            "buy_volume": per_bar(np.where(buy, quantity, 0.0)),
+            "sell_volume": per_bar(np.where(buy, 0.0, quantity)),
+            "buy_quote_volume": per_bar(np.where(buy, notional, 0.0)),
+            "sell_quote_volume": per_bar(np.where(buy, 0.0, notional)),
+            "agg_trade_count": per_bar(np.ones(time_ns.size, dtype=np.float64)),
+            "large_trade_count": per_bar(is_large.astype(np.float64)),
+            "large_buy_volume": per_bar(np.where(large_buy, quantity, 0.0)),
+            "large_sell_volume": per_bar(np.where(large_sell, quantity, 0.0)),
+        },
+        index=pd.Index(bar[starts] * bar_ns, name="bar_time"),
+    )
+    unknown = ~large_known[starts]
+    chunk.loc[unknown, ["large_trade_count", "large_buy_volume", "large_sell_volume"]] = np.nan
+    state.chunks.append(chunk)
+
+
+def combine_bar_chunks(chunks: list[pd.DataFrame]) -> pd.DataFrame:
+    """Sum per-bar rows that several chunks (or files) share; NaN stays NaN (warm-up)."""
+    if not chunks:
+        return pd.DataFrame(columns=TRADE_FLOW_COLUMNS, index=pd.Index([], name="bar_time", dtype=np.int64))
+    frame = pd.concat(chunks)
+    if frame.index.has_duplicates:
+        frame = frame.groupby(level=0, sort=True).sum(min_count=1)
+    return frame.sort_index()
+
+
+def expected_thresholds(
+    days: list[int], own: dict[int, np.ndarray], prior: dict[int, np.ndarray], rule: LargeTradeRule
+) -> dict[int, float]:
+    """The thresholds a file's days would get now: used to tell whether a cached file's
+    large-trade columns are still valid after earlier files changed."""
+    history = {**prior, **own}
+    return {day: threshold_from_history(day, history, rule) for day in days}
+
+
+def same_thresholds(a: dict[Any, float], b: dict[Any, float]) -> bool:
+    if set(map(int, a)) != set(map(int, b)):
+        return False
+    left = np.array([a[k] for k in sorted(a, key=int)], dtype=float)
+    right = np.array([b[k] for k in sorted(b, key=int)], dtype=float)
+    return bool(np.array_equal(left, right, equal_nan=True))

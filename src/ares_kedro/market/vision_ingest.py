@@ -1,0 +1,204 @@
+"""Read a folder of Binance Vision archives into tidy tables, file by file, with a cache.
+
+Each function returns one table sorted by time, duplicates across files dropped and
+counted, and fills a QualityLog. Files whose parse is cached (same name, size and
+modification time) are not read again, so adding a month reads only that month.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import numpy as np
+import pandas as pd
+
+from ares_kedro.market.archives import (
+    AGG_TRADES,
+    FUNDING_RATE,
+    KLINES,
+    METRICS,
+    ArchiveFile,
+    Inventory,
+    verify_checksum,
+)
+from ares_kedro.market.cache import ParsedFileCache
+from ares_kedro.market.errors import MarketDataError
+from ares_kedro.market.quality import QualityLog, RepairPolicy, drop_duplicate_times
+from ares_kedro.market.trade_flow import (
+    TRADE_FLOW_COLUMNS,
+    LargeTradeRule,
+    aggregate_trade_file,
+    combine_bar_chunks,
+    expected_thresholds,
+    same_thresholds,
+)
+from ares_kedro.market.vision_readers import read_funding_file, read_klines_file, read_metrics_file
+
+logger = logging.getLogger(__name__)
+
+
+def _verify(archive: ArchiveFile, kind: str, log: QualityLog, verify: bool) -> None:
+    if not verify:
+        return
+    status = verify_checksum(archive.path)
+    log.count_file(kind, "checksum_verified" if status else "checksum_missing")
+
+
+def _read_table_files(
+    files: list[ArchiveFile],
+    kind: str,
+    time_column: str,
+    reader,
+    policy: RepairPolicy,
+    log: QualityLog,
+    cache: ParsedFileCache,
+    verify_checksums: bool,
+) -> pd.DataFrame:
+    """Read small-kind files (klines, funding, metrics) through the cache and merge them."""
+    frames: list[pd.DataFrame] = []
+    stored = cache.kind(kind)
+    stored.keep_only({a.name for a in files})
+    for archive in files:
+        key = cache.key(archive.path, kind=kind)
+        cached = stored.get(archive.name, key)
+        if cached is not None:
+            frame, meta = cached
+            log.merge(QualityLog.from_dict(meta["quality"]))
+            log.count_file(kind, "from_cache")
+        else:
+            _verify(archive, kind, log, verify_checksums)
+            file_log = QualityLog()
+            frame = reader(archive, policy, file_log)
+            stored.put(archive.name, key, frame, {"quality": file_log.to_dict()})
+            log.merge(file_log)
+            log.count_file(kind, "parsed")
+        frames.append(frame.assign(source_file=archive.name))
+    stored.save()
+    if not frames:
+        return pd.DataFrame()
+    merged = pd.concat(frames, ignore_index=True)
+    merged = merged.sort_values([time_column], kind="stable", ignore_index=True)
+    return _merge_across_files(merged, time_column, policy, log, kind)
+
+
+def _merge_across_files(
+    merged: pd.DataFrame, time_column: str, policy: RepairPolicy, log: QualityLog, kind: str
+) -> pd.DataFrame:
+    """Drop rows that several files repeat exactly; conflicting rows name both files."""
+    values = merged.drop(columns=["source_file"])
+    same_time = values[time_column].duplicated(keep=False).to_numpy()
+    if same_time.any():
+        clash = merged.loc[same_time]
+        exact = values.loc[same_time].duplicated(keep=False).to_numpy()
+        if not exact.all() and not policy.drop_conflicting_duplicates:
+            row = clash.loc[~exact].iloc[0]
+            files = sorted(set(clash.loc[clash[time_column] == row[time_column], "source_file"]))
+            raise MarketDataError(
+                " and ".join(files),
+                f"the files disagree about {kind} at {pd.Timestamp(int(row[time_column]), tz='UTC')}",
+                "remove the wrong file, or set ingestion.repairs.drop_conflicting_duplicates: true "
+                "(the later file wins)",
+                column=time_column,
+            )
+    merged = drop_duplicate_times(values, time_column, "merged files", policy, log, kind)
+    return merged.reset_index(drop=True)
+
+
+def read_klines(
+    inventory: Inventory, interval: str, policy: RepairPolicy, log: QualityLog,
+    cache: ParsedFileCache, verify_checksums: bool = True,
+) -> pd.DataFrame:
+    """All klines of ``interval``: ``open_time`` (int64 ns) plus OHLCV columns, sorted."""
+    files = inventory.of(KLINES, interval)
+    if not files:
+        found = ", ".join(inventory.kline_intervals()) or "none"
+        raise MarketDataError(
+            "the market data folder", f"no {interval} kline files (intervals found: {found})",
+            "set ingestion.source_interval to an interval you have, or download the files",
+        )
+    started = time.perf_counter()
+    frame = _read_table_files(files, "klines", "open_time", read_klines_file, policy, log, cache,
+                              verify_checksums)
+    logger.info("Read %d %s kline rows from %d files in %.2f s", len(frame), interval, len(files),
+                time.perf_counter() - started)
+    return frame
+
+
+def read_funding_rates(
+    inventory: Inventory, policy: RepairPolicy, log: QualityLog, cache: ParsedFileCache,
+    verify_checksums: bool = True,
+) -> pd.DataFrame:
+    """Funding rates: ``funding_time`` (int64 ns), ``funding_rate`` (fraction per interval)."""
+    return _read_table_files(inventory.of(FUNDING_RATE), "funding_rates", "funding_time",
+                             read_funding_file, policy, log, cache, verify_checksums)
+
+
+def read_open_interest(
+    inventory: Inventory, symbol: str, policy: RepairPolicy, log: QualityLog,
+    cache: ParsedFileCache, verify_checksums: bool = True,
+) -> pd.DataFrame:
+    """Open interest snapshots: ``metric_time`` (int64 ns), open_interest, open_interest_value."""
+
+    def reader(archive, policy_, file_log):
+        return read_metrics_file(archive, symbol, policy_, file_log)
+
+    return _read_table_files(inventory.of(METRICS), "open_interest", "metric_time", reader,
+                             policy, log, cache, verify_checksums)
+
+
+def read_trade_flow(
+    inventory: Inventory, bar_ns: int, rule: LargeTradeRule, log: QualityLog,
+    cache: ParsedFileCache, verify_checksums: bool = True,
+) -> pd.DataFrame:
+    """Per-bar order flow from every aggTrades file (index ``bar_time``, int64 ns).
+
+    Files stream in time order. A cached file is reused when the large-trade thresholds
+    its days would get now equal those it was computed with (always true when files are
+    only appended later in time); otherwise it is read again.
+    """
+    files = inventory.of(AGG_TRADES)
+    if not files:
+        return combine_bar_chunks([])
+    started = time.perf_counter()
+    history: dict[int, np.ndarray] = {}
+    per_file: list[pd.DataFrame] = []
+    rows = parsed_rows = 0
+    stored = cache.kind("agg_trades")
+    stored.keep_only({a.name for a in files})
+    for archive in files:
+        key = cache.key(archive.path, kind="agg_trades", bar_ns=bar_ns, rule=rule)
+        cached = stored.get(archive.name, key)
+        reuse = False
+        if cached is not None:
+            bars, meta = cached
+            arrays = stored.arrays.get(archive.name, {})
+            own = {int(d): h for d, h in zip(arrays.get("days", []), arrays.get("histograms", []),
+                                             strict=True)}
+            used = {int(k): float(v) for k, v in meta["thresholds"].items()}
+            reuse = same_thresholds(used, expected_thresholds(sorted(own), own, history, rule))
+        if reuse:
+            log.count_file("agg_trades", "from_cache")
+            file_rows, duplicates = int(meta["rows"]), int(meta["duplicates"])
+        else:
+            _verify(archive, "agg_trades", log, verify_checksums)
+            result = aggregate_trade_file(archive, bar_ns, rule, history)
+            bars, own = result.bars, result.histograms
+            file_rows, duplicates = result.rows, result.duplicates
+            parsed_rows += file_rows
+            log.count_file("agg_trades", "parsed")
+            days = np.array(sorted(own), dtype=np.int64)
+            stored.put(archive.name, key, bars,
+                       {"rows": file_rows, "duplicates": duplicates,
+                        "thresholds": {str(k): v for k, v in result.thresholds.items()}},
+                       {"days": days, "histograms": np.array([own[d] for d in days]).reshape(len(days), -1)})
+        log.rows_read["agg_trades"] += file_rows
+        log.duplicates_dropped["agg_trades"] += duplicates
+        rows += file_rows
+        history.update(own)
+        per_file.append(bars)
+    stored.save()
+    flow = combine_bar_chunks(per_file)
+    elapsed = time.perf_counter() - started
+    logger.info("Order flow of %d trades (%d parsed now, the rest cached) from %d files into %d "
+                "bars in %.2f s", rows, parsed_rows, len(files), len(flow), elapsed)
+    return flow[TRADE_FLOW_COLUMNS]

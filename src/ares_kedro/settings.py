@@ -1,0 +1,21 @@
+"""Kedro project settings."""
+
+import os
+
+from kedro.config import OmegaConfigLoader
+
+# Telemetry must never prompt or reach the network; `.telemetry` also says `consent: false`.
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # An env (blank, test, local) overrides single nested keys and keeps their siblings;
+    # Kedro's default would replace the whole top-level block.
+    "merge_strategy": {"parameters": "soft", "catalog": "soft", "mlflow": "soft"},
+    "config_patterns": {
+        "mlflow": ["mlflow*", "mlflow*/**"],
+    },
+}
