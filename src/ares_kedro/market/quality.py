@@ -34,6 +34,7 @@ class RepairPolicy:
     drop_negative_volume_rows: bool = False  # a volume below zero: drop the bar
     sort_unordered_rows: bool = False  # rows out of time order within a file: sort
     drop_conflicting_duplicates: bool = False  # same time, other values: keep the later file's
+    snap_off_grid_times: bool = False  # kline open time off the interval grid: floor it
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> RepairPolicy:

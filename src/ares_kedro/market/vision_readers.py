@@ -89,11 +89,17 @@ def read_klines_file(archive: ArchiveFile, policy: RepairPolicy, log: QualityLog
     step_ns = interval_us(archive.interval) * 1_000
     off_grid = np.flatnonzero(frame["open_time"].to_numpy() % step_ns)
     if off_grid.size:
-        raise MarketDataError(
-            archive.path, f"open_time is not on the {archive.interval} grid",
-            "check that the file's interval matches its name", row=int(line_of(off_grid[:1])[0]),
-            column="open_time",
-        )
+        if not policy.snap_off_grid_times:
+            raise MarketDataError(
+                archive.path, f"open_time is not on the {archive.interval} grid",
+                "check that the file's interval matches its name, or set "
+                "ingestion.repairs.snap_off_grid_times: true", row=int(line_of(off_grid[:1])[0]),
+                column="open_time",
+            )
+        # Binance published some bars after outages with shifted open times (e.g. spot
+        # 1h, 2018-02-09): label them with the grid slot they open in.
+        frame["open_time"] = frame["open_time"].to_numpy() // step_ns * step_ns
+        log.repaired("klines", archive.path, "snap_off_grid_times", line_of(off_grid))
     frame = check_bars(frame, archive.path, line_of, policy, log)
     frame = order_and_dedupe(frame, "open_time", archive.path, line_of, policy, log, "klines")
     return frame[KLINE_COLUMNS].reset_index(drop=True)

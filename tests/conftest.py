@@ -1,0 +1,41 @@
+"""Shared fixtures: the project's real configuration, small synthetic markets, real data."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kedro.config import OmegaConfigLoader
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = PROJECT_ROOT.parent / "shared" / "data" / "real"
+
+
+def load_parameters(env: str = "base", data_root: Path | str = "data") -> dict[str, Any]:
+    """The project's parameters as Kedro resolves them (globals, runtime params, env merge)."""
+    loader = OmegaConfigLoader(
+        conf_source=str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env,
+        runtime_params={"data_root": str(data_root)},
+        merge_strategy={"parameters": "soft"},
+    )
+    return copy.deepcopy(loader["parameters"])
+
+
+@pytest.fixture
+def ingestion_params(tmp_path: Path) -> dict[str, Any]:
+    """``params:ingestion`` from conf/base with every path under ``tmp_path``."""
+    return load_parameters(data_root=tmp_path / "data")["ingestion"]
+
+
+@pytest.fixture
+def real_data() -> Path:
+    if not REAL_DATA.is_dir():
+        pytest.skip("../shared/data/real not found: real-data tests need the shared folder "
+                    "beside the repository")
+    return REAL_DATA
