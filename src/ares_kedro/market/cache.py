@@ -33,41 +33,49 @@ def _atomic_write(path: Path, write) -> None:
 
 
 class KindCache:
-    """The cached files of one data kind; collect new results, then ``save``."""
+    """The cached files of one data kind; look files up, add new results, then ``save``."""
 
     def __init__(self, folder: Path | None, checkpoint_seconds: float):
         self.folder = folder
         self.checkpoint_seconds = checkpoint_seconds
         self.index: dict[str, dict[str, Any]] = {}
-        self.frames: dict[str, pd.DataFrame] = {}
+        self.table: pd.DataFrame | None = None  # stored rows of every cached file
+        self.new_frames: dict[str, pd.DataFrame] = {}
         self.arrays: dict[str, dict[str, np.ndarray]] = {}
         self._last_save = time.monotonic()
         self._dirty = False
-        if folder is None:
+        if folder is None or not (folder / "index.json").exists():
             return
-        index_path = folder / "index.json"
-        if index_path.exists():
-            self.index = json.loads(index_path.read_text())
-            table = pd.read_parquet(folder / "rows.parquet")
-            for name, rows in table.groupby(SOURCE_FILE, sort=False, observed=True):
-                self.frames[str(name)] = rows.drop(columns=[SOURCE_FILE])
-            arrays_path = folder / "arrays.npz"
-            if arrays_path.exists():
-                with np.load(arrays_path) as stored:
-                    for compound in stored.files:
-                        name, _, field = compound.rpartition("::")
-                        self.arrays.setdefault(name, {})[field] = stored[compound]
+        self.index = json.loads((folder / "index.json").read_text())
+        self.table = pd.read_parquet(folder / "rows.parquet")
+        arrays_path = folder / "arrays.npz"
+        if arrays_path.exists():
+            with np.load(arrays_path) as stored:
+                for compound in stored.files:
+                    name, _, field = compound.rpartition("::")
+                    self.arrays.setdefault(name, {})[field] = stored[compound]
 
-    def get(self, name: str, key: str) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    def meta(self, name: str, key: str) -> dict[str, Any] | None:
+        """The metadata of a cached file whose key is unchanged, else None."""
         entry = self.index.get(name)
-        if entry is None or entry["key"] != key or name not in self.frames:
+        if entry is None or entry["key"] != key:
             return None
-        return self.frames[name], entry["meta"]
+        return entry["meta"]
+
+    def rows(self, names: list[str]) -> pd.DataFrame:
+        """Cached rows of these files in one table, with their ``source_file``."""
+        parts = []
+        if self.table is not None:
+            old = [n for n in names if n not in self.new_frames]
+            parts.append(self.table.loc[self.table[SOURCE_FILE].isin(old)])
+        parts += [self.new_frames[n].assign(**{SOURCE_FILE: n}) for n in names if n in self.new_frames]
+        parts = [p for p in parts if len(p)]
+        return pd.concat(parts) if parts else pd.DataFrame({SOURCE_FILE: pd.Series(dtype=str)})
 
     def put(self, name: str, key: str, frame: pd.DataFrame, meta: dict[str, Any],
             arrays: dict[str, np.ndarray] | None = None) -> None:
         self.index[name] = {"key": key, "meta": meta}
-        self.frames[name] = frame
+        self.new_frames[name] = frame
         if arrays is not None:
             self.arrays[name] = arrays
         self._dirty = True
@@ -78,7 +86,7 @@ class KindCache:
         """Forget files that are no longer in the folder."""
         for name in set(self.index) - names:
             self.index.pop(name, None)
-            self.frames.pop(name, None)
+            self.new_frames.pop(name, None)
             self.arrays.pop(name, None)
             self._dirty = True
 
@@ -87,11 +95,9 @@ class KindCache:
         if self.folder is None or not self._dirty:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        names = [n for n in self.index if n in self.frames]
-        table = pd.concat(
-            [self.frames[n].assign(**{SOURCE_FILE: n}) for n in names]
-        ) if names else pd.DataFrame({SOURCE_FILE: pd.Series(dtype=str)})
-        _atomic_write(self.folder / "rows.parquet", table.to_parquet)
+        self.table = self.rows(list(self.index))
+        self.new_frames = {}
+        _atomic_write(self.folder / "rows.parquet", self.table.to_parquet)
         flat = {f"{n}::{field}": v for n, fields in self.arrays.items() if n in self.index
                 for field, v in fields.items()}
 
@@ -100,7 +106,7 @@ class KindCache:
                 np.savez(handle, **flat)
 
         _atomic_write(self.folder / "arrays.npz", write_arrays)
-        index = {n: self.index[n] for n in names}
+        index = dict(self.index)
         _atomic_write(self.folder / "index.json",
                       lambda tmp: tmp.write_text(json.dumps(index, default=str)))
         self._dirty = False

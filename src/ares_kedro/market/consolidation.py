@@ -184,6 +184,7 @@ def build_market_bars(
         },
     }
     if gaps:
-        logger.warning("%d gaps, %d missing %s bars (%s)", len(gaps), report["gaps"]["missing_bars"],
-                       pd.Timedelta(timeframe_ns, "ns"), "filled" if filled else "left as gaps")
+        logger.warning("%d gaps, %d missing bars of %s (%s)", len(gaps), report["gaps"]["missing_bars"],
+                       pd.tseries.frequencies.to_offset(pd.Timedelta(timeframe_ns, "ns")).freqstr,
+                       "filled" if filled else "left as gaps")
     return table, report

@@ -63,19 +63,20 @@ def parse_market_csv(data: bytes, source: Path | str, layout: CsvLayout) -> Pars
     if not data.strip():
         raise MarketDataError(
             source, f"empty file: a {layout.kind} file must hold at least one row",
-            "delete it and download it again, or remove it from the folder",
+            "delete it and download it again, or remove it from the folder", row=1,
         )
     head = first_line(data)
     header_lines = int(has_header(head))
-    sample = first_line(data[len(head) + 1 :]) if header_lines else head
+    sample = first_line(data[data.find(b"\n") + 1 :]) if header_lines and b"\n" in data else ""
+    sample = sample if header_lines else head
     if header_lines and not sample:
         raise MarketDataError(
             source, f"the file has a header but no {layout.kind} rows",
-            "delete it and download it again, or remove it from the folder",
+            "delete it and download it again, or remove it from the folder", row=1,
         )
     width = len(sample.split(","))
     if width not in layout.accepted_widths:
-        _raise_width(source, header_lines + 1, width, layout)
+        raise_wrong_width(source, header_lines + 1, width, layout)
     names = list(layout.columns[:width])
     types = {name: layout.types[name] for name in names if name in layout.types}
     try:
@@ -109,7 +110,7 @@ def diagnose_bad_line(
             continue
         fields = line.split(",")
         if len(fields) != width:
-            _raise_width(source, line_no, len(fields), layout, expected=width)
+            raise_wrong_width(source, line_no, len(fields), layout, expected=width)
         for name, value in zip(names, fields, strict=True):
             kind = layout.types.get(name)
             if kind is None:
@@ -133,7 +134,7 @@ def diagnose_bad_line(
                     )
 
 
-def _raise_width(source, line_no: int, width: int, layout: CsvLayout, expected=None) -> None:
+def raise_wrong_width(source, line_no: int, width: int, layout: CsvLayout, expected=None) -> None:
     accepted = " or ".join(str(w) for w in ((expected,) if expected else layout.accepted_widths))
     raise MarketDataError(
         source,

@@ -19,7 +19,7 @@ from ares_kedro.market.cache import ParsedFileCache
 from ares_kedro.market.consolidation import build_market_bars
 from ares_kedro.market.errors import MarketDataError, MissingMarketDataError
 from ares_kedro.market.ohlcv_files import infer_interval_ns, list_ohlcv_files, read_ohlcv_file
-from ares_kedro.market.quality import QualityLog, RepairPolicy, drop_duplicate_times
+from ares_kedro.market.quality import QualityLog, RepairPolicy, merge_across_files
 from ares_kedro.market.synthetic import SyntheticMarketSpec, ensure_synthetic_archives
 from ares_kedro.market.timeframes import INTERVAL_US, SUPPORTED_TIMEFRAMES, interval_us
 from ares_kedro.market.trade_flow import TRADE_FLOW_COLUMNS, LargeTradeRule
@@ -194,13 +194,14 @@ def _empty(columns: list[str], time_column: str) -> pd.DataFrame:
 def read_source_klines(config: IngestionConfig, log: QualityLog) -> tuple[pd.DataFrame, int]:
     """Klines at the source interval (``open_time`` int64 ns) and that interval in ns."""
     if config.source == "ohlcv_files":
+        paths = list_ohlcv_files(config.paths["ohlcv_files"])
         frames = []
-        for path in list_ohlcv_files(config.paths["ohlcv_files"]):
-            frames.append(read_ohlcv_file(path, config.symbol, config.repairs, log))
+        for path in paths:
+            frames.append(read_ohlcv_file(path, config.symbol, config.repairs, log)
+                          .assign(source_file=str(path)))
             log.count_file("klines", "parsed")
-        merged = pd.concat(frames, ignore_index=True).sort_values("open_time", kind="stable")
-        merged = drop_duplicate_times(merged.reset_index(drop=True), "open_time", "the OHLCV files",
-                                      config.repairs, log, "klines").reset_index(drop=True)
+        merged = merge_across_files(pd.concat(frames, ignore_index=True), "open_time",
+                                    config.repairs, log, "klines", [str(p) for p in paths])
         source_ns = infer_interval_ns(merged["open_time"].to_numpy(), config.paths["ohlcv_files"])
         return merged, source_ns
     inventory = archives.inventory_archives(config.archive_root, config.symbol)

@@ -17,7 +17,13 @@ import pandas as pd
 
 from ares_kedro.market.csv_tables import epoch_to_ns
 from ares_kedro.market.errors import MarketDataError
-from ares_kedro.market.quality import QualityLog, RepairPolicy, check_bars, order_and_dedupe
+from ares_kedro.market.quality import (
+    SOURCE_LINE,
+    QualityLog,
+    RepairPolicy,
+    check_bars,
+    order_and_dedupe,
+)
 
 TIME_COLUMN_NAMES = ("timestamp", "open_time", "date", "datetime", "time")
 REQUIRED = ("open", "high", "low", "close", "volume")
@@ -66,11 +72,12 @@ def _times_ns(column: pd.Series, path: Path, name: str, header_lines: int) -> np
         row = int(bad[0]) if bad.size else 0
         raise MarketDataError(path, "not a date/time", "use ISO 8601 times or epoch numbers",
                               row=row + header_lines + 1, column=name, value=column.iat[row]) from None
-    return parsed.dt.as_unit("ns").to_numpy().astype("datetime64[ns]").astype(np.int64)
+    return parsed.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
 
 
 def read_ohlcv_file(path: Path, symbol: str, policy: RepairPolicy, log: QualityLog) -> pd.DataFrame:
-    """One generic OHLCV file as an ``open_time`` (int64 ns) column plus OHLCV and extras."""
+    """One generic OHLCV file as an ``open_time`` (int64 ns) column plus OHLCV, extras and
+    ``source_line`` (each row's line in the file)."""
     raw, header_lines = _load(path)
     if raw.empty:
         raise MarketDataError(path, "empty file: no bars", "remove the file or export it again")
@@ -106,7 +113,8 @@ def read_ohlcv_file(path: Path, symbol: str, policy: RepairPolicy, log: QualityL
     frame = frame[["open_time", *REQUIRED, *extras]]
     line_of = lambda rows: np.asarray(rows, dtype=np.int64) + header_lines + 1  # noqa: E731
     frame = check_bars(frame, path, line_of, policy, log)
-    return order_and_dedupe(frame, "open_time", path, line_of, policy, log, "klines").reset_index(drop=True)
+    frame = order_and_dedupe(frame, "open_time", path, line_of, policy, log, "klines")
+    return frame.assign(**{SOURCE_LINE: line_of(frame.index)}).reset_index(drop=True)
 
 
 def infer_interval_ns(open_times_ns: np.ndarray, path: str | Path) -> int:

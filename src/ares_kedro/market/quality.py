@@ -21,6 +21,8 @@ from ares_kedro.market.errors import MarketDataError
 
 logger = logging.getLogger(__name__)
 
+SOURCE_FILE = "source_file"  # which file a row came from (while merging files)
+SOURCE_LINE = "source_line"  # its line number in that file, as an editor shows it
 PRICE_COLUMNS = ("open", "high", "low", "close")
 VOLUME_COLUMNS = ("volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume")
 
@@ -183,56 +185,93 @@ def order_and_dedupe(
     kind: str,
 ) -> pd.DataFrame:
     """Rows of one file in strictly increasing time: exact duplicates dropped and counted,
-    rows out of order or conflicting duplicates an error unless their repair is on."""
+    rows out of order or conflicting duplicates an error unless their repair is on.
+
+    ``frame``'s index holds each row's 0-based position in the file (kept through earlier
+    repairs), which ``line_of`` turns into line numbers."""
     times = frame[time_column].to_numpy()
     steps = np.diff(times)
+    if (steps > 0).all():  # the usual case: strictly increasing, no duplicates possible
+        return frame
     backwards = np.flatnonzero(steps < 0)
     if backwards.size:
         if not policy.sort_unordered_rows:
-            row = backwards[0] + 1
             raise MarketDataError(
                 source, f"rows out of time order ({time_column} goes backwards)",
                 "sort the file, or set ingestion.repairs.sort_unordered_rows: true",
-                row=int(line_of(np.array([row]))[0]), column=time_column,
+                row=int(line_of(frame.index[backwards[:1] + 1])[0]), column=time_column,
             )
-        log.repaired(kind, source, "sort_unordered_rows", line_of(backwards + 1))
+        log.repaired(kind, source, "sort_unordered_rows", line_of(frame.index[backwards + 1]))
         frame = frame.iloc[np.argsort(times, kind="stable")]
-    return drop_duplicate_times(frame, time_column, source, policy, log, kind, line_of)
-
-
-def drop_duplicate_times(
-    frame: pd.DataFrame,
-    time_column: str,
-    source: Path | str,
-    policy: RepairPolicy,
-    log: QualityLog,
-    kind: str,
-    line_of: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> pd.DataFrame:
-    """Drop rows repeating an earlier row exactly; a time repeated with other values is an
-    error (or, with drop_conflicting_duplicates, the later row wins). ``frame`` is sorted."""
     exact = frame.duplicated(keep="first").to_numpy()
     if exact.any():
         log.duplicates_dropped[kind] += int(exact.sum())
         frame = frame.loc[~exact]
-    same_time = frame[time_column].duplicated(keep="last").to_numpy()
-    if same_time.any():
+    dropped = frame[time_column].duplicated(keep="last").to_numpy()
+    if dropped.any():
         if not policy.drop_conflicting_duplicates:
-            row = int(np.flatnonzero(same_time)[0])
-            when = frame[time_column].iloc[row]
-            where = f"line {int(line_of(np.array([row]))[0])}" if line_of else "rows"
+            first = int(np.flatnonzero(dropped)[0])
+            when = frame[time_column].iloc[first]
+            lines = line_of(frame.index[(frame[time_column] == when).to_numpy()])
             raise MarketDataError(
                 source,
-                f"two rows for the same time {_as_time(when)} with different values ({where})",
-                "remove the wrong row or file, or set ingestion.repairs.drop_conflicting_duplicates: true "
-                "(the later row wins)",
-                column=time_column,
+                f"lines {', '.join(str(int(x)) for x in lines)} have the same time "
+                f"{_as_time(when)} with different values",
+                "remove the wrong row, or set ingestion.repairs.drop_conflicting_duplicates: "
+                "true (the later row wins)",
+                row=int(lines[0]), column=time_column,
             )
-        positions = np.flatnonzero(same_time)
-        log.repaired(kind, source, "drop_conflicting_duplicates",
-                     line_of(positions) if line_of else positions)
-        frame = frame.loc[~same_time]
+        log.repaired(kind, source, "drop_conflicting_duplicates", line_of(frame.index[dropped]))
+        frame = frame.loc[~dropped]
     return frame
+
+
+def merge_across_files(
+    merged: pd.DataFrame,
+    time_column: str,
+    policy: RepairPolicy,
+    log: QualityLog,
+    kind: str,
+    file_order: list[str],
+) -> pd.DataFrame:
+    """Rows of several files in one time order, each time once.
+
+    ``merged`` has ``source_file`` and ``source_line`` columns. A row that another file
+    repeats exactly is dropped and counted; rows of different files disagreeing about a
+    time are an error naming each file and line, unless drop_conflicting_duplicates is on
+    (then the file later in ``file_order`` wins, and the dropped rows are logged against
+    their own files). Returns the rows without the two source columns, sorted by time.
+    """
+    position = {name: i for i, name in enumerate(file_order)}
+    merged = merged.assign(_file=merged[SOURCE_FILE].map(position))
+    merged = merged.sort_values([time_column, "_file"], kind="stable", ignore_index=True)
+    values = merged.drop(columns=[SOURCE_FILE, SOURCE_LINE, "_file"])
+    times = values[time_column].to_numpy()
+    if (np.diff(times) > 0).all():
+        return values
+    exact = values.duplicated(keep="first").to_numpy()
+    if exact.any():
+        log.duplicates_dropped[kind] += int(exact.sum())
+    keep = ~exact
+    dropped = np.zeros(len(values), dtype=bool)
+    kept_positions = np.flatnonzero(keep)
+    dropped[kept_positions] = values[time_column].iloc[kept_positions].duplicated(keep="last").to_numpy()
+    if dropped.any():
+        if not policy.drop_conflicting_duplicates:
+            when = times[np.flatnonzero(dropped)[0]]
+            clash = merged.loc[keep & (times == when)]
+            where = "; ".join(f"{f} line {int(n)}" for f, n in
+                              zip(clash[SOURCE_FILE], clash[SOURCE_LINE], strict=True))
+            raise MarketDataError(
+                " and ".join(dict.fromkeys(clash[SOURCE_FILE])),
+                f"the files disagree about {kind} at {_as_time(when)} ({where})",
+                "remove the wrong file, or set ingestion.repairs.drop_conflicting_duplicates: "
+                "true (the later file wins)",
+                row=int(clash[SOURCE_LINE].iloc[0]), column=time_column,
+            )
+        for name, rows in merged.loc[dropped].groupby(SOURCE_FILE, sort=False):
+            log.repaired(kind, name, "drop_conflicting_duplicates", rows[SOURCE_LINE].to_numpy())
+    return values.loc[keep & ~dropped].reset_index(drop=True)
 
 
 def _as_time(value: Any) -> pd.Timestamp:

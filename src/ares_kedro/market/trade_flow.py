@@ -30,7 +30,13 @@ import pyarrow as pa
 from pyarrow import csv as pa_csv
 
 from ares_kedro.market.archives import ArchiveFile, first_line, has_header, open_archive
-from ares_kedro.market.csv_tables import CsvLayout, diagnose_bad_line, epoch_to_ns, epoch_unit
+from ares_kedro.market.csv_tables import (
+    CsvLayout,
+    diagnose_bad_line,
+    epoch_to_ns,
+    epoch_unit,
+    raise_wrong_width,
+)
 from ares_kedro.market.errors import MarketDataError
 
 AGG_TRADE_LAYOUT = CsvLayout(
@@ -144,15 +150,16 @@ def aggregate_trade_file(
     with open_archive(archive.path) as probe:
         head = probe.read(4096)
     if not head.strip():
-        raise MarketDataError(archive.path, "empty file: an aggTrades file must hold trades", _FIX)
+        raise MarketDataError(archive.path, "empty file: an aggTrades file must hold trades", _FIX,
+                              row=1)
     header_lines = int(has_header(first_line(head)))
     lines = head.split(b"\n")
     sample = lines[header_lines].decode("utf-8", errors="replace").strip() if len(lines) > header_lines else ""
     if not sample:
-        raise MarketDataError(archive.path, "the file has a header but no trades", _FIX)
+        raise MarketDataError(archive.path, "the file has a header but no trades", _FIX, row=1)
     width = len(sample.split(","))
     if width not in AGG_TRADE_LAYOUT.accepted_widths:
-        diagnose_bad_line([sample], archive.path, AGG_TRADE_LAYOUT, 0, 99)
+        raise_wrong_width(archive.path, header_lines + 1, width, AGG_TRADE_LAYOUT)
     names = list(AGG_TRADE_LAYOUT.columns[:width])
     state = _FileState(archive, header_lines, prior_histograms)
     with open_archive(archive.path) as stream:
@@ -173,7 +180,8 @@ def aggregate_trade_file(
             _diagnose_stream(archive, header_lines, width)
             raise MarketDataError(archive.path, f"cannot be parsed as aggTrades ({error})", _FIX) from error
     if state.rows == 0:
-        raise MarketDataError(archive.path, "empty file: an aggTrades file must hold trades", _FIX)
+        raise MarketDataError(archive.path, "empty file: an aggTrades file must hold trades", _FIX,
+                              row=1)
     bars = combine_bar_chunks(state.chunks)
     return TradeFileResult(
         bars=bars, histograms=state.histograms, thresholds=state.thresholds,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
+
 import numpy as np
 import pandas as pd
 
@@ -23,7 +25,7 @@ from ares_kedro.market.archives import (
 )
 from ares_kedro.market.cache import ParsedFileCache
 from ares_kedro.market.errors import MarketDataError
-from ares_kedro.market.quality import QualityLog, RepairPolicy, drop_duplicate_times
+from ares_kedro.market.quality import QualityLog, RepairPolicy, merge_across_files
 from ares_kedro.market.trade_flow import (
     TRADE_FLOW_COLUMNS,
     LargeTradeRule,
@@ -55,14 +57,12 @@ def _read_table_files(
     verify_checksums: bool,
 ) -> pd.DataFrame:
     """Read small-kind files (klines, funding, metrics) through the cache and merge them."""
-    frames: list[pd.DataFrame] = []
     stored = cache.kind(kind)
     stored.keep_only({a.name for a in files})
     for archive in files:
-        key = cache.key(archive.path, kind=kind)
-        cached = stored.get(archive.name, key)
-        if cached is not None:
-            frame, meta = cached
+        key = cache.key(archive.path, kind=kind, policy=asdict(policy))
+        meta = stored.meta(archive.name, key)
+        if meta is not None:
             log.merge(QualityLog.from_dict(meta["quality"]))
             log.count_file(kind, "from_cache")
         else:
@@ -72,36 +72,11 @@ def _read_table_files(
             stored.put(archive.name, key, frame, {"quality": file_log.to_dict()})
             log.merge(file_log)
             log.count_file(kind, "parsed")
-        frames.append(frame.assign(source_file=archive.name))
+    merged = stored.rows([a.name for a in files])
     stored.save()
-    if not frames:
+    if merged.empty:
         return pd.DataFrame()
-    merged = pd.concat(frames, ignore_index=True)
-    merged = merged.sort_values([time_column], kind="stable", ignore_index=True)
-    return _merge_across_files(merged, time_column, policy, log, kind)
-
-
-def _merge_across_files(
-    merged: pd.DataFrame, time_column: str, policy: RepairPolicy, log: QualityLog, kind: str
-) -> pd.DataFrame:
-    """Drop rows that several files repeat exactly; conflicting rows name both files."""
-    values = merged.drop(columns=["source_file"])
-    same_time = values[time_column].duplicated(keep=False).to_numpy()
-    if same_time.any():
-        clash = merged.loc[same_time]
-        exact = values.loc[same_time].duplicated(keep=False).to_numpy()
-        if not exact.all() and not policy.drop_conflicting_duplicates:
-            row = clash.loc[~exact].iloc[0]
-            files = sorted(set(clash.loc[clash[time_column] == row[time_column], "source_file"]))
-            raise MarketDataError(
-                " and ".join(files),
-                f"the files disagree about {kind} at {pd.Timestamp(int(row[time_column]), tz='UTC')}",
-                "remove the wrong file, or set ingestion.repairs.drop_conflicting_duplicates: true "
-                "(the later file wins)",
-                column=time_column,
-            )
-    merged = drop_duplicate_times(values, time_column, "merged files", policy, log, kind)
-    return merged.reset_index(drop=True)
+    return merge_across_files(merged, time_column, policy, log, kind, [a.name for a in files])
 
 
 def read_klines(
@@ -161,16 +136,14 @@ def read_trade_flow(
         return combine_bar_chunks([])
     started = time.perf_counter()
     history: dict[int, np.ndarray] = {}
-    per_file: list[pd.DataFrame] = []
     rows = parsed_rows = 0
     stored = cache.kind("agg_trades")
     stored.keep_only({a.name for a in files})
     for archive in files:
         key = cache.key(archive.path, kind="agg_trades", bar_ns=bar_ns, rule=rule)
-        cached = stored.get(archive.name, key)
+        meta = stored.meta(archive.name, key)
         reuse = False
-        if cached is not None:
-            bars, meta = cached
+        if meta is not None:
             arrays = stored.arrays.get(archive.name, {})
             own = {int(d): h for d, h in zip(arrays.get("days", []), arrays.get("histograms", []),
                                              strict=True)}
@@ -182,20 +155,21 @@ def read_trade_flow(
         else:
             _verify(archive, "agg_trades", log, verify_checksums)
             result = aggregate_trade_file(archive, bar_ns, rule, history)
-            bars, own = result.bars, result.histograms
+            own = result.histograms
             file_rows, duplicates = result.rows, result.duplicates
             parsed_rows += file_rows
             log.count_file("agg_trades", "parsed")
             days = np.array(sorted(own), dtype=np.int64)
-            stored.put(archive.name, key, bars,
+            stored.put(archive.name, key, result.bars,
                        {"rows": file_rows, "duplicates": duplicates,
                         "thresholds": {str(k): v for k, v in result.thresholds.items()}},
-                       {"days": days, "histograms": np.array([own[d] for d in days]).reshape(len(days), -1)})
+                       {"days": days,
+                        "histograms": np.array([own[d] for d in days]).reshape(len(days), -1)})
         log.rows_read["agg_trades"] += file_rows
         log.duplicates_dropped["agg_trades"] += duplicates
         rows += file_rows
         history.update(own)
-        per_file.append(bars)
+    per_file = [stored.rows([a.name for a in files]).drop(columns=["source_file"])]
     stored.save()
     flow = combine_bar_chunks(per_file)
     elapsed = time.perf_counter() - started

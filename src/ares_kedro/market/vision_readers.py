@@ -11,11 +11,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ares_kedro.market.archives import ArchiveFile, read_archive_bytes
 from ares_kedro.market.csv_tables import CsvLayout, epoch_to_ns, parse_market_csv
 from ares_kedro.market.errors import MarketDataError
-from ares_kedro.market.quality import QualityLog, RepairPolicy, check_bars, order_and_dedupe
+from ares_kedro.market.quality import (
+    SOURCE_LINE,
+    QualityLog,
+    RepairPolicy,
+    check_bars,
+    order_and_dedupe,
+)
 from ares_kedro.market.timeframes import interval_us
 
 KLINE_LAYOUT = CsvLayout(
@@ -51,7 +58,7 @@ METRICS_LAYOUT = CsvLayout(
     },
 )
 
-KLINE_COLUMNS = [c for c in KLINE_LAYOUT.columns if c in KLINE_LAYOUT.types]
+KLINE_COLUMNS = [c for c in KLINE_LAYOUT.columns if c in KLINE_LAYOUT.types]  # kept columns
 _FIX_PERIOD = (
     "each Vision file holds only its own month or day: rename the file after its content "
     "or re-download it"
@@ -60,6 +67,11 @@ _FIX_PERIOD = (
 
 def _line_mapper(header_lines: int):
     return lambda rows: np.asarray(rows, dtype=np.int64) + header_lines + 1
+
+
+def _with_lines(frame: pd.DataFrame, line_of) -> pd.DataFrame:
+    """The rows with their file line numbers in ``source_line`` and a fresh RangeIndex."""
+    return frame.assign(**{SOURCE_LINE: line_of(frame.index)}).reset_index(drop=True)
 
 
 def _check_period(times_ns: np.ndarray, archive: ArchiveFile, line_of, column: str) -> None:
@@ -102,7 +114,7 @@ def read_klines_file(archive: ArchiveFile, policy: RepairPolicy, log: QualityLog
         log.repaired("klines", archive.path, "snap_off_grid_times", line_of(off_grid))
     frame = check_bars(frame, archive.path, line_of, policy, log)
     frame = order_and_dedupe(frame, "open_time", archive.path, line_of, policy, log, "klines")
-    return frame[KLINE_COLUMNS].reset_index(drop=True)
+    return _with_lines(frame[KLINE_COLUMNS], line_of)
 
 
 def read_funding_file(archive: ArchiveFile, policy: RepairPolicy, log: QualityLog) -> pd.DataFrame:
@@ -126,8 +138,9 @@ def read_funding_file(archive: ArchiveFile, policy: RepairPolicy, log: QualityLo
             "funding rates are fractions per funding interval (0.0001 = 0.01 %); correct the line",
             row=int(line_of(bad[:1])[0]), column="last_funding_rate", value=float(rates[bad[0]]),
         )
-    return order_and_dedupe(frame, "funding_time", archive.path, line_of, policy, log,
-                            "funding_rates").reset_index(drop=True)
+    frame = order_and_dedupe(frame, "funding_time", archive.path, line_of, policy, log,
+                             "funding_rates")
+    return _with_lines(frame, line_of)
 
 
 def read_metrics_file(
@@ -136,21 +149,22 @@ def read_metrics_file(
     """Open interest of one USDT-M metrics file: metric_time (int64 ns), open_interest
     (base units) and open_interest_value (quote units)."""
     parsed = parse_market_csv(read_archive_bytes(archive.path), archive.path, METRICS_LAYOUT)
-    frame = parsed.table.to_pandas()
+    table = parsed.table
     line_of = _line_mapper(parsed.header_lines)
-    log.rows_read["open_interest"] += len(frame)
-    other = np.flatnonzero(frame["symbol"].to_numpy() != symbol)
-    if other.size:
+    log.rows_read["open_interest"] += table.num_rows
+    symbols = table.column("symbol")
+    if not pc.all(pc.equal(symbols, symbol)).as_py():
+        other = np.flatnonzero(~pc.equal(symbols, symbol).to_numpy(zero_copy_only=False))
         raise MarketDataError(
             archive.path, f"mixed symbols: this file should hold only {symbol}",
             "keep one symbol per file and name the file after it",
-            row=int(line_of(other[:1])[0]), column="symbol", value=frame["symbol"].iat[other[0]],
+            row=int(line_of(other[:1])[0]), column="symbol", value=symbols[int(other[0])].as_py(),
         )
-    times = frame["create_time"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    times = table.column("create_time").to_numpy().astype("datetime64[ns]").astype(np.int64)
     frame = pd.DataFrame({
         "metric_time": times,
-        "open_interest": frame["sum_open_interest"].to_numpy(dtype=float),
-        "open_interest_value": frame["sum_open_interest_value"].to_numpy(dtype=float),
+        "open_interest": table.column("sum_open_interest").to_numpy(),
+        "open_interest_value": table.column("sum_open_interest_value").to_numpy(),
     })
     _check_period(times, archive, line_of, "create_time")
     values = frame[["open_interest", "open_interest_value"]].to_numpy()
@@ -162,5 +176,6 @@ def read_metrics_file(
             "correct or delete the line, or re-download the file",
             row=int(line_of(np.array([row]))[0]), column=("sum_open_interest", "sum_open_interest_value")[col],
         )
-    return order_and_dedupe(frame, "metric_time", archive.path, line_of, policy, log,
-                            "open_interest").reset_index(drop=True)
+    frame = order_and_dedupe(frame, "metric_time", archive.path, line_of, policy, log,
+                             "open_interest")
+    return _with_lines(frame, line_of)
