@@ -202,7 +202,8 @@ def ohlcv_config(folder: Path, **repairs: bool) -> IngestionConfig:
         "source": "ohlcv_files", "fill_gaps": False, "verify_checksums": True,
         "paths": {"ohlcv_files": str(folder), "cache": str(folder.parent / "cache")},
         "trades": {"large_trade": {"quantile": 0.99, "lookback_days": 7,
-                                   "min_history_trades": 1000}},
+                                   "min_history_trades": 1000},
+                   "block_bytes": 1 << 20, "parse_threads": 1},
         "repairs": repairs,
     })
 

@@ -75,9 +75,9 @@ def day_name(day: int) -> str:
 
 
 def aggregate(path: Path, bar_ns: int = MINUTE_NS, rule: LargeTradeRule = NO_HISTORY,
-              prior: dict | None = None, block_bytes: int = 32 << 20):
+              prior: dict | None = None, block_bytes: int = 32 << 20, parse_threads: int = 1):
     return aggregate_trade_file(parse_archive_name(path), bar_ns, rule, prior or {},
-                                block_bytes=block_bytes)
+                                block_bytes=block_bytes, parse_threads=parse_threads)
 
 
 def histogram(notionals: list[float]) -> np.ndarray:
@@ -247,6 +247,8 @@ def test_small_blocks_give_the_same_bars_as_one_block(tmp_path):
     whole = aggregate(path, MINUTE_NS, rule)
     blocks = aggregate(path, MINUTE_NS, rule, block_bytes=256)
     pd.testing.assert_frame_equal(blocks.bars, whole.bars, rtol=1e-12)
+    threaded = aggregate(path, MINUTE_NS, rule, block_bytes=256, parse_threads=3)
+    pd.testing.assert_frame_equal(threaded.bars, blocks.bars)  # parsed in parallel, same order
     assert (blocks.rows, blocks.duplicates) == (whole.rows, whole.duplicates) == (602, 2)
     assert list(blocks.thresholds) == list(whole.thresholds) == [DAY, DAY + 1]
     np.testing.assert_array_equal(list(blocks.thresholds.values()),

@@ -54,6 +54,8 @@ class IngestionConfig:
     download_options: dict[str, Any]
     paths: dict[str, Path]
     large_trade: LargeTradeRule
+    trade_block_bytes: int
+    trade_parse_threads: int
     repairs: RepairPolicy
     synthetic: SyntheticMarketSpec | None = field(default=None)
 
@@ -79,6 +81,11 @@ class IngestionConfig:
         if lookback is not None and int(lookback) < 1:
             raise ValueError("ingestion.lookback_days must be >= 1 or null (all data)")
         end = params.get("end")
+        trades = need("trades")
+        missing = sorted({"block_bytes", "parse_threads", "large_trade"} - set(trades))
+        if missing:
+            raise ValueError(f"ingestion.trades is missing {missing}; see "
+                             "conf/base/parameters_ingestion.yml")
         synthetic = None
         if source == "synthetic":
             synthetic_params = dict(need("synthetic"))
@@ -100,7 +107,9 @@ class IngestionConfig:
             download=bool(params.get("download", False)),
             download_options=dict(params.get("download_options") or {}),
             paths={k: Path(v) for k, v in need("paths").items()},
-            large_trade=LargeTradeRule(**need("trades")["large_trade"]),
+            large_trade=LargeTradeRule(**trades["large_trade"]),
+            trade_block_bytes=int(trades["block_bytes"]),
+            trade_parse_threads=int(trades["parse_threads"]),
             repairs=RepairPolicy.from_params(params.get("repairs")),
             synthetic=synthetic,
         )
@@ -217,7 +226,8 @@ def read_source_trade_flow(config: IngestionConfig, log: QualityLog) -> pd.DataF
         return _empty(TRADE_FLOW_COLUMNS, "bar_time").set_index("bar_time")
     inventory = archives.inventory_archives(config.archive_root, config.symbol)
     return read_trade_flow(inventory, config.timeframe_ns, config.large_trade, log, config.cache,
-                           config.verify_checksums)
+                           config.verify_checksums, config.trade_block_bytes,
+                           config.trade_parse_threads)
 
 
 def read_source_futures(config: IngestionConfig, log: QualityLog) -> tuple[pd.DataFrame, pd.DataFrame]:

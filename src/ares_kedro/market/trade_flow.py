@@ -21,6 +21,9 @@ the threshold resolution is about 4.7 % of notional.
 from __future__ import annotations
 
 import io
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,12 +143,15 @@ def aggregate_trade_file(
     bar_ns: int,
     rule: LargeTradeRule,
     prior_histograms: dict[int, np.ndarray],
-    block_bytes: int = 32 << 20,
+    block_bytes: int = 8 << 20,
+    parse_threads: int = 2,
 ) -> TradeFileResult:
     """Stream one aggTrades file (zipped or not) into per-bar order flow.
 
     ``prior_histograms`` holds the notional histograms of earlier days (other files),
-    for the large-trade threshold. Raises MarketDataError on bad rows, naming the line.
+    for the large-trade threshold. The file is cut into blocks of about ``block_bytes``
+    of CSV at line ends, parsed by ``parse_threads`` threads; memory stays at a few blocks
+    whatever the file size. Raises MarketDataError on bad rows, naming the line.
     """
     with open_archive(archive.path) as probe:
         head = probe.read(4096)
@@ -162,23 +168,32 @@ def aggregate_trade_file(
         raise_wrong_width(archive.path, header_lines + 1, width, AGG_TRADE_LAYOUT)
     names = list(AGG_TRADE_LAYOUT.columns[:width])
     state = _FileState(archive, header_lines, prior_histograms)
-    with open_archive(archive.path) as stream:
+    read_options = pa_csv.ReadOptions(column_names=names, use_threads=False)
+    convert_options = pa_csv.ConvertOptions(
+        column_types=AGG_TRADE_LAYOUT.types, include_columns=list(AGG_TRADE_LAYOUT.types)
+    )
+
+    def parse(block: bytes) -> pa.Table:
+        return pa_csv.read_csv(io.BytesIO(block), read_options=read_options,
+                               convert_options=convert_options)
+
+    # Blocks are inflated here and parsed on a thread pool (Arrow and ISA-L release the
+    # GIL), then consumed strictly in file order, so results do not depend on threading.
+    with open_archive(archive.path) as stream, ThreadPoolExecutor(parse_threads) as pool:
+        in_flight: deque = deque()
         try:
-            reader = pa_csv.open_csv(
-                stream,
-                read_options=pa_csv.ReadOptions(
-                    column_names=names, skip_rows=header_lines, block_size=block_bytes
-                ),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types=AGG_TRADE_LAYOUT.types,
-                    include_columns=list(AGG_TRADE_LAYOUT.types),
-                ),
-            )
-            for batch in reader:
-                _consume(batch, state, bar_ns, rule)
+            for block in _line_blocks(stream, block_bytes, skip_lines=header_lines):
+                in_flight.append(pool.submit(parse, block))
+                if len(in_flight) > 2 * parse_threads:
+                    _consume_table(in_flight.popleft().result(), state, bar_ns, rule)
+            while in_flight:
+                _consume_table(in_flight.popleft().result(), state, bar_ns, rule)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            for future in in_flight:
+                future.cancel()
             _diagnose_stream(archive, header_lines, width)
-            raise MarketDataError(archive.path, f"cannot be parsed as aggTrades ({error})", _FIX) from error
+            raise MarketDataError(archive.path, f"cannot be parsed as aggTrades ({error})",
+                                  _FIX) from error
     if state.rows == 0:
         raise MarketDataError(archive.path, "empty file: an aggTrades file must hold trades", _FIX,
                               row=1)
@@ -189,6 +204,33 @@ def aggregate_trade_file(
     )
 
 
+def _line_blocks(stream, block_bytes: int, skip_lines: int) -> Iterator[bytes]:
+    """Successive pieces of a CSV stream of about ``block_bytes``, each ending at a line end,
+    without the first ``skip_lines`` lines."""
+    rest = b""
+    while True:
+        data = stream.read(block_bytes)
+        if not data:
+            break
+        data = rest + data if rest else data
+        for _ in range(skip_lines):
+            data = data[data.find(b"\n") + 1 :]
+        skip_lines = 0
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            rest = data
+            continue
+        rest = data[cut:]
+        yield data[:cut]
+    if rest.strip():
+        yield rest
+
+
+def _consume_table(table: pa.Table, state: _FileState, bar_ns: int, rule: LargeTradeRule) -> None:
+    for batch in table.to_batches():
+        _consume(batch, state, bar_ns, rule)
+
+
 def _diagnose_stream(archive: ArchiveFile, header_lines: int, width: int) -> None:
     with open_archive(archive.path) as stream:
         text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
@@ -196,19 +238,27 @@ def _diagnose_stream(archive: ArchiveFile, header_lines: int, width: int) -> Non
                           header_lines, width)
 
 
-def _consume(batch: pa.RecordBatch, state: _FileState, bar_ns: int, rule: LargeTradeRule) -> None:
-    n = batch.num_rows
-    if n == 0:
-        return
+def _block_is_clean(state: _FileState, raw_time: np.ndarray, ids: np.ndarray, price: np.ndarray,
+                    quantity: np.ndarray) -> bool:
+    """Cheap whole-block checks (reductions and one comparison of shifted views)."""
+    lower, _, factor = state.unit
+    start, end = state.archive.period_start.value, state.archive.period_end.value
+    return bool(
+        lower <= raw_time.min() and raw_time.max() < lower * 1000
+        and raw_time[0] * factor >= max(start, state.last_time)
+        and raw_time[-1] * factor < end
+        and not (raw_time[1:] < raw_time[:-1]).any()
+        and ids[0] >= state.last_id and not (ids[1:] < ids[:-1]).any()
+        and price.min() > 0 and np.isfinite(price.max())
+        and quantity.min() > 0 and np.isfinite(quantity.max())
+    )
+
+
+def _raise_first_bad_row(state: _FileState, raw_time: np.ndarray, ids: np.ndarray,
+                         price: np.ndarray, quantity: np.ndarray) -> None:
+    """Find the first bad row of a block that failed the cheap checks and raise its error."""
     source, offset = state.archive.path, state.rows
-    raw_time = batch.column("transact_time").to_numpy()
-    if state.unit is None:
-        state.unit = epoch_unit(raw_time[0], source, "transact_time", state.header_lines + 1)
     time_ns = epoch_to_ns(raw_time, source, "transact_time", state.header_lines, state.unit, offset)
-    ids = batch.column("agg_trade_id").to_numpy()
-    price = batch.column("price").to_numpy()
-    quantity = batch.column("quantity").to_numpy()
-    seller_is_taker = batch.column("is_buyer_maker").to_numpy(zero_copy_only=False)
 
     def line(rows: np.ndarray) -> int:
         return offset + int(rows[0]) + state.header_lines + 1
@@ -230,22 +280,40 @@ def _consume(batch: pa.RecordBatch, state: _FileState, bar_ns: int, rule: LargeT
             "each Vision file holds only its own month or day: rename or re-download it",
             row=line(bad), column="transact_time",
         )
-    previous_time = np.concatenate(([state.last_time], time_ns[:-1]))
-    bad = np.flatnonzero(time_ns < previous_time)
+    bad = np.flatnonzero(time_ns < np.concatenate(([state.last_time], time_ns[:-1])))
     if bad.size:
         raise MarketDataError(source, "trades out of time order", "sort the file by transact_time "
                               "or re-download it", row=line(bad), column="transact_time")
-    previous_id = np.concatenate(([state.last_id], ids[:-1]))
-    bad = np.flatnonzero(ids < previous_id)
+    bad = np.flatnonzero(ids < np.concatenate(([state.last_id], ids[:-1])))
     if bad.size:
         raise MarketDataError(source, "agg_trade_id goes backwards", "re-download the file",
                               row=line(bad), column="agg_trade_id")
+    raise AssertionError("a block failed the cheap checks but no bad row was found")
+
+
+def _consume(batch: pa.RecordBatch, state: _FileState, bar_ns: int, rule: LargeTradeRule) -> None:
+    """Check one block of trades and add its per-bar order flow to ``state``."""
+    n = batch.num_rows
+    if n == 0:
+        return
+    raw_time = batch.column("transact_time").to_numpy()
+    if state.unit is None:
+        state.unit = epoch_unit(raw_time[0], state.archive.path, "transact_time",
+                                state.header_lines + 1)
+    ids = batch.column("agg_trade_id").to_numpy()
+    price = batch.column("price").to_numpy()
+    quantity = batch.column("quantity").to_numpy()
+    seller_is_taker = batch.column("is_buyer_maker").to_numpy(zero_copy_only=False)
+    if not _block_is_clean(state, raw_time, ids, price, quantity):
+        _raise_first_bad_row(state, raw_time, ids, price, quantity)
+    time_ns = raw_time * state.unit[2]
+    repeat_first = ids[0] == state.last_id
     state.last_time, state.last_id = int(time_ns[-1]), int(ids[-1])
     state.rows += n
-    repeat = ids == previous_id
-    if repeat.any():  # the same aggregated trade twice: count once, report the drop
-        state.duplicates += int(repeat.sum())
-        keep = ~repeat
+    repeat_inside = ids[1:] == ids[:-1]
+    if repeat_first or repeat_inside.any():  # one aggregated trade twice: count it once
+        keep = np.concatenate(([not repeat_first], ~repeat_inside))
+        state.duplicates += int(n - keep.sum())
         time_ns, price, quantity, seller_is_taker = (
             time_ns[keep], price[keep], quantity[keep], seller_is_taker[keep]
         )
@@ -254,48 +322,50 @@ def _consume(batch: pa.RecordBatch, state: _FileState, bar_ns: int, rule: LargeT
 
     notional = price * quantity
     bins = notional_bins(notional)
-    day = time_ns // DAY_NS
+    bar = time_ns // bar_ns
+    offset = bar - bar[0]  # bar position within the block
+    n_bars = int(offset[-1]) + 1
     is_large = np.zeros(time_ns.size, dtype=bool)
-    large_known = np.ones(time_ns.size, dtype=bool)
-    day_starts = np.flatnonzero(np.diff(day, prepend=day[0] - 1))
-    day_ends = np.append(day_starts[1:], time_ns.size)
-    for lo, hi in zip(day_starts, day_ends, strict=True):  # one or two days per chunk
-        this_day = int(day[lo])
+    large_unknown = np.zeros(n_bars, dtype=bool)
+    first_day, last_day = int(time_ns[0] // DAY_NS), int(time_ns[-1] // DAY_NS)
+    for this_day in range(first_day, last_day + 1):  # one or two days per block
+        lo, hi = np.searchsorted(time_ns, [this_day * DAY_NS, (this_day + 1) * DAY_NS])
+        if lo == hi:
+            continue
         if this_day not in state.thresholds:
             state.thresholds[this_day] = threshold_from_history(this_day, state.history(), rule)
         threshold = state.thresholds[this_day]
         if np.isnan(threshold):
-            large_known[lo:hi] = False
+            large_unknown[offset[lo] : offset[hi - 1] + 1] = True
         else:
             is_large[lo:hi] = notional[lo:hi] >= threshold
         hist = state.histograms.setdefault(this_day, np.zeros(N_BINS, dtype=np.int64))
         hist += np.bincount(bins[lo:hi], minlength=N_BINS)
 
-    buy = ~seller_is_taker
-    bar = time_ns // bar_ns
-    starts = np.flatnonzero(np.diff(bar, prepend=bar[0] - 1))
+    # one bincount per quantity: slot 2*bar is the taker-buy side, 2*bar + 1 the taker-sell side
+    slot = 2 * offset + seller_is_taker
+    volume = np.bincount(slot, weights=quantity, minlength=2 * n_bars).reshape(n_bars, 2)
+    quote = np.bincount(slot, weights=notional, minlength=2 * n_bars).reshape(n_bars, 2)
+    trades = np.bincount(offset, minlength=n_bars).astype(np.float64)
+    large_volume = np.bincount(slot[is_large], weights=quantity[is_large],
+                               minlength=2 * n_bars).reshape(n_bars, 2)
+    large_trades = np.bincount(offset[is_large], minlength=n_bars).astype(np.float64)
+    has_trades = trades > 0
 
-    def per_bar(values: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(values, starts)
+    def large(values: np.ndarray) -> np.ndarray:
+        return np.where(large_unknown, np.nan, values)[has_trades]
 
-    large_buy = is_large & buy
-    large_sell = is_large & ~buy
-    chunk = pd.DataFrame(
+    state.chunks.append(pd.DataFrame(
         {
-            "buy_volume": per_bar(np.where(buy, quantity, 0.0)),
-            "sell_volume": per_bar(np.where(buy, 0.0, quantity)),
-            "buy_quote_volume": per_bar(np.where(buy, notional, 0.0)),
-            "sell_quote_volume": per_bar(np.where(buy, 0.0, notional)),
-            "agg_trade_count": per_bar(np.ones(time_ns.size, dtype=np.float64)),
-            "large_trade_count": per_bar(is_large.astype(np.float64)),
-            "large_buy_volume": per_bar(np.where(large_buy, quantity, 0.0)),
-            "large_sell_volume": per_bar(np.where(large_sell, quantity, 0.0)),
+            "buy_volume": volume[has_trades, 0], "sell_volume": volume[has_trades, 1],
+            "buy_quote_volume": quote[has_trades, 0], "sell_quote_volume": quote[has_trades, 1],
+            "agg_trade_count": trades[has_trades],
+            "large_trade_count": large(large_trades),
+            "large_buy_volume": large(large_volume[:, 0]),
+            "large_sell_volume": large(large_volume[:, 1]),
         },
-        index=pd.Index(bar[starts] * bar_ns, name="bar_time"),
-    )
-    unknown = ~large_known[starts]
-    chunk.loc[unknown, ["large_trade_count", "large_buy_volume", "large_sell_volume"]] = np.nan
-    state.chunks.append(chunk)
+        index=pd.Index((bar[0] + np.flatnonzero(has_trades)) * bar_ns, name="bar_time"),
+    ))
 
 
 def combine_bar_chunks(chunks: list[pd.DataFrame]) -> pd.DataFrame:

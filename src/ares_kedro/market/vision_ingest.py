@@ -123,7 +123,8 @@ def read_open_interest(
 
 def read_trade_flow(
     inventory: Inventory, bar_ns: int, rule: LargeTradeRule, log: QualityLog,
-    cache: ParsedFileCache, verify_checksums: bool = True,
+    cache: ParsedFileCache, verify_checksums: bool = True, block_bytes: int = 8 << 20,
+    parse_threads: int = 2,
 ) -> pd.DataFrame:
     """Per-bar order flow from every aggTrades file (index ``bar_time``, int64 ns).
 
@@ -154,7 +155,8 @@ def read_trade_flow(
             file_rows, duplicates = int(meta["rows"]), int(meta["duplicates"])
         else:
             _verify(archive, "agg_trades", log, verify_checksums)
-            result = aggregate_trade_file(archive, bar_ns, rule, history)
+            result = aggregate_trade_file(archive, bar_ns, rule, history, block_bytes,
+                                          parse_threads)
             own = result.histograms
             file_rows, duplicates = result.rows, result.duplicates
             parsed_rows += file_rows
