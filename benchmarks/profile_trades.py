@@ -2,8 +2,8 @@
 
 ``python -m benchmarks.profile_trades ROOT [--cprofile FILE]`` times, on the same files
 as the trades case and in this order: SHA-256 checksums alone, zip inflate alone
-(zipfile, with its CRC-32), Arrow CSV parsing alone (of CSV already in memory), inflate
-plus parsing streamed as ``aggregate_trade_file`` does, and the whole ``read_trade_flow``.
+(``archives.open_archive``: ISA-L, with its CRC-32), Arrow CSV parsing alone on one thread
+(of CSV already in memory), and the whole ``read_trade_flow``.
 During the whole call it also times the main thread's time in ``_consume`` (numpy
 reduction of each parsed block to per-bar sums) and in ``combine_bar_chunks`` (pandas
 concat/groupby), by wrapping them (no change to src/). Each stage also records CPU
@@ -40,7 +40,7 @@ from ares_kedro.market.archives import (
 from ares_kedro.market.trade_flow import AGG_TRADE_LAYOUT
 from benchmarks.ingestion import run_trades
 
-BLOCK = 32 << 20  # aggregate_trade_file's default block_bytes
+BLOCK = 8 << 20  # aggregate_trade_file's default block_bytes
 
 
 def _timed(seconds: dict[str, float], name: str, function: Callable) -> Callable:
@@ -98,15 +98,6 @@ def _parse_only(paths: list[Path]) -> tuple[float, float, int]:
     return wall, cpu, rows
 
 
-def _inflate_parse(paths: list[Path]) -> int:
-    rows = 0
-    for path in paths:
-        header = _header(path)
-        with open_archive(path) as stream:
-            rows += sum(batch.num_rows for batch in _reader(stream, header))
-    return rows
-
-
 def _stage(out: dict[str, float | int], name: str, function: Callable[[], object]) -> object:
     """Run one stage; record its wall and CPU seconds (all threads) as ``name_s``/``name_cpu_s``."""
     started, cpu = time.perf_counter(), os.times()
@@ -124,7 +115,6 @@ def breakdown(root: Path, cprofile_out: Path | None = None) -> dict[str, float |
     _stage(out, "checksum", lambda: [verify_checksum(path) for path in paths])
     out["csv_bytes"] = _stage(out, "inflate", lambda: _inflate(paths))
     out["parse_s"], out["parse_cpu_s"], out["rows"] = _parse_only(paths)
-    _stage(out, "inflate_parse", lambda: _inflate_parse(paths))
 
     seconds: dict[str, float] = defaultdict(float)
     consume, combine = trade_flow._consume, trade_flow.combine_bar_chunks
