@@ -15,18 +15,14 @@ from ares_kedro.market.ingest import IngestionConfig, read_source_klines
 from ares_kedro.market.ohlcv_files import list_ohlcv_files, read_ohlcv_file
 from ares_kedro.market.quality import QualityLog, RepairPolicy
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-FEATHER = REAL / "freqtrade_binance_futures" / "XRP_USDT_USDT-1h-futures.feather"
 HOUR_NS = 3600 * 10**9
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 
 
 @pytest.fixture
-def feather() -> Path:
-    if not REAL.is_dir():
-        pytest.skip("../shared/data/real not found: real-data tests need the shared folder "
-                    "beside the repo")
-    return FEATHER
+def feather(real_data: Path) -> Path:
+    """Real files from ../shared/data/real (skipped with a reason when it is absent)."""
+    return real_data / "freqtrade_binance_futures" / "XRP_USDT_USDT-1h-futures.feather"
 
 
 # ------------------------------------------------------------------------------- helpers

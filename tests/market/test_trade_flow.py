@@ -23,8 +23,6 @@ from ares_kedro.market.trade_flow import (
 )
 from ares_kedro.market.vision_ingest import read_trade_flow
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-SAMPLES = REAL / "binance_vision_format_samples"
 MINUTE_NS = 60 * 10**9
 HOUR_NS = 60 * MINUTE_NS
 DAY0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -34,11 +32,9 @@ NO_HISTORY = LargeTradeRule(quantile=0.9, lookback_days=1, min_history_trades=1)
 
 
 @pytest.fixture
-def samples() -> Path:
-    if not REAL.is_dir():
-        pytest.skip("../shared/data/real not found: real-data tests need the shared folder "
-                    "beside the repo")
-    return SAMPLES
+def samples(real_data: Path) -> Path:
+    """Real files from ../shared/data/real (skipped with a reason when it is absent)."""
+    return real_data / "binance_vision_format_samples"
 
 
 # ------------------------------------------------------------------------------- helpers

@@ -28,7 +28,6 @@ from ares_kedro.market.vision_readers import (
     read_metrics_file,
 )
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
 T0_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 HOUR_MS = 3_600_000
 KLINE_HEADER = (
@@ -39,11 +38,9 @@ OFF_GRID_MONTH = "BTCUSDT-1h-2018-02.csv"  # 43 bars at hh:28:14.789 after the F
 
 
 @pytest.fixture
-def real() -> Path:
-    if not REAL.is_dir():
-        pytest.skip("../shared/data/real not found: real-data tests need the shared folder "
-                    "beside the repo")
-    return REAL
+def real(real_data: Path) -> Path:
+    """Real files from ../shared/data/real (skipped with a reason when it is absent)."""
+    return real_data
 
 
 # ------------------------------------------------------------------------------- helpers
