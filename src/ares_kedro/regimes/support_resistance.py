@@ -1,0 +1,183 @@
+"""Support and resistance levels from swing pivots on a higher timeframe, causally.
+
+A swing high on the higher timeframe (daily by default) is a bar whose high tops the
+``pivot_left_bars`` bars before it and is not exceeded by the ``pivot_right_bars`` bars
+after it; a swing low likewise. It is only *known* once those right-hand bars have
+closed: its ``confirmed_at`` is the close of the last of them, and nothing before that
+time may use it. A level's zone is +/- ``zone_atr_multiple`` higher-timeframe ATRs.
+
+Strength of the zone around a price at time t: the sum over pivots confirmed by t whose
+level lies inside the zone, each weighted by the volume traded on its pivot bar (relative
+to the trailing median, capped) and by its age (half-life ``strength_half_life_days``).
+So a level gains strength with touches and volume and fades with age.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ares_kedro.market.timeframes import interval_us, to_timedelta
+from ares_kedro.regimes.indicators import average_true_range
+
+SUPPORT, RESISTANCE = "support", "resistance"
+_DAY_NS = 86_400 * 10**9
+
+
+@dataclass(frozen=True)
+class SupportResistanceParams:
+    """``regimes.support_resistance`` in conf."""
+
+    timeframe: str  # higher timeframe of the pivots, e.g. "1d"
+    pivot_left_bars: int
+    pivot_right_bars: int
+    atr_window: int  # higher-timeframe bars
+    zone_atr_multiple: float  # zone half width, in higher-timeframe ATRs
+    strength_half_life_days: float
+    volume_window: int  # higher-timeframe bars for the median volume
+    max_volume_ratio: float  # cap of a pivot's volume weight
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> SupportResistanceParams:
+        names = {f.name for f in fields(cls)}
+        missing, unknown = sorted(names - set(params)), sorted(set(params) - names)
+        if missing or unknown:
+            raise ValueError(f"regimes.support_resistance: missing {missing}, unknown {unknown}")
+        spec = cls(**params)
+        interval_us(spec.timeframe)  # raises on an unknown interval
+        for name in ("pivot_left_bars", "pivot_right_bars", "atr_window", "volume_window"):
+            if int(getattr(spec, name)) < 1:
+                raise ValueError(f"regimes.support_resistance.{name} must be >= 1, got "
+                                 f"{getattr(spec, name)}")
+        for name in ("zone_atr_multiple", "strength_half_life_days", "max_volume_ratio"):
+            if not getattr(spec, name) > 0:
+                raise ValueError(f"regimes.support_resistance.{name} must be > 0, got "
+                                 f"{getattr(spec, name)}")
+        return spec
+
+
+def higher_timeframe_bars(bars: pd.DataFrame, timeframe: str, bar_timeframe: str) -> pd.DataFrame:
+    """Complete higher-timeframe OHLCV bars from ``bars`` (UTC-indexed by open time).
+
+    A period is kept only if the data reaches its end, so the table of a truncated history
+    is a prefix of the full one. Adds ``known_at``: the period's close time.
+    """
+    period = to_timedelta(timeframe)
+    grouped = bars.resample(period, label="left", closed="left", origin="epoch")
+    htf = pd.DataFrame({
+        "open": grouped["open"].first(), "high": grouped["high"].max(),
+        "low": grouped["low"].min(), "close": grouped["close"].last(),
+        "volume": grouped["volume"].sum(),
+    }).dropna(subset=["close"])
+    data_end = bars.index[-1] + to_timedelta(bar_timeframe)
+    htf["known_at"] = htf.index + period
+    return htf.loc[htf["known_at"] <= data_end]
+
+
+def find_pivots(htf: pd.DataFrame, params: SupportResistanceParams) -> pd.DataFrame:
+    """Swing highs and lows with the time each becomes known.
+
+    Columns: pivot_time, kind, level, confirmed_at, zone_half_width (price), volume_ratio.
+    """
+    left, right = params.pivot_left_bars, params.pivot_right_bars
+    atr = average_true_range(htf["high"], htf["low"], htf["close"], params.atr_window)
+    median_volume = htf["volume"].rolling(params.volume_window, min_periods=1).median()
+    confirm_at = htf["known_at"].shift(-right)  # close of the last right-hand bar
+    zone = (params.zone_atr_multiple * atr).shift(-right)  # ATR known at confirmation
+    volume_ratio = (htf["volume"] / median_volume.shift(-right)).clip(upper=params.max_volume_ratio)
+
+    def following_extreme(values: pd.Series, how: str) -> pd.Series:
+        reversed_values = values.iloc[::-1].shift(1)
+        rolled = reversed_values.rolling(right, min_periods=right)
+        return (rolled.max() if how == "max" else rolled.min()).iloc[::-1]
+
+    highs, lows = htf["high"], htf["low"]
+    is_high = (highs > highs.shift(1).rolling(left, min_periods=left).max()) & (
+        highs >= following_extreme(highs, "max"))
+    is_low = (lows < lows.shift(1).rolling(left, min_periods=left).min()) & (
+        lows <= following_extreme(lows, "min"))
+    parts = []
+    for kind, mask, level in ((RESISTANCE, is_high, highs), (SUPPORT, is_low, lows)):
+        mask = mask & confirm_at.notna() & zone.notna()
+        parts.append(pd.DataFrame({
+            "pivot_time": htf.index[mask], "kind": kind, "level": level[mask].to_numpy(),
+            "confirmed_at": confirm_at[mask].to_numpy(), "zone_half_width": zone[mask].to_numpy(),
+            "volume_ratio": volume_ratio[mask].to_numpy(),
+        }))
+    pivots = pd.concat(parts, ignore_index=True)
+    return pivots.sort_values(["confirmed_at", "level"], ignore_index=True)
+
+
+def _decay_rate_per_ns(params: SupportResistanceParams) -> float:
+    return np.log(2) / (params.strength_half_life_days * _DAY_NS)
+
+
+def sr_levels_table(pivots: pd.DataFrame, params: SupportResistanceParams) -> pd.DataFrame:
+    """``sr_levels``: every level with its zone and its strength and touches when confirmed.
+
+    ``touches`` counts pivots confirmed by then inside the level's zone (itself included);
+    ``strength`` weighs them by volume and age as in :func:`zone_strength`.
+    """
+    if pivots.empty:
+        return pivots.assign(touches=pd.Series(dtype=int), strength=pd.Series(dtype=float))
+    level = pivots["level"].to_numpy()
+    confirmed = pd.DatetimeIndex(pivots["confirmed_at"]).as_unit("ns").asi8
+    width = pivots["zone_half_width"].to_numpy()
+    # pairs (j, k): pivot k counts for level j when known by j's confirmation and in its zone
+    known = confirmed[None, :] <= confirmed[:, None]
+    inside = np.abs(level[None, :] - level[:, None]) <= width[:, None]
+    age = (confirmed[:, None] - confirmed[None, :]).clip(min=0)
+    weight = np.exp(-_decay_rate_per_ns(params) * age) * pivots["volume_ratio"].to_numpy()[None, :]
+    counts = known & inside
+    return pivots.assign(touches=counts.sum(axis=1), strength=(weight * counts).sum(axis=1))
+
+
+def zone_strength(bar_close_ns: np.ndarray, price: np.ndarray, zone_half_width: np.ndarray,
+                  pivots: pd.DataFrame, params: SupportResistanceParams) -> np.ndarray:
+    """Strength of the support/resistance zone around ``price`` at each bar's close.
+
+    Only pivots confirmed at or before the bar's close count. Vectorised per interval
+    between two confirmations (tens to hundreds of them), not per bar.
+    """
+    out = np.zeros(bar_close_ns.size)
+    if pivots.empty:
+        return out
+    confirmed = pd.DatetimeIndex(pivots["confirmed_at"]).as_unit("ns").asi8
+    order = np.argsort(confirmed, kind="stable")
+    confirmed, level = confirmed[order], pivots["level"].to_numpy()[order]
+    volume = pivots["volume_ratio"].to_numpy()[order]
+    rate = _decay_rate_per_ns(params)
+    known_count = np.searchsorted(confirmed, bar_close_ns, side="right")
+    change = np.flatnonzero(np.diff(known_count, prepend=-1))
+    ends = np.append(change[1:], bar_close_ns.size)
+    for start, end in zip(change, ends, strict=True):  # one pass per set of known pivots
+        k = known_count[start]
+        if k == 0:
+            continue
+        # weight of pivot i at time t: volume_i * exp(-rate (t - c_i)), split as
+        # [volume_i * exp(-rate (t0 - c_i))] * exp(-rate (t - t0)), both factors <= 1 * volume
+        t0 = bar_close_ns[start]
+        weight = volume[:k] * np.exp(-rate * (t0 - confirmed[:k]).astype(float))
+        by_price = np.argsort(level[:k], kind="stable")
+        sorted_level = level[:k][by_price]
+        cumulative = np.concatenate(([0.0], np.cumsum(weight[by_price])))
+        lo = np.searchsorted(sorted_level, price[start:end] - zone_half_width[start:end], "left")
+        hi = np.searchsorted(sorted_level, price[start:end] + zone_half_width[start:end], "right")
+        decay = np.exp(-rate * (bar_close_ns[start:end] - t0).astype(float))
+        out[start:end] = (cumulative[hi] - cumulative[lo]) * decay
+    return out
+
+
+def zone_width_at_bars(htf: pd.DataFrame, bar_close: pd.DatetimeIndex,
+                       params: SupportResistanceParams) -> np.ndarray:
+    """Zone half width (price) known at each bar's close: from the last complete
+    higher-timeframe bar's ATR. NaN before the first one."""
+    atr = average_true_range(htf["high"], htf["low"], htf["close"], params.atr_window)
+    known = pd.Series((params.zone_atr_multiple * atr).to_numpy(),
+                      index=pd.DatetimeIndex(htf["known_at"]))
+    position = known.index.searchsorted(bar_close, side="right") - 1
+    values = known.to_numpy()
+    return np.where(position >= 0, values[np.clip(position, 0, None)], np.nan)
