@@ -3,53 +3,22 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
-from tests.conftest import PROJECT_ROOT
+from tests.pipelines.conftest import run_pipelines
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch) -> Path:
-    """A copy of the project's metadata and conf; data and MLflow go under it."""
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
-    shutil.copy(PROJECT_ROOT / ".telemetry", root)
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    (root / "src").mkdir()  # ares_kedro itself is imported from the installed checkout
-    monkeypatch.chdir(root)
-    bootstrap_project(root)
-    return root
-
-
 def run_ingestion(project: Path, **params: Any) -> dict[str, Any]:
-    runtime = {"data_root": str(project / "data"),
-               "mlflow_tracking_uri": f"sqlite:///{project / 'mlflow.db'}",
-               "ingestion": params}
-    with KedroSession.create(project_path=project, env="base", runtime_params=runtime) as session:
-        session.run(pipeline_names=["ingestion"])
-        catalog = session.load_context().catalog
-        out = {"bars": catalog.load("market_bars"),
-               "report": catalog.load("ingestion_quality_report")}
-    # kedro-mlflow marks its run FINISHED in the database but leaves it on MLflow's
-    # in-process run stack; a second session in the same process would log into it.
-    # One `kedro run` is one process, so only in-process callers (tests, notebooks) need this.
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    return out
+    return run_pipelines(project, ["ingestion"], {"bars": "market_bars",
+                                                  "report": "ingestion_quality_report"}, **params)
 
 
 def test_default_synthetic_market_lands_in_versioned_market_bars_and_mlflow(project):
