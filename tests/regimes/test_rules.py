@@ -51,7 +51,7 @@ def test_rules_recover_the_true_trends_of_the_synthetic_market_well_above_chance
     synthetic, regimes_params
 ):
     bars, truth = synthetic
-    labels, _ = classify_regimes(bars, regimes_params)
+    labels, _, _ = classify_regimes(bars, regimes_params)
     scored = truth.isin(["BULL_TREND", "BEAR_TREND", "SIDEWAYS_RANGE"]) & ~labels["is_warmup"]
     score = balanced_accuracy_score(truth[scored].map(TREND_FAMILY),
                                     labels["regime"][scored].astype(str).map(TREND_FAMILY))
@@ -60,23 +60,26 @@ def test_rules_recover_the_true_trends_of_the_synthetic_market_well_above_chance
 
 
 def test_every_bar_gets_one_of_the_five_regimes(synthetic, regimes_params):
-    labels, _ = classify_regimes(synthetic[0], regimes_params)
+    labels, _, _ = classify_regimes(synthetic[0], regimes_params)
     assert labels.index.equals(synthetic[0].index)
     assert set(labels["regime"].astype(str)) == set(REGIMES)
 
 
-def test_truncating_the_future_changes_no_past_label_and_no_past_level(synthetic, regimes_params):
+@pytest.mark.parametrize("method", ["rules", "gmm"])
+def test_truncating_the_future_changes_no_past_label_and_no_past_level(synthetic, regimes_params,
+                                                                      method):
+    regimes_params["method"] = method
     bars = synthetic[0]
-    labels, levels = classify_regimes(bars, regimes_params)
+    labels, levels, _ = classify_regimes(bars, regimes_params)
     cut = bars.index[len(bars) * 2 // 3]
-    past_labels, past_levels = classify_regimes(bars.loc[bars.index < cut], regimes_params)
+    past_labels, past_levels, _ = classify_regimes(bars.loc[bars.index < cut], regimes_params)
     pd.testing.assert_frame_equal(labels.loc[past_labels.index], past_labels)
     known = levels.loc[levels["confirmed_at"] <= cut].reset_index(drop=True)
     pd.testing.assert_frame_equal(known, past_levels.reset_index(drop=True))
 
 
 def test_a_level_is_confirmed_only_after_its_right_hand_bars_closed(synthetic, regimes_params):
-    _, levels = classify_regimes(synthetic[0], regimes_params)
+    _, levels, _ = classify_regimes(synthetic[0], regimes_params)
     right = regimes_params["support_resistance"]["pivot_right_bars"]
     delay = levels["confirmed_at"] - levels["pivot_time"]
     assert (delay == pd.Timedelta(days=right + 1)).all()  # pivot day's close + right days
@@ -89,7 +92,7 @@ def test_real_btcusdt_hourly_sample_shows_every_regime_none_above_70_percent(
     params = load_parameters(data_root=tmp_path)["ingestion"]
     params.update(source="binance_vision", market="spot", lookback_days=None)
     params["paths"]["binance_vision"] = str(real_data / "binance_spot_klines_1h")
-    labels, _ = classify_regimes(bars_from(params), regimes_params)
+    labels, _, _ = classify_regimes(bars_from(params), regimes_params)
     share = labels["regime"].astype(str).value_counts(normalize=True)
     assert set(share.index) == set(REGIMES)
     assert share.max() < 0.70, share.to_dict()
@@ -128,3 +131,23 @@ def test_smoothing_adopts_a_regime_only_after_it_held_and_never_looks_ahead():
         assert smoothed.iloc[:end].tolist() == smooth_min_duration(raw.iloc[:end], 3, ("X",),
                                                                    "A").tolist()
     assert np.array_equal(smooth_min_duration(raw, 1, (), "A"), raw)
+
+
+def test_gmm_names_its_states_by_their_statistics_and_labels_live_bars_like_training(
+    synthetic, regimes_params
+):
+    import pickle
+
+    regimes_params["method"] = "gmm"
+    bars = synthetic[0]
+    labels, _, model = classify_regimes(bars, regimes_params)
+    mixture = model["mixture"]
+    assert set(mixture.state_names_) == set(REGIMES)  # every regime has a state
+    assert mixture.fit_end_ < bars.index[-1]  # fitted on the first bars only
+    reloaded = pickle.loads(pickle.dumps(model))["mixture"]
+    features = labels.drop(columns=["regime", "candidate_regime", "is_warmup"])
+    pd.testing.assert_series_equal(reloaded.predict(features.tail(100)).astype(str),
+                                   labels["candidate_regime"].tail(100).astype(str),
+                                   check_names=False)
+    impact = labels["regime"].astype(str) == "HIGH_IMPACT_CANDLE"
+    assert labels.loc[impact, "range_atr"].mean() > labels.loc[~impact, "range_atr"].mean()

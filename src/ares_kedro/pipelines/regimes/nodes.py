@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from ares_kedro.regimes import reports
+from ares_kedro.regimes.mixture import MixtureParams, RegimeMixture, classify_mixture
 from ares_kedro.regimes.rules import RuleParams, classify_rules
 from ares_kedro.regimes.support_resistance import SupportResistanceParams, sr_levels_table
 
-METHODS = ("rules",)
+METHODS = ("rules", "gmm")
+logger = logging.getLogger(__name__)
 
 
 def classify_regimes(market_bars: pd.DataFrame, params: dict[str, Any]
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``regime_labels`` for every bar and the ``sr_levels`` table."""
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """``regime_labels`` for every bar, the ``sr_levels`` table and the ``regime_model``
+    (everything live prediction needs to label new bars the same way)."""
     method = params.get("method")
     if method not in METHODS:
-        raise ValueError(f"regimes.method must be one of {METHODS}, got {method!r} "
-                         "(gmm is not built yet: see docs/regimes.md)")
+        raise ValueError(f"regimes.method must be one of {METHODS}, got {method!r}")
     sr = SupportResistanceParams.from_params(params["support_resistance"])
-    labels, pivots = classify_rules(market_bars, params["timeframe"],
-                                    RuleParams.from_params(params["rules"]), sr)
-    return labels, sr_levels_table(pivots, sr)
+    rules = RuleParams.from_params(params["rules"])
+    labels, pivots = classify_rules(market_bars, params["timeframe"], rules, sr)
+    model: dict[str, Any] = {"method": method, "timeframe": params["timeframe"], "rules": rules,
+                             "support_resistance": sr}
+    if method == "gmm":
+        mixture = RegimeMixture(MixtureParams.from_params(params["gmm"])).fit(labels)
+        labels = classify_mixture(labels.drop(columns=["regime", "candidate_regime", "is_warmup"]),
+                                  mixture, rules.min_duration_bars, rules.smoothing_exempt,
+                                  rules.warmup_regime)
+        model["mixture"] = mixture
+    return labels, sr_levels_table(pivots, sr), model
 
 
 def report_regimes(market_bars: pd.DataFrame, regime_labels: pd.DataFrame,
@@ -34,6 +45,10 @@ def report_regimes(market_bars: pd.DataFrame, regime_labels: pd.DataFrame,
     statistics = reports.regime_statistics(regime_labels["regime"])
     splits = reports.split_summary(regime_labels["regime"], regime_labels["is_warmup"],
                                    int(params["splits"]["min_bars_to_train"]))
+    for name, split in splits["regimes"].items():
+        if split["model"] == "global_fallback":
+            logger.warning("Regime %s has %d bars (< %d): it will use the global fallback ensemble",
+                           name, split["bars"], splits["min_bars_to_train"])
     chart = reports.regime_chart(market_bars, regime_labels["regime"], sr_levels,
                                  f"Regimes ({params['method']}) and support/resistance zones")
     return statistics, splits, chart

@@ -9,7 +9,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     return pipeline(
         [
             node(nodes.classify_regimes, ["market_bars", "params:regimes"],
-                 ["regime_labels", "sr_levels"], name="classify_regimes"),
+                 ["regime_labels", "sr_levels", "regime_model"], name="classify_regimes"),
             node(nodes.report_regimes,
                  ["market_bars", "regime_labels", "sr_levels", "params:regimes"],
                  ["regime_report", "regime_split_summary", "regime_chart"], name="report_regimes"),
