@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import pandas as pd
 import pytest
 
 from ares_kedro.regimes import REGIMES
@@ -23,6 +24,11 @@ def test_regimes_after_ingestion_label_every_bar_and_log_the_chart(project):
     assert sum(shares) == pytest.approx(1.0)
     assert set(out["splits"]["regimes"]) == set(REGIMES)
     assert {"level", "zone_half_width", "strength", "confirmed_at"} <= set(out["levels"].columns)
+    sets = {p.stem: p for p in (project / "data/05_model_input").rglob("*.parquet")}
+    assert set(sets) <= set(REGIMES) and sets
+    counts = {name: len(pd.read_parquet(path)) for name, path in sets.items()}
+    assert counts == {name: split["bars"] for name, split in out["splits"]["regimes"].items()
+                      if split["bars"]}
     chart = next((project / "data/08_reporting").rglob("regime_chart.png"))
     assert chart.stat().st_size > 10_000
     with sqlite3.connect(project / "mlflow.db") as db:

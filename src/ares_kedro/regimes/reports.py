@@ -58,6 +58,15 @@ def split_summary(regime: pd.Series, is_warmup: pd.Series, min_bars_to_train: in
     }
 
 
+def regime_training_sets(bars: pd.DataFrame, labels: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The bars of each regime (warm-up excluded), with their regime columns, one table per
+    regime: the per-regime training sets the analyst's specialist ensembles start from."""
+    usable = ~labels["is_warmup"].astype(bool)
+    joined = bars.join(labels[["regime", "sr_zone_strength"]]).loc[usable]
+    regime = joined["regime"].astype(str)
+    return {name: joined.loc[regime == name] for name in REGIMES if (regime == name).any()}
+
+
 def regime_chart(bars: pd.DataFrame, regime: pd.Series, sr_levels: pd.DataFrame,
                  title: str, max_points: int = 5000) -> plt.Figure:
     """Close price coloured by regime, with the support/resistance zones known at the end."""

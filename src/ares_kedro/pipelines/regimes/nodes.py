@@ -38,6 +38,12 @@ def classify_regimes(market_bars: pd.DataFrame, params: dict[str, Any]
     return labels, sr_levels_table(pivots, sr), model
 
 
+def split_by_regime(market_bars: pd.DataFrame, regime_labels: pd.DataFrame
+                    ) -> dict[str, pd.DataFrame]:
+    """One table of bars per regime (``regime_training_sets``, a partitioned dataset)."""
+    return reports.regime_training_sets(market_bars, regime_labels)
+
+
 def report_regimes(market_bars: pd.DataFrame, regime_labels: pd.DataFrame,
                    sr_levels: pd.DataFrame, params: dict[str, Any]
                    ) -> tuple[dict[str, Any], dict[str, Any], plt.Figure]:
