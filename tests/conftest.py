@@ -17,11 +17,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = PROJECT_ROOT.parent / "shared" / "data" / "real"
 
 
-def load_parameters(env: str = "base", data_root: Path | str = "data") -> dict[str, Any]:
+def load_parameters(env: str = "base", data_root: Path | str = "data",
+                    **runtime_params: Any) -> dict[str, Any]:
     """The project's parameters as Kedro resolves them (globals, runtime params, env merge)."""
     loader = OmegaConfigLoader(
         conf_source=str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env,
-        runtime_params={"data_root": str(data_root)},
+        runtime_params={"data_root": str(data_root), **runtime_params},
         merge_strategy={"parameters": "soft"},
     )
     return copy.deepcopy(loader["parameters"])

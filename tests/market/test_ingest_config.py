@@ -63,3 +63,10 @@ def test_offline_without_archives_says_which_files_are_missing_and_how_to_get_th
     assert "BTCUSDT-1h-2024-01.zip" in message
     assert "https://data.binance.vision/data/spot/monthly/klines/BTCUSDT/1h/" in message
     assert "ingestion.download" in message
+
+
+def test_a_runtime_timeframe_change_reaches_the_synthetic_market():
+    params = load_parameters(ingestion={"timeframe": "4h"})["ingestion"]
+    params["timeframe"] = "4h"  # what `kedro run --params ingestion.timeframe=4h` merges in
+    config = ingest.IngestionConfig.from_params(params)
+    assert config.synthetic.interval == "4h"

@@ -151,3 +151,8 @@ def test_gmm_names_its_states_by_their_statistics_and_labels_live_bars_like_trai
                                    check_names=False)
     impact = labels["regime"].astype(str) == "HIGH_IMPACT_CANDLE"
     assert labels.loc[impact, "range_atr"].mean() > labels.loc[~impact, "range_atr"].mean()
+
+
+def test_the_regimes_timeframe_follows_a_runtime_change_of_the_ingestion_timeframe():
+    assert load_parameters()["regimes"]["timeframe"] == "1h"
+    assert load_parameters(ingestion={"timeframe": "4h"})["regimes"]["timeframe"] == "4h"
