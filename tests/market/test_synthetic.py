@@ -107,7 +107,7 @@ def test_generator_output_goes_through_the_vision_reader_with_true_regimes_besid
     funding, interest = ingest.read_source_futures(config, log)
     bars, report = ingest.consolidate(config, klines, source_ns, flow, funding, interest,
                                       [log.to_dict()])
-    regimes = pd.read_parquet(true_regimes_path(config.paths["synthetic"], "BTCUSDT", "1h"))
+    regimes = pd.read_parquet(true_regimes_path(config.archive_root, "BTCUSDT", "1h"))
     assert len(bars) == 40 * 24 == len(regimes)
     assert bars.index.equals(regimes.index)
     assert report["gaps"]["count"] == 0 and report["repaired_rows"] == 0
@@ -126,6 +126,20 @@ def test_spot_market_switches_to_microsecond_files_in_2025_like_binance(ingestio
     times = pd.to_datetime(klines["open_time"], utc=True)
     assert times.is_monotonic_increasing and times.is_unique
     assert (times.diff().dropna() == pd.Timedelta(hours=1)).all()
-    january = sorted(config.paths["synthetic"].rglob("BTCUSDT-1h-2025-01.zip"))[0]
+    january = sorted(config.archive_root.rglob("BTCUSDT-1h-2025-01.zip"))[0]
     first_field = __import__("zipfile").ZipFile(january).read("BTCUSDT-1h-2025-01.csv").split(b",")[0]
     assert len(first_field) == 16  # microseconds
+
+
+def test_markets_of_other_timeframes_live_side_by_side(ingestion_params):
+    ingestion_params["lookback_days"] = None
+    ingestion_params["synthetic"]["days"] = 20
+    hourly = ingest.IngestionConfig.from_params(ingestion_params)
+    ingest.prepare_raw_archives(hourly)
+    four_hourly = ingest.IngestionConfig.from_params(
+        {**ingestion_params, "timeframe": "4h",
+         "synthetic": {**ingestion_params["synthetic"], "interval": "4h"}})
+    ingest.prepare_raw_archives(four_hourly)
+    assert hourly.archive_root != four_hourly.archive_root
+    klines, _ = ingest.read_source_klines(hourly, QualityLog())  # the 1h files are still there
+    assert len(klines) == 20 * 24

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,7 +36,8 @@ def synthetic(tmp_path_factory) -> tuple[pd.DataFrame, pd.Series]:
     root = tmp_path_factory.mktemp("synthetic")
     params = load_parameters(data_root=root)["ingestion"]
     bars = bars_from(params)
-    truth = pd.read_parquet(true_regimes_path(Path(params["paths"]["synthetic"]), "BTCUSDT", "1h"))
+    root = ingest.IngestionConfig.from_params(params).archive_root
+    truth = pd.read_parquet(true_regimes_path(root, "BTCUSDT", "1h"))
     return bars, truth["true_regime"]
 
 

@@ -119,13 +119,21 @@ class IngestionConfig:
         return interval_us(self.timeframe) * 1_000
 
     @property
+    def market_id(self) -> str:
+        """``<EXCHANGE>-<market>-<SYMBOL>-<timeframe>``, as in the catalog's paths."""
+        return f"{self.exchange}-{self.market}-{self.symbol}-{self.timeframe}"
+
+    @property
     def archive_root(self) -> Path:
-        return self.paths["synthetic"] if self.source == "synthetic" else self.paths["binance_vision"]
+        """Where the raw archives are: each synthetic market has a folder of its own, so
+        generating one (say 4h bars) never touches another (1h)."""
+        if self.source == "synthetic":
+            return self.paths["synthetic"] / self.market_id
+        return self.paths["binance_vision"]
 
     @property
     def cache(self) -> ParsedFileCache:
-        market_id = f"{self.exchange}-{self.market}-{self.symbol}"
-        return ParsedFileCache(self.paths["cache"] / self.source / market_id)
+        return ParsedFileCache(self.paths["cache"] / self.source / self.market_id)
 
 
 def prepare_raw_archives(config: IngestionConfig) -> dict[str, Any]:
