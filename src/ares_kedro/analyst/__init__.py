@@ -1,0 +1,4 @@
+"""The analyst's data side: time splits, purged cross-validation, triple-barrier labels.
+
+Pure domain code (no Kedro).
+"""

@@ -1,0 +1,116 @@
+"""Triple-barrier labels: correct barriers, stop first on ties, causal, fast and unique-weighted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ares_kedro.analyst.labels import BarrierParams, triple_barrier_labels, uniqueness
+
+PARAMS = BarrierParams(take_profit=0.02, stop_loss=0.01, holding_bars=4, round_trip_fee=0.001)
+
+
+def bars(rows: list[tuple[float, float, float]]) -> pd.DataFrame:
+    """Bars from (high, low, close); open is the previous close."""
+    high, low, close = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
+    index = pd.date_range("2024-01-01", periods=len(rows), freq="h", tz="UTC")
+    return pd.DataFrame({"open": np.concatenate(([close[0]], close[:-1])), "high": high,
+                         "low": low, "close": close}, index=index)
+
+
+def test_long_when_the_net_take_profit_is_reached_before_the_stop():
+    # entry 100: long take-profit at 102.1 (2 % net of 0.1 % fees), long stop at 99.1
+    frame = bars([(100, 100, 100), (100.5, 99.5, 100), (102.2, 100, 102), (102, 101, 101)] + [
+        (101, 101, 101)] * 4)
+    labels = triple_barrier_labels(frame, PARAMS)
+    assert labels["label"].iloc[0] == "LONG" and labels["label_end"].iloc[0] == 2
+
+
+def test_a_gross_move_that_is_not_enough_after_fees_is_not_a_take_profit():
+    frame = bars([(100, 100, 100), (102.05, 100, 102)] + [(102, 101.9, 102)] * 6)
+    assert triple_barrier_labels(frame, PARAMS)["label"].iloc[0] == "HOLD"
+
+
+def test_short_mirrors_long():
+    frame = bars([(100, 100, 100), (100.5, 99.5, 100), (100, 97.8, 98), (98, 98, 98)] + [
+        (98, 98, 98)] * 4)
+    labels = triple_barrier_labels(frame, PARAMS)
+    assert labels["label"].iloc[0] == "SHORT" and labels["label_end"].iloc[0] == 2
+
+
+def test_a_bar_touching_both_barriers_counts_the_stop_first():
+    frame = bars([(100, 100, 100), (102.5, 99.0, 100)] + [(100, 100, 100)] * 6)
+    assert triple_barrier_labels(frame, PARAMS)["label"].iloc[0] == "HOLD"
+
+
+def test_hold_when_no_barrier_is_reached_within_the_holding_bars():
+    frame = bars([(100, 100, 100)] * 5 + [(110, 100, 110)] * 3)  # the jump comes too late
+    labels = triple_barrier_labels(frame, PARAMS)
+    assert labels["label"].iloc[0] == "HOLD" and labels["label_end"].iloc[0] == 4
+
+
+def _random_bars(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.006, n)))
+    open_ = np.concatenate(([100.0], close[:-1]))
+    spread = np.abs(rng.normal(0, 0.004, n))
+    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) * (1 + spread),
+                         "low": np.minimum(open_, close) * (1 - spread), "close": close},
+                        index=pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"))
+
+
+def _reference_label(frame: pd.DataFrame, t: int, p: BarrierParams) -> str:
+    """A plain per-event loop, written independently, to check the compiled kernel."""
+    entry = frame["close"].iloc[t]
+    long_tp, long_sl = entry * (1 + p.take_profit + p.round_trip_fee), entry * (1 - p.stop_loss + p.round_trip_fee)
+    short_tp, short_sl = entry * (1 - p.take_profit - p.round_trip_fee), entry * (1 + p.stop_loss - p.round_trip_fee)
+    long_state = short_state = None
+    for j in range(t + 1, min(len(frame), t + p.holding_bars + 1)):
+        high, low = frame["high"].iloc[j], frame["low"].iloc[j]
+        if long_state is None:
+            long_state = "stop" if low <= long_sl else ("win", j) if high >= long_tp else None
+        if short_state is None:
+            short_state = "stop" if high >= short_sl else ("win", j) if low <= short_tp else None
+    long_win = long_state not in (None, "stop")
+    short_win = short_state not in (None, "stop")
+    if long_win and short_win:
+        return "LONG" if long_state[1] < short_state[1] else "SHORT" if short_state[1] < long_state[1] else "HOLD"
+    return "LONG" if long_win else "SHORT" if short_win else "HOLD"
+
+
+def test_compiled_labels_equal_a_plain_per_event_loop():
+    frame = _random_bars(600, seed=5)
+    params = BarrierParams(take_profit=0.01, stop_loss=0.008, holding_bars=12, round_trip_fee=0.001)
+    labels = triple_barrier_labels(frame, params)
+    labelled = np.flatnonzero(labels["is_labelled"].to_numpy())
+    expected = [_reference_label(frame, t, params) for t in labelled]
+    assert labels["label"].iloc[labelled].astype(str).tolist() == expected
+    assert set(expected) == {"LONG", "SHORT", "HOLD"}
+
+
+def test_truncating_the_future_changes_no_final_label():
+    frame = _random_bars(2000, seed=9)
+    full = triple_barrier_labels(frame, PARAMS)
+    decided = ["label", "is_labelled", "label_end", "label_end_time"]  # uniqueness is a weight
+    for cut in (500, 1234, 1999):
+        past = triple_barrier_labels(frame.iloc[:cut], PARAMS)
+        final = past["is_labelled"].to_numpy()
+        assert final[: cut - PARAMS.holding_bars].all()
+        pd.testing.assert_frame_equal(full.iloc[:cut].loc[final, decided], past.loc[final, decided])
+
+
+def test_uniqueness_is_one_for_disjoint_labels_and_shared_by_overlapping_ones():
+    np.testing.assert_allclose(uniqueness(np.array([0, 2, 4]), np.array([2, 4, 6]), 8), [1, 1, 1])
+    np.testing.assert_allclose(uniqueness(np.array([0, 0]), np.array([3, 3]), 5), [0.5, 0.5])
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("take_profit", 0.0, "take_profit"), ("stop_loss", -0.01, "stop_loss"),
+    ("holding_bars", 0, "holding_bars"), ("round_trip_fee", 0.02, "round_trip_fee"),
+])
+def test_bad_barriers_are_refused(key, value, message):
+    params = {"take_profit": 0.02, "stop_loss": 0.01, "holding_bars": 4, "round_trip_fee": 0.001,
+              key: value}
+    with pytest.raises(ValueError, match=message):
+        BarrierParams.from_params(params)
