@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from benchmarks import regimes
+from benchmarks import labels, regimes
 from benchmarks.generate import Dataset, KlineSpec, TradeSpec, ensure
 from benchmarks.ingestion import REPO, measure_in_child
 
@@ -305,8 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     breakdown = run_breakdown(data["trades"].root)
     report = render(results, breakdown, info, when, args.repeats, args.quick)
     say("timing the regime classifiers")
-    report = report.replace("\n## Machine\n", "\n" + "\n".join(regimes.section(args.repeats, args.quick))
-                            + "\n## Machine\n", 1)
+    say("timing the labels")
+    extra = regimes.section(args.repeats, args.quick) + labels.section(args.quick)
+    report = report.replace("\n## Machine\n", "\n" + "\n".join(extra) + "\n## Machine\n", 1)
     sys.stdout.write(report)
     if not args.quick:
         args.output.write_text(report)
