@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from ares_kedro.analyst.features import compute_features
 from ares_kedro.analyst.labels import BarrierParams, triple_barrier_labels
 from ares_kedro.analyst.splits import TimeSplitParams, split_timeline
 
@@ -23,3 +24,10 @@ def make_time_splits(market_bars: pd.DataFrame, time_splits: dict[str, Any],
 def label_bars(market_bars: pd.DataFrame, labels: dict[str, Any]) -> pd.DataFrame:
     """Triple-barrier ``analyst_labels`` for every bar."""
     return triple_barrier_labels(market_bars, BarrierParams.from_params(labels))
+
+
+def build_features(market_bars: pd.DataFrame, features: dict[str, Any]
+                   ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``analyst_features`` (every registered feature, or ``analyst.features.names``) and a
+    report of skipped features and NaN left after warm-up."""
+    return compute_features(market_bars, features.get("names"))

@@ -1,0 +1,14 @@
+"""The feature registry: every feature is one entry (name, function, warm-up, inputs).
+
+Importing this package registers every feature module's entries.
+"""
+
+from ares_kedro.analyst.features import (  # noqa: F401 (registration side effect)
+    flow,
+    momentum,
+    time_of_day,
+    volatility,
+)
+from ares_kedro.analyst.features.registry import REGISTRY, Feature, compute_features
+
+__all__ = ["REGISTRY", "Feature", "compute_features"]
