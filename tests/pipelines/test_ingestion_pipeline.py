@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -92,4 +91,3 @@ def test_planted_signal_is_visible_in_market_bars(project):
     next_return = np.log(bars["close"]).diff().shift(-1)
     correlation = imbalance.corr(next_return)
     assert correlation > 4 / np.sqrt(len(bars)), correlation
-    json.dumps(correlation)  # a plain float

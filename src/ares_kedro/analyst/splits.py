@@ -11,11 +11,13 @@ fold (serial correlation leaks through features too).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ares_kedro.params import checked_keys
 
 PERIODS = ("train", "validation", "test")
 
@@ -31,11 +33,7 @@ class TimeSplitParams:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TimeSplitParams:
-        names = {f.name for f in fields(cls)}
-        missing, unknown = sorted(names - set(params)), sorted(set(params) - names)
-        if missing or unknown:
-            raise ValueError(f"time_splits: missing {missing}, unknown {unknown}")
-        spec = cls(**params)
+        spec = cls(**checked_keys(cls, params, "time_splits"))
         if not (0 < spec.train_fraction < 1 and 0 < spec.validation_fraction < 1
                 and spec.train_fraction + spec.validation_fraction < 1):
             raise ValueError("time_splits: train_fraction and validation_fraction must be in (0, 1) "

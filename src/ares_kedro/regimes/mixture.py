@@ -13,7 +13,7 @@ bars exactly as training did.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
+from ares_kedro.params import checked_keys
 from ares_kedro.regimes import REGIMES
 from ares_kedro.regimes.rules import smooth_min_duration
 
@@ -42,11 +43,7 @@ class MixtureParams:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> MixtureParams:
-        names = {f.name for f in fields(cls)}
-        missing, unknown = sorted(names - set(params)), sorted(set(params) - names)
-        if missing or unknown:
-            raise ValueError(f"regimes.gmm: missing {missing}, unknown {unknown}")
-        spec = cls(**params)
+        spec = cls(**checked_keys(cls, params, "regimes.gmm"))
         if spec.n_states < len(REGIMES):
             raise ValueError(f"regimes.gmm.n_states must be >= {len(REGIMES)} (one per regime)")
         if spec.fit_bars < 10 * spec.n_states or spec.max_iter < 1:

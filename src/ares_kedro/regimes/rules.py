@@ -19,13 +19,14 @@ flagged ``is_warmup``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ares_kedro.market.timeframes import to_timedelta
+from ares_kedro.params import checked_keys
 from ares_kedro.regimes import REGIMES
 from ares_kedro.regimes.indicators import (
     average_directional_index,
@@ -75,12 +76,7 @@ class RuleParams:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RuleParams:
-        names = {f.name for f in fields(cls)}
-        missing, unknown = sorted(names - set(params)), sorted(set(params) - names)
-        if missing or unknown:
-            raise ValueError(f"regimes.rules: missing {missing}, unknown {unknown}; see "
-                             "conf/base/parameters_regimes.yml")
-        values = dict(params)
+        values = checked_keys(cls, params, "regimes.rules")
         values["precedence"] = tuple(values["precedence"])
         values["smoothing_exempt"] = tuple(values["smoothing_exempt"] or ())
         spec = cls(**values)

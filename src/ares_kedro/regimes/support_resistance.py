@@ -14,13 +14,14 @@ So a level gains strength with touches and volume and fades with age.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ares_kedro.market.timeframes import interval_us, to_timedelta
+from ares_kedro.params import checked_keys
 from ares_kedro.regimes.indicators import average_true_range
 
 SUPPORT, RESISTANCE = "support", "resistance"
@@ -42,11 +43,7 @@ class SupportResistanceParams:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> SupportResistanceParams:
-        names = {f.name for f in fields(cls)}
-        missing, unknown = sorted(names - set(params)), sorted(set(params) - names)
-        if missing or unknown:
-            raise ValueError(f"regimes.support_resistance: missing {missing}, unknown {unknown}")
-        spec = cls(**params)
+        spec = cls(**checked_keys(cls, params, "regimes.support_resistance"))
         interval_us(spec.timeframe)  # raises on an unknown interval
         for name in ("pivot_left_bars", "pivot_right_bars", "atr_window", "volume_window"):
             if int(getattr(spec, name)) < 1:
