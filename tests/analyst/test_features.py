@@ -25,7 +25,9 @@ def market(n: int = 1500, seed: int = 4) -> pd.DataFrame:
     return pd.DataFrame({
         "open": open_, "high": np.maximum(open_, close) * (1 + wiggle),
         "low": np.minimum(open_, close) * (1 - wiggle), "close": close, "volume": volume,
-        "buy_volume": buy, "sell_volume": volume - buy, "agg_trade_count": trades,
+        "taker_buy_volume": buy, "buy_volume": buy, "sell_volume": volume - buy,
+        "agg_trade_count": trades, "large_buy_volume": buy * rng.uniform(0, 0.1, n),
+        "large_sell_volume": (volume - buy) * rng.uniform(0, 0.1, n),
         "large_trade_count": rng.binomial(trades.astype(int), 0.01).astype(float),
         "funding_rate": funding, "open_interest": 8e4 * np.exp(np.cumsum(rng.normal(0, 0.002, n))),
     }, index=pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"))
@@ -56,9 +58,11 @@ def test_clean_data_leaves_no_nan_after_each_warmup():
 
 def test_features_whose_inputs_are_missing_are_skipped_and_reported():
     spot = market().drop(columns=["funding_rate", "open_interest", "buy_volume", "sell_volume",
-                                  "large_trade_count", "agg_trade_count"])
+                                  "large_trade_count", "agg_trade_count", "large_buy_volume",
+                                  "large_sell_volume"])
     table, report = compute_features(spot)
-    assert "funding_zscore_90" in report["skipped"] and "taker_imbalance" in report["skipped"]
+    assert "funding_zscore_90" in report["skipped"] and "large_trade_share" in report["skipped"]
+    assert "taker_imbalance" in table.columns  # from the klines' taker-buy volume
     assert "rsi_14" in table.columns and "funding_zscore_90" not in table.columns
 
 

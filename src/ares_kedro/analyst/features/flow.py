@@ -16,18 +16,26 @@ def volume_zscore_48(bars: pd.DataFrame) -> pd.Series:
     return (log_volume - mean) / std.replace(0.0, np.nan)
 
 
-@register("taker_imbalance", "order_flow", 0, ["buy_volume", "sell_volume"])
+@register("taker_imbalance", "order_flow", 0, ["taker_buy_volume", "volume"])
 def taker_imbalance(bars: pd.DataFrame) -> pd.Series:
-    """(taker buy - taker sell volume) / total, -1..1, of the bar."""
-    total = (bars["buy_volume"] + bars["sell_volume"]).replace(0.0, np.nan)
-    return (bars["buy_volume"] - bars["sell_volume"]) / total
+    """(taker buy - taker sell volume) / volume of the bar, -1..1 (from the klines, so it
+    exists for every Binance market even without aggTrades)."""
+    return (2 * bars["taker_buy_volume"] - bars["volume"]) / bars["volume"].replace(0.0, np.nan)
 
 
-@register("taker_imbalance_6", "order_flow", 6, ["buy_volume", "sell_volume"])
+@register("taker_imbalance_6", "order_flow", 6, ["taker_buy_volume", "volume"])
 def taker_imbalance_6(bars: pd.DataFrame) -> pd.Series:
     """Taker imbalance over the last 6 bars."""
-    buy, sell = bars["buy_volume"].rolling(6).sum(), bars["sell_volume"].rolling(6).sum()
-    return (buy - sell) / (buy + sell).replace(0.0, np.nan)
+    buy, volume = bars["taker_buy_volume"].rolling(6).sum(), bars["volume"].rolling(6).sum()
+    return (2 * buy - volume) / volume.replace(0.0, np.nan)
+
+
+@register("large_trade_imbalance", "order_flow", 0, ["large_buy_volume", "large_sell_volume"])
+def large_trade_imbalance(bars: pd.DataFrame) -> pd.Series:
+    """(large taker buy - large taker sell volume) / their sum (0 when no large trade)."""
+    buy, sell = bars["large_buy_volume"], bars["large_sell_volume"]
+    total = buy + sell
+    return ((buy - sell) / total.replace(0.0, np.nan)).where(total != 0, 0.0).where(total.notna())
 
 
 @register("large_trade_share", "order_flow", 0, ["large_trade_count", "agg_trade_count"])
