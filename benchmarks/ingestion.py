@@ -84,23 +84,28 @@ def vm_hwm_bytes() -> int:
     return int(line.split()[1]) * 1024
 
 
-def measure_in_child(case: str, root: Path) -> dict[str, float | int | str]:
-    """Run one case in a fresh interpreter, so that its peak memory is its own.
+def run_module_in_child(module: str, *args: str) -> dict[str, float | int | str]:
+    """Run ``python -m <module> <args>`` in a fresh interpreter and parse its last JSON line.
 
-    Linux carries the parent's resident size into a child's ``ru_maxrss`` across
-    fork and exec, so the child is started from a small ``sh`` that forks it.
+    Linux carries the parent's resident size into a child's ``ru_maxrss`` across fork and
+    exec, so the child is started from a small ``sh`` that forks it: its peak is its own.
     """
-    script = '"$0" -m benchmarks.ingestion "$1" "$2"; exit $?'
+    script = '"$0" -m "$1" "${@:2}"; exit $?'
     done = subprocess.run(
-        ["/bin/sh", "-c", script, sys.executable, case, str(root)],
+        ["/bin/bash", "-c", script, sys.executable, module, *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"benchmark case {case} failed:\n{done.stderr[-4000:]}")
+        raise RuntimeError(f"benchmark {module} {' '.join(args)} failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_in_child(case: str, root: Path) -> dict[str, float | int | str]:
+    """Run one ingestion case in a fresh interpreter, so that its peak memory is its own."""
+    return run_module_in_child("benchmarks.ingestion", case, str(root))
 
 
 def main(argv: list[str]) -> int:

@@ -11,7 +11,6 @@ Bars are a seeded random walk (vectorised numpy); parameters come from conf/base
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.ingestion import peak_rss_bytes
+from benchmarks.ingestion import peak_rss_bytes, run_module_in_child
 
 REPO = Path(__file__).resolve().parents[1]
 GOALS = {"rules": (525_600, 5.0), "gmm": (525_600, 5.0), "sr": (3_650, 1.0)}  # bars, seconds
@@ -73,12 +72,7 @@ def run(case: str, n: int) -> dict[str, float | int | str]:
 
 
 def measure_in_child(case: str, n: int) -> dict[str, float | int | str]:
-    done = subprocess.run(["/bin/sh", "-c", '"$0" -m benchmarks.regimes "$1" "$2"; exit $?',
-                           sys.executable, case, str(n)], cwd=REPO, capture_output=True, text=True,
-                          check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"benchmark case {case} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_module_in_child("benchmarks.regimes", case, str(n))
 
 
 def section(repeats: int, quick: bool) -> list[str]:

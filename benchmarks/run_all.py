@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ import pyarrow as pa
 
 from benchmarks import labels, regimes
 from benchmarks.generate import Dataset, KlineSpec, TradeSpec, ensure
-from benchmarks.ingestion import REPO, measure_in_child
+from benchmarks.ingestion import REPO, measure_in_child, run_module_in_child
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -99,16 +97,7 @@ def run_breakdown(root: Path, runs: int = 2) -> dict[str, float]:
     """Stage times of the trades path: the best of ``runs`` fresh processes, per stage."""
     best: dict[str, float] = {}
     for _ in range(runs):
-        done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.profile_trades", str(root)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"trades breakdown failed:\n{done.stderr[-4000:]}")
-        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        figures = run_module_in_child("benchmarks.profile_trades", str(root))
         best = {k: min(v, best.get(k, v)) for k, v in figures.items()}
     return best
 
