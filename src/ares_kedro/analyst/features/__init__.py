@@ -7,6 +7,7 @@ from ares_kedro.analyst.features import (  # noqa: F401 (registration side effec
     flow,
     momentum,
     time_of_day,
+    trend_and_shape,
     volatility,
 )
 from ares_kedro.analyst.features.registry import REGISTRY, Feature, compute_features
