@@ -1,0 +1,3 @@
+"""Spectral features: rolling Fourier band power and wavelet decomposition energies."""
+
+from __future__ import annotations

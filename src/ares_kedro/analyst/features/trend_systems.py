@@ -1,0 +1,3 @@
+"""Trend-following systems: Parabolic SAR, Ichimoku, SuperTrend (windows in bars)."""
+
+from __future__ import annotations
