@@ -114,3 +114,47 @@ def test_bad_barriers_are_refused(key, value, message):
               key: value}
     with pytest.raises(ValueError, match=message):
         BarrierParams.from_params(params)
+
+
+def _minute_bars(hour: pd.Timestamp, path: list[tuple[float, float]]) -> pd.DataFrame:
+    """1m bars from (high, low) pairs starting at ``hour``."""
+    high, low = zip(*path, strict=True)
+    index = pd.date_range(hour, periods=len(path), freq="min", tz="UTC")
+    return pd.DataFrame({"high": high, "low": low}, index=index)
+
+
+def test_finer_bars_order_a_same_bar_touch_of_both_barriers():
+    frame = bars([(100, 100, 100), (102.5, 99.0, 100)] + [(100, 100, 100)] * 6)
+    hour = frame.index[1]
+    up_first = _minute_bars(hour, [(100.5, 99.8), (102.3, 100.2), (100.5, 99.0)])
+    down_first = _minute_bars(hour, [(100.5, 99.8), (100.5, 99.0), (102.3, 100.2)])
+    both_in_one_minute = _minute_bars(hour, [(102.3, 99.0)])
+    with_up_first = triple_barrier_labels(frame, PARAMS, fine_bars=up_first)
+    assert with_up_first["label"].iloc[0] == "LONG"
+    assert with_up_first.attrs["ties"]["resolved_by_finer_data"] >= 1
+    assert triple_barrier_labels(frame, PARAMS, fine_bars=down_first)["label"].iloc[0] == "HOLD"
+    assert triple_barrier_labels(frame, PARAMS, fine_bars=both_in_one_minute
+                                 )["label"].iloc[0] == "HOLD"
+
+
+def test_finer_bars_outside_the_tied_bar_change_nothing():
+    frame = bars([(100, 100, 100), (102.5, 99.0, 100)] + [(100, 100, 100)] * 6)
+    elsewhere = _minute_bars(frame.index[3], [(102.3, 100.2), (100.5, 99.0)])
+    labels = triple_barrier_labels(frame, PARAMS, fine_bars=elsewhere)
+    assert labels["label"].iloc[0] == "HOLD"
+    assert labels.attrs["ties"]["resolved_by_finer_data"] == 0
+
+
+def test_trade_returns_are_net_take_profit_net_stop_or_the_move_at_the_horizon_after_fees():
+    from ares_kedro.analyst.labels import barrier_trades
+
+    frame = bars([(100, 100, 100), (100.5, 99.5, 100), (102.2, 100, 102), (102, 101, 101)]
+                 + [(101, 100.5, 101)] * 4)
+    trades, _ = barrier_trades(frame, PARAMS)
+    first = trades.iloc[0]
+    assert first["long_outcome"] == 1 and first["long_return"] == pytest.approx(0.02)
+    assert first["short_outcome"] == -1 and first["short_return"] == pytest.approx(-0.01)
+    assert first["short_exit"] == 2  # 102.2 reaches the short stop at 100.9
+    # bar 3 (close 101): nothing is reached in 4 bars; the long earns 0 minus fees
+    assert trades["long_outcome"].iloc[3] == 0
+    assert trades["long_return"].iloc[3] == pytest.approx(101 / 101 - 1 - 0.001)

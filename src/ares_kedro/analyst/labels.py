@@ -7,8 +7,8 @@ For the bar t (entry at its close C_t), looking at the next ``holding_bars`` bar
     is then stop_loss. A short trade mirrors this.
   * LONG when the long trade reaches its take-profit before its stop, SHORT likewise for the
     short trade, HOLD otherwise (neither, or both with the same first bar).
-  * When one bar touches both barriers of a trade, the stop counts first (the conservative
-    choice when no finer data tells the order).
+  * When one bar touches both barriers of a trade, finer bars (1m) order the touches when
+    given; otherwise, or when a fine bar touches both, the stop counts first (conservative).
 Also per bar: ``label_end`` (row of the last bar the label depends on: the deciding barrier
 touch, or t + holding_bars), and ``uniqueness``, the average of 1/concurrency over the label
 window (how many other labels share its bars), for sample weights. The last
@@ -77,41 +77,148 @@ def _first_touches(close, high, low, up_move, down_move, horizon):  # pragma: no
     return first_up, first_down
 
 
-def triple_barrier_labels(bars: pd.DataFrame, params: BarrierParams) -> pd.DataFrame:
-    """Label every bar of ``bars`` (open, high, low, close; sorted time index)."""
+@numba.njit(cache=True)
+def _first_fine_touch(fine_high, fine_low, first_row, last_row, upper, lower):  # pragma: no cover
+    """Per tie: +1 when the upper barrier is touched first inside the fine rows
+    [first_row, last_row), -1 when the lower one is, 0 when no fine row decides (none, or
+    one fine bar touching both)."""
+    out = np.zeros(first_row.size, dtype=np.int8)
+    for k in range(first_row.size):
+        for i in range(first_row[k], last_row[k]):
+            up, down = fine_high[i] >= upper[k], fine_low[i] <= lower[k]
+            if up and not down:
+                out[k] = 1
+                break
+            if down:
+                if not up:
+                    out[k] = -1
+                break
+    return out
+
+
+def bar_interval(index: pd.DatetimeIndex) -> pd.Timedelta:
+    """The most common spacing of ``index`` (the bars' interval)."""
+    if len(index) < 2:
+        raise ValueError("at least two bars are needed to know their interval")
+    steps = pd.Series(np.diff(index.as_unit("ns").asi8))
+    return pd.Timedelta(int(steps.mode().iloc[0]), unit="ns")
+
+
+def _resolve_ties(bars: pd.DataFrame, fine_bars: pd.DataFrame | None, close: np.ndarray,
+                  touch_up: np.ndarray, touch_down: np.ndarray, up_move: float,
+                  down_move: float, take_profit_is_up: bool) -> tuple[np.ndarray, int]:
+    """Which barrier of each tied trade came first, from finer bars when they cover it.
+
+    Returns (take_profit_first per bar, number of ties resolved by finer data); ties that
+    the finer data cannot decide count the stop first.
+    """
+    tie = (touch_up == touch_down) & (touch_up != _NO_TOUCH)
+    take_profit_first = np.zeros(close.size, dtype=bool)
+    if fine_bars is None or fine_bars.empty or not tie.any():
+        return take_profit_first, 0
+    rows = np.flatnonzero(tie)
+    touch_bar = touch_up[rows]
+    starts = bars.index.as_unit("ns").asi8[touch_bar]
+    ends = starts + bar_interval(bars.index).value
+    fine_times = fine_bars.index.as_unit("ns").asi8
+    first_row = np.searchsorted(fine_times, starts, side="left")
+    last_row = np.searchsorted(fine_times, ends, side="left")
+    first = _first_fine_touch(fine_bars["high"].to_numpy(dtype=np.float64),
+                              fine_bars["low"].to_numpy(dtype=np.float64), first_row, last_row,
+                              close[rows] * (1.0 + up_move), close[rows] * (1.0 - down_move))
+    decided_for_take_profit = first == (1 if take_profit_is_up else -1)
+    take_profit_first[rows[decided_for_take_profit]] = True
+    return take_profit_first, int((first != 0).sum())
+
+
+def barrier_trades(bars: pd.DataFrame, params: BarrierParams,
+                   fine_bars: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Outcome of a long and of a short trade entered at each bar's close.
+
+    Args:
+        bars: open, high, low, close; sorted UTC index of bar open times.
+        fine_bars: optional finer bars (e.g. 1m; high, low; same kind of index) used only to
+            order a take-profit and a stop touched within one bar; without them (or where
+            they do not cover the bar, or one fine bar touches both) the stop counts first.
+
+    Returns:
+        (trades, ties): per bar ``long_exit``/``short_exit`` (row of the deciding bar, or
+        t + holding_bars, capped at the last row), ``long_return``/``short_return`` (net
+        fraction: +take_profit, -stop_loss, or the close-to-close move at the horizon minus
+        the round-trip fee), ``long_outcome``/``short_outcome`` (+1 take-profit, -1 stop,
+        0 horizon); ``ties`` counts same-bar touches and how many finer data resolved.
+    """
     close = bars["close"].to_numpy(dtype=np.float64)
     high = bars["high"].to_numpy(dtype=np.float64)
     low = bars["low"].to_numpy(dtype=np.float64)
     horizon = int(params.holding_bars)
     gain = params.take_profit + params.round_trip_fee  # gross move for the net take-profit
     loss = params.stop_loss - params.round_trip_fee  # gross move for the net stop-loss
-    up_win, down_loss = _first_touches(close, high, low, gain, loss, horizon)  # long barriers
-    up_loss, down_win = _first_touches(close, high, low, loss, gain, horizon)  # short barriers
-    # a tie (both barriers in one bar) counts the stop first: strictly earlier wins
-    long_wins = up_win < down_loss
-    short_wins = down_win < up_loss
-    both = long_wins & short_wins
-    long_first = both & (up_win < down_win)
-    short_first = both & (down_win < up_win)
-    is_long = (long_wins & ~short_wins) | long_first
-    is_short = (short_wins & ~long_wins) | short_first
     n = close.size
     rows = np.arange(n)
+    vertical = np.minimum(rows + horizon, n - 1)
+    move_at_horizon = close[vertical] / close - 1.0
+    columns: dict[str, np.ndarray] = {}
+    ties = {"same_bar_touches": 0, "resolved_by_finer_data": 0}
+    for side in ("long", "short"):
+        if side == "long":  # take-profit above, stop below
+            take, stop = _first_touches(close, high, low, gain, loss, horizon)
+            take_first, resolved = _resolve_ties(bars, fine_bars, close, take, stop, gain,
+                                                 loss, take_profit_is_up=True)
+            sign = 1.0
+        else:  # take-profit below, stop above
+            stop, take = _first_touches(close, high, low, loss, gain, horizon)
+            take_first, resolved = _resolve_ties(bars, fine_bars, close, stop, take, loss,
+                                                 gain, take_profit_is_up=False)
+            sign = -1.0
+        ties["same_bar_touches"] += int(((take == stop) & (take != _NO_TOUCH)).sum())
+        ties["resolved_by_finer_data"] += resolved
+        wins = (take < stop) | take_first
+        stopped = ~wins & (stop != _NO_TOUCH)
+        outcome = np.where(wins, 1, np.where(stopped, -1, 0)).astype(np.int8)
+        exit_row = np.where(wins, take, np.where(stopped, stop, vertical))
+        columns[f"{side}_exit"] = np.minimum(exit_row, n - 1)
+        columns[f"{side}_return"] = np.where(
+            wins, params.take_profit, np.where(stopped, -params.stop_loss,
+                                               sign * move_at_horizon - params.round_trip_fee))
+        columns[f"{side}_outcome"] = outcome
+    return pd.DataFrame(columns, index=bars.index), ties
+
+
+def triple_barrier_labels(bars: pd.DataFrame, params: BarrierParams,
+                          fine_bars: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Label every bar of ``bars`` (open, high, low, close; sorted time index).
+
+    ``fine_bars`` (optional, e.g. 1m) order same-bar barrier touches, see
+    :func:`barrier_trades`; ``attrs["ties"]`` of the result counts them.
+    """
+    trades, ties = barrier_trades(bars, params, fine_bars)
+    n = len(trades)
+    rows = np.arange(n)
+    horizon = int(params.holding_bars)
+    long_exit, short_exit = trades["long_exit"].to_numpy(), trades["short_exit"].to_numpy()
+    long_wins = trades["long_outcome"].to_numpy() == 1
+    short_wins = trades["short_outcome"].to_numpy() == 1
+    both = long_wins & short_wins  # both win on different bars: the earlier one counts
+    is_long = (long_wins & ~short_wins) | (both & (long_exit < short_exit))
+    is_short = (short_wins & ~long_wins) | (both & (short_exit < long_exit))
     label = np.where(is_long, LONG, np.where(is_short, SHORT, HOLD))
-    label_end = np.where(is_long, up_win, np.where(is_short, down_win, rows + horizon))
+    label_end = np.where(is_long, long_exit, np.where(is_short, short_exit, rows + horizon))
     label_end = np.minimum(label_end, n - 1)
     labelled = rows + horizon <= n - 1
     # a label decided before the horizon is known even near the end of the data
     labelled |= is_long | is_short
     weights = np.zeros(n)  # unlabelled bars carry no weight
     weights[labelled] = uniqueness(rows[labelled], label_end[labelled], n)
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "label": pd.Categorical(np.where(labelled, label, HOLD), categories=LABELS),
         "is_labelled": labelled,
         "label_end": label_end,
         "label_end_time": bars.index[label_end],
         "uniqueness": weights,
     }, index=bars.index)
+    table.attrs["ties"] = ties
+    return table
 
 
 def uniqueness(start: np.ndarray, end: np.ndarray, n: int) -> np.ndarray:

@@ -1,0 +1,140 @@
+"""The training samples of a period and a quick LightGBM baseline scored out of fold.
+
+Target optimisation and feature pruning both ask "how well does a plain model learn these
+labels from these features, on bars it did not train on?". This module answers it once:
+:func:`training_samples` picks the labelled, warmed-up bars of a period, and
+:func:`out_of_fold_probabilities` fits the baseline in purged, embargoed K-fold CV
+(:class:`~ares_kedro.analyst.splits.PurgedKFold`) and returns each bar's prediction from
+the fold that did not see it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from ares_kedro.analyst.features import REGISTRY
+from ares_kedro.analyst.labels import LABELS
+from ares_kedro.analyst.splits import PurgedKFold
+
+
+@dataclass(frozen=True)
+class TrainingSamples:
+    """Rows of one period usable for training: features, labels and purging windows.
+
+    ``bar_rows`` are the samples' rows in the full bar table (sorted, contiguous);
+    ``label_end`` is each label's last bar as a sample position (for PurgedKFold).
+    """
+
+    features: pd.DataFrame  # (n_samples, n_features), NaN allowed (LightGBM handles it)
+    labels: np.ndarray  # (n_samples,) of "LONG" / "SHORT" / "HOLD"
+    weights: np.ndarray  # (n_samples,) label uniqueness
+    bar_rows: np.ndarray  # (n_samples,) int
+    label_end: np.ndarray  # (n_samples,) int, sample positions
+
+
+def fingerprint(*parts: Any) -> str:
+    """Short hash of tables, arrays and JSON-able values: names an Optuna study after its
+    inputs, so changed data or settings start a new study instead of resuming a stale one."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, pd.DataFrame | pd.Series):
+            digest.update(pd.util.hash_pandas_object(part, index=True).to_numpy().tobytes())
+            digest.update(json.dumps(list(map(str, getattr(part, "columns", [])))).encode())
+        elif isinstance(part, np.ndarray):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:12]
+
+
+def warmup_bars(feature_names: list[str]) -> int:
+    """The longest warm-up (bars) among registered ``feature_names``."""
+    return max((REGISTRY[name].warmup_bars for name in feature_names if name in REGISTRY),
+               default=0)
+
+
+def training_samples(features: pd.DataFrame, labels: pd.DataFrame, period: np.ndarray
+                     ) -> TrainingSamples:
+    """Bars inside ``period`` (boolean mask over all bars), after every feature's warm-up,
+    whose label is known. Raises ValueError when none are left."""
+    n = len(features)
+    usable = np.asarray(period, dtype=bool) & labels["is_labelled"].to_numpy(dtype=bool)
+    usable[: min(n, warmup_bars(list(features.columns)))] = False
+    bar_rows = np.flatnonzero(usable)
+    if bar_rows.size == 0:
+        raise ValueError("no labelled bar after the features' warm-up in this period: use more "
+                         "data (ingestion.lookback_days) or shorter feature windows")
+    end_rows = labels["label_end"].to_numpy()[bar_rows]
+    label_end = np.searchsorted(bar_rows, end_rows, side="right") - 1
+    return TrainingSamples(features.iloc[bar_rows], labels["label"].to_numpy(dtype=str)[bar_rows],
+                           labels["uniqueness"].to_numpy(dtype=float)[bar_rows], bar_rows,
+                           np.maximum(label_end, np.arange(bar_rows.size)))
+
+
+def baseline_classifier(model_params: dict[str, Any], seed: int) -> lgb.LGBMClassifier:
+    """LightGBM multiclass classifier from conf; an unknown parameter name is an error."""
+    known = set(lgb.LGBMClassifier().get_params())
+    unknown = sorted(set(model_params) - known)
+    if unknown:
+        raise ValueError(f"baseline_model: unknown LightGBM parameters {unknown}")
+    return lgb.LGBMClassifier(**{"verbose": -1, **model_params, "random_state": seed})
+
+
+def class_probabilities(model: lgb.LGBMClassifier, features: pd.DataFrame) -> np.ndarray:
+    """(n, 3) probabilities in :data:`LABELS` order; a class the model never saw gets 0."""
+    proba = model.predict_proba(features)
+    out = np.zeros((len(features), len(LABELS)))
+    for column, name in enumerate(model.classes_):
+        out[:, LABELS.index(name)] = proba[:, column]
+    return out
+
+
+def log_loss(labels: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float:
+    """Mean negative log-probability of the true class; ``proba`` columns in LABELS order
+    (scikit-learn's ``log_loss`` assumes sorted class names, which LABELS are not)."""
+    column = np.searchsorted(np.array(sorted(LABELS)), labels)
+    to_labels_order = np.array([LABELS.index(name) for name in sorted(LABELS)])
+    picked = proba[np.arange(len(labels)), to_labels_order[column]]
+    return float(-np.mean(np.log(np.clip(picked, eps, 1.0))))
+
+
+def purged_folds(samples: TrainingSamples, n_splits: int, embargo_bars: int
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The purged, embargoed K-fold splits of ``samples`` (train rows, test rows)."""
+    splitter = PurgedKFold(n_splits, samples.label_end, embargo_bars)
+    return list(splitter.split(samples.features))
+
+
+def out_of_fold_probabilities(
+        samples: TrainingSamples, model_params: dict[str, Any], n_splits: int,
+        embargo_bars: int, seed: int,
+        on_fold: Callable[[lgb.LGBMClassifier, np.ndarray, np.ndarray], None] | None = None
+) -> np.ndarray:
+    """(n_samples, 3) out-of-fold class probabilities (LABELS order) of the baseline.
+
+    Each fold's model is fitted on the purged, embargoed training rows with uniqueness
+    weights and predicts only its test rows; ``on_fold(model, train, test)`` lets callers
+    measure more on the same fits (e.g. importances). Rows of a fold whose training part
+    holds a single class get the training class frequencies.
+    """
+    proba = np.full((len(samples.labels), len(LABELS)), np.nan)
+    for train, test in purged_folds(samples, n_splits, embargo_bars):
+        y = samples.labels[train]
+        if train.size == 0 or np.unique(y).size < 2:
+            counts = np.array([(y == name).sum() for name in LABELS], dtype=float)
+            proba[test] = counts / max(counts.sum(), 1.0) if counts.sum() else 1 / len(LABELS)
+            continue
+        model = baseline_classifier(model_params, seed)
+        model.fit(samples.features.iloc[train], y, sample_weight=samples.weights[train])
+        proba[test] = class_probabilities(model, samples.features.iloc[test])
+        if on_fold is not None:
+            on_fold(model, train, test)
+    return proba
