@@ -22,7 +22,7 @@ def market(n: int = 1500, seed: int = 4) -> pd.DataFrame:
     buy = volume * rng.uniform(0.2, 0.8, n)
     trades = rng.poisson(50, n).astype(float) + 1
     funding = np.repeat(rng.normal(1e-4, 5e-5, n // 8 + 1), 8)[:n]
-    return pd.DataFrame({
+    bars = pd.DataFrame({
         "open": open_, "high": np.maximum(open_, close) * (1 + wiggle),
         "low": np.minimum(open_, close) * (1 - wiggle), "close": close, "volume": volume,
         "taker_buy_volume": buy, "buy_volume": buy, "sell_volume": volume - buy,
@@ -31,13 +31,19 @@ def market(n: int = 1500, seed: int = 4) -> pd.DataFrame:
         "large_trade_count": rng.binomial(trades.astype(int), 0.01).astype(float),
         "funding_rate": funding, "open_interest": 8e4 * np.exp(np.cumsum(rng.normal(0, 0.002, n))),
     }, index=pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"))
+    # context columns joined by feature_inputs: zone edges around the close, a correlated asset
+    bars["nearest_support"] = close * (1 - rng.uniform(0.0, 0.05, n))
+    bars["nearest_resistance"] = close * (1 + rng.uniform(0.0, 0.05, n))
+    bars["reference_close"] = 50 * np.exp(np.cumsum(
+        0.5 * np.diff(np.log(close), prepend=np.log(close[0])) + rng.normal(0, 0.003, n)))
+    return bars
 
 
 def test_every_feature_is_documented_with_category_warmup_and_inputs():
     assert len(REGISTRY) >= 15
     for feature in REGISTRY.values():
         assert feature.category in CATEGORIES, feature.name
-        assert feature.description and feature.warmup_bars >= 0
+        assert feature.description and feature.warmup_bars(pd.Timedelta(hours=1)) >= 0
 
 
 @pytest.mark.parametrize("cut", [300, 777, 1499])

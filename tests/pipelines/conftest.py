@@ -29,13 +29,15 @@ def project(tmp_path: Path, monkeypatch) -> Path:
     return root
 
 
-def run_pipelines(project: Path, names: list[str], outputs: dict[str, str],
-                  **ingestion: Any) -> dict[str, Any]:
-    """Run pipelines through a KedroSession on ``project``; load ``outputs`` (key: dataset)."""
+def run_pipelines(project: Path, names: list[str], outputs: dict[str, str], env: str = "base",
+                  params: dict[str, Any] | None = None, **ingestion: Any) -> dict[str, Any]:
+    """Run pipelines through a KedroSession on ``project`` in conf ``env``; load ``outputs``
+    (key: dataset). ``ingestion`` and ``params`` (other top-level blocks) override conf like
+    ``kedro run --params``."""
     runtime = {"data_root": str(project / "data"),
                "mlflow_tracking_uri": f"sqlite:///{project / 'mlflow.db'}",
-               "ingestion": ingestion}
-    with KedroSession.create(project_path=project, env="base", runtime_params=runtime) as session:
+               "ingestion": ingestion, **(params or {})}
+    with KedroSession.create(project_path=project, env=env, runtime_params=runtime) as session:
         session.run(pipeline_names=names)
         catalog = session.load_context().catalog
         out = {key: catalog.load(name) for key, name in outputs.items()}

@@ -1,7 +1,8 @@
-"""The analyst pipeline's first slice (time splits, labels) run through Kedro."""
+"""The analyst pipeline (part 1) run through Kedro, in blank mode."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -9,20 +10,37 @@ from tests.pipelines.conftest import run_pipelines
 
 pytestmark = pytest.mark.slow
 
+OUTPUTS = {"bars": "market_bars", "splits": "time_splits_report", "labels": "analyst_labels",
+           "features": "analyst_features", "feature_report": "feature_report",
+           "targets": "optimal_target_params", "pruned": "pruned_features",
+           "ranges": "hpo_ranges"}
 
-def test_analyst_splits_the_timeline_and_labels_every_bar(project):
-    out = run_pipelines(project, ["ingestion", "analyst"],
-                        {"bars": "market_bars", "splits": "time_splits_report",
-                         "labels": "analyst_labels", "features": "analyst_features",
-                         "feature_report": "feature_report"},
-                        lookback_days=60, synthetic={"days": 60})
-    bars, splits, labels = out["bars"], out["splits"], out["labels"]
+
+def test_analyst_chooses_targets_labels_bars_and_prunes_features(project):
+    out = run_pipelines(project, ["ingestion", "regimes", "analyst"], OUTPUTS, env="blank",
+                        lookback_days=120, synthetic={"days": 120})
+    bars, splits, labels, targets = out["bars"], out["splits"], out["labels"], out["targets"]
     assert labels.index.equals(bars.index)
     assert set(labels.loc[labels["is_labelled"], "label"].astype(str)) == {"LONG", "SHORT", "HOLD"}
     ends = [pd.Timestamp(splits[p]["last_bar"]) for p in ("train", "validation")]
     starts = [pd.Timestamp(splits[p]["first_bar"]) for p in ("validation", "test")]
     assert all(start > end for start, end in zip(starts, ends, strict=True))
     assert sum(splits[p]["bars"] for p in splits) < len(bars)  # purge and embargo gaps
-    assert out["features"].index.equals(bars.index)
-    assert out["feature_report"]["skipped"] == {}  # the synthetic market has every input
-    assert "taker_imbalance" in out["features"].columns
+
+    features = out["features"]
+    assert features.index.equals(bars.index)
+    assert out["feature_report"]["skipped"].keys() <= {"reference_correlation_96",
+                                                       "reference_beta_96"}
+    assert "support_distance_atr" in features.columns  # from the regimes' sr_levels
+
+    assert 0.004 <= targets["take_profit"] <= 0.05 and 4 <= targets["holding_bars"] <= 48
+    assert targets["trials_run"] == 4 and targets["chosen_metrics"]["trades"] >= 10
+    assert (labels["label_end"].to_numpy() - np.arange(len(labels))).max() <= targets["holding_bars"]
+
+    pruned = out["pruned"]
+    assert pruned["features"] and set(pruned["features"]) <= set(features.columns)
+    assert set(pruned["features"]).isdisjoint(pruned["dropped"])
+    for name, narrowed in out["ranges"]["ranges"].items():
+        original = out["ranges"]["original_ranges"][name]
+        assert original["low"] <= narrowed["low"] <= narrowed["high"] <= original["high"]
+    assert (project / "data" / "06_models" / "optuna_studies.db").exists()

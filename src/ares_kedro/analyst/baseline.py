@@ -20,7 +20,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.features import REGISTRY
+from ares_kedro.analyst.features.inputs import bar_interval
+from ares_kedro.analyst.features.registry import warmup_bars
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.splits import PurgedKFold
 
@@ -55,19 +56,13 @@ def fingerprint(*parts: Any) -> str:
     return digest.hexdigest()[:12]
 
 
-def warmup_bars(feature_names: list[str]) -> int:
-    """The longest warm-up (bars) among registered ``feature_names``."""
-    return max((REGISTRY[name].warmup_bars for name in feature_names if name in REGISTRY),
-               default=0)
-
-
 def training_samples(features: pd.DataFrame, labels: pd.DataFrame, period: np.ndarray
                      ) -> TrainingSamples:
     """Bars inside ``period`` (boolean mask over all bars), after every feature's warm-up,
     whose label is known. Raises ValueError when none are left."""
     n = len(features)
     usable = np.asarray(period, dtype=bool) & labels["is_labelled"].to_numpy(dtype=bool)
-    usable[: min(n, warmup_bars(list(features.columns)))] = False
+    usable[: min(n, warmup_bars(features.columns, bar_interval(features.index)))] = False
     bar_rows = np.flatnonzero(usable)
     if bar_rows.size == 0:
         raise ValueError("no labelled bar after the features' warm-up in this period: use more "

@@ -24,6 +24,8 @@ import numba
 import numpy as np
 import pandas as pd
 
+from ares_kedro.analyst.features.inputs import bar_interval
+
 LONG, SHORT, HOLD = "LONG", "SHORT", "HOLD"
 LABELS = (LONG, SHORT, HOLD)
 _NO_TOUCH = np.iinfo(np.int64).max
@@ -94,14 +96,6 @@ def _first_fine_touch(fine_high, fine_low, first_row, last_row, upper, lower):  
                     out[k] = -1
                 break
     return out
-
-
-def bar_interval(index: pd.DatetimeIndex) -> pd.Timedelta:
-    """The most common spacing of ``index`` (the bars' interval)."""
-    if len(index) < 2:
-        raise ValueError("at least two bars are needed to know their interval")
-    steps = pd.Series(np.diff(index.as_unit("ns").asi8))
-    return pd.Timedelta(int(steps.mode().iloc[0]), unit="ns")
 
 
 def _resolve_ties(bars: pd.DataFrame, fine_bars: pd.DataFrame | None, close: np.ndarray,

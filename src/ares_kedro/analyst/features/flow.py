@@ -1,4 +1,4 @@
-"""Volume, order-flow (aggTrades) and futures features."""
+"""Volume and order-flow (aggTrades) features; futures features are in ``futures``."""
 
 from __future__ import annotations
 
@@ -43,15 +43,3 @@ def large_trade_share(bars: pd.DataFrame) -> pd.Series:
     """Share of the bar's trades that were large (NaN during the large-trade warm-up)."""
     return bars["large_trade_count"] / bars["agg_trade_count"].replace(0.0, np.nan)
 
-
-@register("funding_zscore_90", "futures", 90, ["funding_rate"])
-def funding_zscore_90(bars: pd.DataFrame) -> pd.Series:
-    """Z-score of the funding rate known at the bar against the last 90 bars."""
-    rate = bars["funding_rate"]
-    return (rate - rate.rolling(90).mean()) / rate.rolling(90).std().replace(0.0, np.nan)
-
-
-@register("open_interest_change_24", "futures", 24, ["open_interest"])
-def open_interest_change_24(bars: pd.DataFrame) -> pd.Series:
-    """Change of open interest over 24 bars, fraction."""
-    return bars["open_interest"].pct_change(24)

@@ -1,3 +1,33 @@
-"""Price-action features from the regimes pipeline's support/resistance zones."""
+"""Price-action features from the regimes pipeline's support/resistance zones.
+
+They read ``nearest_support`` and ``nearest_resistance``, which
+:func:`~ares_kedro.analyst.features.inputs.feature_inputs` joins onto the bars from the
+``sr_levels`` table (only levels confirmed by the bar's close; a level is support below the
+price and resistance above it, whichever side it was found on). Without that table the
+features are skipped; where no zone is known on a side, the distance is NaN.
+"""
 
 from __future__ import annotations
+
+import pandas as pd
+
+from ares_kedro.analyst.features.registry import register
+from ares_kedro.regimes.indicators import average_true_range
+
+
+def _atr_14(bars: pd.DataFrame) -> pd.Series:
+    return average_true_range(bars["high"], bars["low"], bars["close"], 14)
+
+
+@register("support_distance_atr", "price_action", 14,
+          ["high", "low", "close", "nearest_support"])
+def support_distance_atr(bars: pd.DataFrame) -> pd.Series:
+    """(close - nearest_support) in ATRs (14), >= 0; 0 inside a zone, NaN if none below."""
+    return (bars["close"] - bars["nearest_support"]) / _atr_14(bars)
+
+
+@register("resistance_distance_atr", "price_action", 14,
+          ["high", "low", "close", "nearest_resistance"])
+def resistance_distance_atr(bars: pd.DataFrame) -> pd.Series:
+    """(nearest_resistance - close) in ATRs (14), >= 0; 0 inside a zone, NaN if none above."""
+    return (bars["nearest_resistance"] - bars["close"]) / _atr_14(bars)

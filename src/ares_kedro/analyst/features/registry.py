@@ -1,8 +1,9 @@
 """The registry and the one function that computes features, in training and live.
 
 A feature is a causal function of the bar table (value at bar t from bars up to t):
-``function(bars) -> Series`` aligned with ``bars``. ``warmup_bars`` says how many bars it
-needs before its value is meaningful; ``inputs`` lists the ``market_bars`` columns it reads,
+``function(bars) -> Series`` aligned with ``bars``. ``warmup`` says how much history it
+needs before its value is meaningful, in bars (int) or in time (a ``pd.Timedelta``, for
+features on higher timeframes, whose warm-up in bars depends on the bar interval); ``inputs`` lists the ``market_bars`` columns it reads,
 so a feature whose inputs are missing (no trades, no funding on spot) is skipped with a log
 line instead of failing. The registry-wide truncation test covers every entry.
 """
@@ -17,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ares_kedro.analyst.features.inputs import bar_interval
+
 logger = logging.getLogger(__name__)
 
 
@@ -25,22 +28,40 @@ class Feature:
     name: str
     category: str
     function: Callable[[pd.DataFrame], pd.Series]
-    warmup_bars: int
+    warmup: int | pd.Timedelta  # bars, or time
     inputs: tuple[str, ...]
     description: str
+
+    def warmup_bars(self, interval: pd.Timedelta) -> int:
+        """Warm-up in bars of ``interval``."""
+        if isinstance(self.warmup, pd.Timedelta):
+            return int(np.ceil(self.warmup / interval))
+        return self.warmup
+
+    @property
+    def warmup_text(self) -> str:
+        if isinstance(self.warmup, pd.Timedelta):
+            days = self.warmup / pd.Timedelta(days=1)
+            return f"{days:g} days" if days >= 1 else str(self.warmup)
+        return str(self.warmup)
 
 
 REGISTRY: dict[str, Feature] = {}
 
 
-def register(name: str, category: str, warmup_bars: int, inputs: Iterable[str]):
-    """Decorator adding a feature function to the registry (its docstring describes it)."""
+def register(name: str, category: str, warmup: int | pd.Timedelta, inputs: Iterable[str]):
+    """Decorator adding a feature function to the registry (its docstring describes it);
+    ``warmup`` in bars (int) or in time (``pd.Timedelta``)."""
 
     def add(function: Callable[[pd.DataFrame], pd.Series]) -> Callable[[pd.DataFrame], pd.Series]:
         if name in REGISTRY:
             raise ValueError(f"feature {name!r} is registered twice")
-        REGISTRY[name] = Feature(name, category, function, int(warmup_bars), tuple(inputs),
-                                 (function.__doc__ or "").strip())
+        if not isinstance(warmup, pd.Timedelta):
+            warmup_value: int | pd.Timedelta = int(warmup)
+        else:
+            warmup_value = warmup
+        REGISTRY[name] = Feature(name, category, function, warmup_value, tuple(inputs),
+                                 " ".join((function.__doc__ or "").split()))
         return function
 
     return add
@@ -54,6 +75,7 @@ def compute_features(bars: pd.DataFrame, names: Iterable[str] | None = None
     unknown = sorted(set(wanted) - set(REGISTRY))
     if unknown:
         raise ValueError(f"unknown feature(s) {unknown}; registered: {sorted(REGISTRY)}")
+    interval = bar_interval(bars.index) if len(bars) > 1 else pd.Timedelta(0)
     columns: dict[str, pd.Series] = {}
     skipped: dict[str, list[str]] = {}
     bad_after_warmup: dict[str, int] = {}
@@ -65,7 +87,7 @@ def compute_features(bars: pd.DataFrame, names: Iterable[str] | None = None
             continue
         values = feature.function(bars).astype(float)
         columns[name] = values
-        tail = values.iloc[feature.warmup_bars:].to_numpy()
+        tail = values.iloc[feature_warmup(feature, interval):].to_numpy()
         bad = int((~np.isfinite(tail)).sum())
         if bad:
             bad_after_warmup[name] = bad
@@ -79,6 +101,19 @@ def compute_features(bars: pd.DataFrame, names: Iterable[str] | None = None
                    "nan_or_inf_after_warmup": bad_after_warmup}
 
 
+def feature_warmup(feature: Feature, interval: pd.Timedelta) -> int:
+    """Warm-up of ``feature`` in bars of ``interval`` (0 bars when it cannot be known)."""
+    if isinstance(feature.warmup, pd.Timedelta) and interval <= pd.Timedelta(0):
+        return 0
+    return feature.warmup_bars(interval)
+
+
+def warmup_bars(names: Iterable[str], interval: pd.Timedelta) -> int:
+    """The longest warm-up, in bars of ``interval``, among registered ``names``."""
+    return max((feature_warmup(REGISTRY[n], interval) for n in names if n in REGISTRY),
+               default=0)
+
+
 def features_markdown() -> str:
     """docs/features.md, generated from the registry (``python -m ares_kedro.analyst.features``)."""
     lines = ["# Features", "",
@@ -86,12 +121,12 @@ def features_markdown() -> str:
              "docs/features.md`; a test fails when this file and the registry disagree.", "",
              "Every feature is causal: its value at bar t uses bars up to t only "
              "(`tests/analyst/test_features.py` cuts the series at several points for every "
-             "entry). Warm-up is in bars; inputs are `market_bars` columns (a feature whose "
+             "entry). Warm-up is in bars, or in days for higher-timeframe features; inputs are `market_bars` columns (a feature whose "
              "inputs are missing is skipped with a log line).", "",
              "| feature | category | warm-up | inputs | definition |",
              "| --- | --- | ---: | --- | --- |"]
     for feature in sorted(REGISTRY.values(), key=lambda f: (f.category, f.name)):
         inputs = ", ".join(feature.inputs) or "bar time"
-        lines.append(f"| `{feature.name}` | {feature.category} | {feature.warmup_bars} | "
+        lines.append(f"| `{feature.name}` | {feature.category} | {feature.warmup_text} | "
                      f"{inputs} | {feature.description} |")
     return "\n".join(lines) + "\n"

@@ -2,32 +2,145 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from sqlalchemy.engine import make_url
 
+from ares_kedro.analyst import targets
+from ares_kedro.analyst.baseline import fingerprint, training_samples
+from ares_kedro.analyst.coarse_search import CoarseSearchParams, coarse_search
 from ares_kedro.analyst.features import compute_features
+from ares_kedro.analyst.features.inputs import bar_interval, feature_inputs
+from ares_kedro.analyst.features.registry import warmup_bars
 from ares_kedro.analyst.labels import BarrierParams, triple_barrier_labels
-from ares_kedro.analyst.splits import TimeSplitParams, split_timeline
+from ares_kedro.analyst.pruning import FeaturePruningParams, prune_features
+from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
+from ares_kedro.analyst.targets import TargetSamplesSpec, TargetSearchParams
+
+logger = logging.getLogger(__name__)
+YEAR = pd.Timedelta(days=365)
+
+
+def round_trip_cost(costs: dict[str, Any]) -> float:
+    """Fees and slippage of entering and leaving once, fraction of price."""
+    return 2.0 * (float(costs["taker_fee"]) + float(costs["slippage"]))
+
+
+def _splits(market_bars: pd.DataFrame, time_splits: dict[str, Any],
+            target_search: dict[str, Any]) -> pd.DataFrame:
+    split = TimeSplitParams.from_params(time_splits)
+    longest_horizon = int(TargetSearchParams.from_params(target_search).holding_bars[1])
+    if split.purge_bars < longest_horizon:
+        raise ValueError(f"time_splits.purge_bars ({split.purge_bars}) must be >= the longest "
+                         f"holding period searched (analyst.target_search.holding_bars high = "
+                         f"{longest_horizon}), or training labels would reach into validation")
+    return split_timeline(market_bars.index, split, longest_horizon)
+
+
+def _storage(optuna: dict[str, Any]) -> str:
+    """The studies' storage URL, creating the SQLite file's folder."""
+    url = make_url(optuna["storage"])
+    if url.drivername.startswith("sqlite") and url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    return str(optuna["storage"])
 
 
 def make_time_splits(market_bars: pd.DataFrame, time_splits: dict[str, Any],
-                     labels: dict[str, Any]) -> dict[str, Any]:
+                     target_search: dict[str, Any]) -> dict[str, Any]:
     """The train / validation / test periods of this market (``time_splits_report``)."""
-    barriers = BarrierParams.from_params(labels)
-    splits = split_timeline(market_bars.index, TimeSplitParams.from_params(time_splits),
-                            int(barriers.holding_bars))
+    splits = _splits(market_bars, time_splits, target_search)
     return {period: {"first_bar": row.first_bar.isoformat(), "last_bar": row.last_bar.isoformat(),
                      "bars": int(row.bars)} for period, row in splits.iterrows()}
 
 
-def label_bars(market_bars: pd.DataFrame, labels: dict[str, Any]) -> pd.DataFrame:
-    """Triple-barrier ``analyst_labels`` for every bar."""
-    return triple_barrier_labels(market_bars, BarrierParams.from_params(labels))
-
-
-def build_features(market_bars: pd.DataFrame, features: dict[str, Any]
+def build_features(market_bars: pd.DataFrame, sr_levels: pd.DataFrame, features: dict[str, Any]
                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """``analyst_features`` (every registered feature, or ``analyst.features.names``) and a
     report of skipped features and NaN left after warm-up."""
-    return compute_features(market_bars, features.get("names"))
+    return compute_features(feature_inputs(market_bars, sr_levels=sr_levels),
+                            features.get("names"))
+
+
+def optimise_targets(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
+                     time_splits: dict[str, Any], costs: dict[str, Any],
+                     target_search: dict[str, Any], baseline_model: dict[str, Any],
+                     optuna: dict[str, Any]) -> dict[str, Any]:
+    """``optimal_target_params``: take-profit, stop-loss and holding period chosen by the
+    baseline's out-of-fold net Sharpe on the training period."""
+    search = TargetSearchParams.from_params(target_search)
+    splits = _splits(market_bars, time_splits, target_search)
+    train = period_mask(market_bars.index, splits, "train")
+    train[: warmup_bars(analyst_features.columns, bar_interval(market_bars.index))] = False
+    rows = np.flatnonzero(train)
+    if rows.size == 0:
+        raise ValueError("target search: no training bar after the features' warm-up")
+    return targets.optimise_targets(
+        market_bars, TargetSamplesSpec(analyst_features.iloc[rows], rows),
+        round_trip_cost(costs), search, baseline_model, int(time_splits["embargo_bars"]),
+        YEAR / bar_interval(market_bars.index), _storage(optuna),
+        show_progress_bar=bool(optuna["show_progress_bar"]))
+
+
+def finer_bars(klines_raw: pd.DataFrame, klines_quality: dict[str, Any],
+               market_bars: pd.DataFrame) -> pd.DataFrame | None:
+    """The source klines as a bar table when they are finer than ``market_bars`` (e.g. 1m
+    files resampled to 1h), else None."""
+    source_ns = int(klines_quality["source_interval_ns"])
+    if klines_raw.empty or source_ns >= bar_interval(market_bars.index).value:
+        return None
+    times = pd.DatetimeIndex(pd.to_datetime(klines_raw["open_time"].to_numpy(), utc=True))
+    return pd.DataFrame({"high": klines_raw["high"].to_numpy(),
+                         "low": klines_raw["low"].to_numpy()}, index=times).sort_index()
+
+
+def label_bars(market_bars: pd.DataFrame, optimal_target_params: dict[str, Any],
+               klines_raw: pd.DataFrame, klines_quality: dict[str, Any]) -> pd.DataFrame:
+    """Triple-barrier ``analyst_labels`` for every bar, with the chosen targets; same-bar
+    barrier touches are ordered by the source klines when they are finer than the bars."""
+    barriers = BarrierParams.from_params(
+        {k: optimal_target_params[k] for k in ("take_profit", "stop_loss", "holding_bars",
+                                              "round_trip_fee")})
+    labels = triple_barrier_labels(market_bars, barriers,
+                                   finer_bars(klines_raw, klines_quality, market_bars))
+    logger.info("Labels: %s; same-bar barrier touches %s",
+                labels.loc[labels["is_labelled"], "label"].value_counts().to_dict(),
+                labels.attrs["ties"])
+    return labels
+
+
+def _training_samples(market_bars, analyst_features, analyst_labels, time_splits,
+                      target_search):
+    splits = _splits(market_bars, time_splits, target_search)
+    return training_samples(analyst_features, analyst_labels,
+                            period_mask(market_bars.index, splits, "train"))
+
+
+def select_features(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
+                    analyst_labels: pd.DataFrame, time_splits: dict[str, Any],
+                    target_search: dict[str, Any], baseline_model: dict[str, Any],
+                    feature_pruning: dict[str, Any]) -> dict[str, Any]:
+    """``pruned_features``: kept features by held-out importance, dropped ones with reasons."""
+    params = FeaturePruningParams.from_params(feature_pruning)
+    samples = _training_samples(market_bars, analyst_features, analyst_labels, time_splits,
+                                target_search)
+    return prune_features(samples, baseline_model, params, int(time_splits["embargo_bars"]))
+
+
+def narrow_hyperparameter_ranges(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
+                                 analyst_labels: pd.DataFrame, pruned_features: dict[str, Any],
+                                 time_splits: dict[str, Any], target_search: dict[str, Any],
+                                 baseline_model: dict[str, Any], coarse: dict[str, Any],
+                                 optuna: dict[str, Any]) -> dict[str, Any]:
+    """``hpo_ranges``: LightGBM ranges narrowed by a coarse study on the pruned features."""
+    params = CoarseSearchParams.from_params(coarse)
+    samples = _training_samples(market_bars, analyst_features[pruned_features["features"]],
+                                analyst_labels, time_splits, target_search)
+    name = "coarse-" + fingerprint(samples.features, samples.labels, samples.weights,
+                                   {k: v for k, v in coarse.items() if k != "n_trials"},
+                                   baseline_model)
+    return coarse_search(samples, baseline_model, params, int(time_splits["embargo_bars"]),
+                         _storage(optuna), name, bool(optuna["show_progress_bar"]))

@@ -1,20 +1,38 @@
-"""Analyst pipeline wiring."""
+"""Analyst pipeline wiring (part 1: splits, features, targets, labels, pruning)."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 
 from ares_kedro.pipelines.analyst import nodes
 
+SEARCH = "params:analyst.target_search"
+
 
 def create_pipeline(**kwargs) -> Pipeline:
     return pipeline(
         [
-            node(nodes.make_time_splits,
-                 ["market_bars", "params:time_splits", "params:analyst.labels"],
+            node(nodes.make_time_splits, ["market_bars", "params:time_splits", SEARCH],
                  "time_splits_report", name="make_time_splits"),
-            node(nodes.build_features, ["market_bars", "params:analyst.features"],
+            node(nodes.build_features,
+                 ["market_bars", "sr_levels", "params:analyst.features"],
                  ["analyst_features", "feature_report"], name="build_features"),
-            node(nodes.label_bars, ["market_bars", "params:analyst.labels"], "analyst_labels",
+            node(nodes.optimise_targets,
+                 ["market_bars", "analyst_features", "params:time_splits",
+                  "params:analyst.costs", SEARCH, "params:analyst.baseline_model",
+                  "params:optuna"],
+                 "optimal_target_params", name="optimise_targets"),
+            node(nodes.label_bars,
+                 ["market_bars", "optimal_target_params", "klines_raw", "klines_quality"],
+                 "analyst_labels",
                  name="label_bars"),
+            node(nodes.select_features,
+                 ["market_bars", "analyst_features", "analyst_labels", "params:time_splits",
+                  SEARCH, "params:analyst.baseline_model", "params:analyst.feature_pruning"],
+                 "pruned_features", name="select_features"),
+            node(nodes.narrow_hyperparameter_ranges,
+                 ["market_bars", "analyst_features", "analyst_labels", "pruned_features",
+                  "params:time_splits", SEARCH, "params:analyst.baseline_model",
+                  "params:analyst.coarse_search", "params:optuna"],
+                 "hpo_ranges", name="narrow_hyperparameter_ranges"),
         ],
         tags="analyst",
     )
