@@ -315,3 +315,13 @@ def test_context_features_are_scale_free():
     names += ["support_distance_atr", "resistance_distance_atr"]
     pd.testing.assert_frame_equal(compute_features(scaled, names)[0],
                                   compute_features(bars, names)[0], rtol=1e-7)
+
+
+def test_a_funding_rate_unchanged_over_the_window_has_z_score_zero_not_noise():
+    from ares_kedro.analyst.features.futures import funding_zscore_90
+
+    index = pd.date_range("2024-01-01", periods=600, freq="min", tz="UTC")
+    rate = pd.Series(np.repeat([1e-4, 1.3e-4], 300), index=index) * (1 + 1e-17)
+    zscore = funding_zscore_90(pd.DataFrame({"funding_rate": rate}))
+    assert (zscore.iloc[89:300] == 0).all() and (zscore.iloc[390:] == 0).all()
+    assert zscore.iloc[300] > 0  # the change itself stands out

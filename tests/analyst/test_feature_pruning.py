@@ -73,6 +73,9 @@ def test_narrowed_ranges_stay_inside_the_original_and_keep_a_minimum_width():
     assert np.log(narrow["high"] / narrow["low"]) == pytest.approx(0.2 * np.log(100))
     ints = narrowed_range(np.array([10.0, 20.0]), SearchRange(1, 100, "int", False), 0.0)
     assert ints == {"low": 10, "high": 20, "type": "int", "log": False}
+    # rounding an integer range outwards never leaves the original range
+    edge = narrowed_range(np.array([7.0, 8.0]), SearchRange(7, 127, "int", True), 0.2)
+    assert edge["low"] == 7 and edge["high"] <= 127
 
 
 def test_the_coarse_search_narrows_ranges_and_resumes(samples, tmp_path):

@@ -23,6 +23,7 @@ from ares_kedro.analyst.baseline import (
     log_loss,
     purged_folds,
 )
+from ares_kedro.analyst.studies import run_resumable_study
 from ares_kedro.params import checked_keys
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ def narrowed_range(values: np.ndarray, original: SearchRange, min_width_share: f
         low, high = low + shift, high + shift
     low, high = float(from_scale(max(low, low_o))), float(from_scale(min(high, high_o)))
     if original.type == "int":
-        low, high = int(np.floor(low)), int(np.ceil(high))
+        low = max(int(np.floor(low)), int(original.low))
+        high = min(int(np.ceil(high)), int(original.high))
     return {"low": low, "high": high, "type": original.type, "log": original.log}
 
 
@@ -109,9 +111,6 @@ def coarse_search(samples: TrainingSamples, model_params: dict[str, Any],
         study_name=study_name, storage=storage, load_if_exists=True, direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=params.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    remaining = max(params.n_trials - len(study.get_trials(deepcopy=False, states=finished)), 0)
-    logger.info("Coarse search %s: %d trials to run", study_name, remaining)
 
     def objective(trial: optuna.Trial) -> float:
         chosen = {name: spec.suggest(trial, name) for name, spec in params.ranges.items()}
@@ -132,8 +131,7 @@ def coarse_search(samples: TrainingSamples, model_params: dict[str, Any],
             raise ValueError("coarse search: no fold had two classes to learn from")
         return float(np.average(losses, weights=weights))
 
-    if remaining:
-        study.optimize(objective, n_trials=remaining, show_progress_bar=show_progress_bar)
+    run_resumable_study(study, objective, params.n_trials, show_progress_bar)
     complete = sorted(study.get_trials(deepcopy=False,
                                        states=(optuna.trial.TrialState.COMPLETE,)),
                       key=lambda t: t.value)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ares_kedro.analyst.baseline import TrainingSamples, fingerprint, out_of_fold_probabilities
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades, triple_barrier_labels
+from ares_kedro.analyst.studies import run_resumable_study
 from ares_kedro.analyst.trade_scoring import (
     signals_from_probabilities,
     trade_list,
@@ -120,11 +121,6 @@ def optimise_targets(bars: pd.DataFrame, spec: TargetSamplesSpec, round_trip_fee
     study = optuna.create_study(
         study_name=name, storage=storage, load_if_exists=True, directions=directions,
         sampler=optuna.samplers.TPESampler(seed=search.seed, multivariate=True))
-    finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    done = len(study.get_trials(deepcopy=False, states=finished_states))
-    remaining = max(search.n_trials - done, 0)
-    logger.info("Target search %s: %d trials done, %d to run (%s)", name, done, remaining,
-                ", ".join(search.objectives))
 
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
         barriers = BarrierParams(
@@ -142,8 +138,7 @@ def optimise_targets(bars: pd.DataFrame, spec: TargetSamplesSpec, round_trip_fee
             raise optuna.TrialPruned(f"{metrics['trades']} trades < min_trades")
         return tuple(metrics[o] for o in search.objectives)
 
-    if remaining:
-        study.optimize(objective, n_trials=remaining, show_progress_bar=show_progress_bar)
+    run_resumable_study(study, objective, search.n_trials, show_progress_bar)
     return target_search_result(study, search, round_trip_fee)
 
 

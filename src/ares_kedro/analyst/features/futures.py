@@ -16,9 +16,13 @@ BASIS_POINTS = 1e4
 
 
 def _zscore(values: pd.Series, window: int) -> pd.Series:
-    """Z-score of each value against the last ``window`` values (itself included)."""
+    """Z-score of each value against the last ``window`` values (itself included); 0 when
+    they are all equal (a funding rate unchanged over the window, common on short bars:
+    rounding would otherwise give noise or NaN)."""
     rolling = values.rolling(window)
-    return (values - rolling.mean()) / rolling.std().replace(0.0, np.nan)
+    constant = rolling.max() == rolling.min()
+    zscore = (values - rolling.mean()) / rolling.std().replace(0.0, np.nan)
+    return zscore.mask(constant, 0.0)
 
 
 def _log_change(values: pd.Series, bars: int) -> pd.Series:

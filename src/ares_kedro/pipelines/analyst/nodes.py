@@ -25,9 +25,13 @@ logger = logging.getLogger(__name__)
 YEAR = pd.Timedelta(days=365)
 
 
-def round_trip_cost(costs: dict[str, Any]) -> float:
-    """Fees and slippage of entering and leaving once, fraction of price."""
-    return 2.0 * (float(costs["taker_fee"]) + float(costs["slippage"]))
+def round_trip_cost(costs: dict[str, Any], market: str) -> float:
+    """Fees and slippage of entering and leaving once on ``market``, fraction of price."""
+    fees = costs["taker_fee"]
+    if market not in fees:
+        raise ValueError(f"analyst.costs.taker_fee has no fee for market {market!r}; "
+                         f"it has {sorted(fees)}")
+    return 2.0 * (float(fees[market]) + float(costs["slippage"]))
 
 
 def _splits(market_bars: pd.DataFrame, time_splits: dict[str, Any],
@@ -57,16 +61,19 @@ def make_time_splits(market_bars: pd.DataFrame, time_splits: dict[str, Any],
                      "bars": int(row.bars)} for period, row in splits.iterrows()}
 
 
-def build_features(market_bars: pd.DataFrame, sr_levels: pd.DataFrame, features: dict[str, Any]
+def build_features(market_bars: pd.DataFrame, sr_levels: pd.DataFrame,
+                   reference_market_bars: pd.DataFrame, features: dict[str, Any]
                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """``analyst_features`` (every registered feature, or ``analyst.features.names``) and a
-    report of skipped features and NaN left after warm-up."""
-    return compute_features(feature_inputs(market_bars, sr_levels=sr_levels),
-                            features.get("names"))
+    report of skipped features and NaN left after warm-up. Cross-asset features need the
+    reference market's bars (``reference_symbol``); without them they are skipped."""
+    reference = None if reference_market_bars.empty else reference_market_bars
+    return compute_features(feature_inputs(market_bars, sr_levels=sr_levels,
+                                           reference_bars=reference), features.get("names"))
 
 
 def optimise_targets(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
-                     time_splits: dict[str, Any], costs: dict[str, Any],
+                     time_splits: dict[str, Any], costs: dict[str, Any], market: str,
                      target_search: dict[str, Any], baseline_model: dict[str, Any],
                      optuna: dict[str, Any]) -> dict[str, Any]:
     """``optimal_target_params``: take-profit, stop-loss and holding period chosen by the
@@ -80,7 +87,7 @@ def optimise_targets(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
         raise ValueError("target search: no training bar after the features' warm-up")
     return targets.optimise_targets(
         market_bars, TargetSamplesSpec(analyst_features.iloc[rows], rows),
-        round_trip_cost(costs), search, baseline_model, int(time_splits["embargo_bars"]),
+        round_trip_cost(costs, market), search, baseline_model, int(time_splits["embargo_bars"]),
         YEAR / bar_interval(market_bars.index), _storage(optuna),
         show_progress_bar=bool(optuna["show_progress_bar"]))
 

@@ -1,0 +1,33 @@
+"""Optuna studies that resume: open by name in shared storage, run only what is missing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import optuna
+
+logger = logging.getLogger(__name__)
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def run_resumable_study(study: optuna.Study, objective: Callable[[optuna.Trial], object],
+                        n_trials: int, show_progress_bar: bool) -> int:
+    """Run the trials ``study`` still lacks to have ``n_trials`` complete or pruned ones
+    (a trial interrupted mid-way is not counted and is run again). Returns how many ran.
+
+    With a progress bar, Optuna's per-trial log lines are silenced while it runs.
+    """
+    done = len(study.get_trials(deepcopy=False, states=FINISHED))
+    remaining = max(n_trials - done, 0)
+    logger.info("Study %s: %d trials done, %d to run", study.study_name, done, remaining)
+    if not remaining:
+        return 0
+    verbosity = optuna.logging.get_verbosity()
+    if show_progress_bar:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study.optimize(objective, n_trials=remaining, show_progress_bar=show_progress_bar)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    return remaining
