@@ -19,3 +19,8 @@ CONFIG_LOADER_ARGS = {
         "mlflow": ["mlflow*", "mlflow*/**"],
     },
 }
+
+# Bad parameters stop a run at start-up, before any node (src/ares_kedro/parameter_checks.py).
+from ares_kedro.parameter_checks import ParameterChecks  # noqa: E402
+
+HOOKS = (ParameterChecks(),)

@@ -1,0 +1,68 @@
+"""Every parameter block checked once, at start-up, before any node runs.
+
+A Kedro hook (:class:`ParameterChecks`, registered in ``settings.py``) calls
+:func:`check_parameters` as soon as the context exists, so a bad value in conf (a
+non-positive take-profit range, a feature name not in the registry, split fractions that
+leave no test period, a market without a fee) stops ``kedro run`` with a clear message
+before ingestion starts. The nodes validate the same blocks again with the same
+functions; checks that need the data (a period left empty by a short history) happen in
+the first node that has it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+
+def check_parameters(params: dict[str, Any]) -> None:
+    """Raise ValueError for the first invalid block of ``params`` (blocks absent are not
+    checked: a project may run only some pipelines)."""
+    # imported here, so that loading the settings (every kedro command) stays light
+    from ares_kedro.analyst.coarse_search import CoarseSearchParams
+    from ares_kedro.analyst.features import REGISTRY
+    from ares_kedro.analyst.pruning import FeaturePruningParams
+    from ares_kedro.analyst.splits import TimeSplitParams
+    from ares_kedro.analyst.targets import TargetSearchParams
+    from ares_kedro.market.ingest import IngestionConfig
+    from ares_kedro.regimes.mixture import MixtureParams
+    from ares_kedro.regimes.rules import RuleParams
+    from ares_kedro.regimes.support_resistance import SupportResistanceParams
+
+    if "ingestion" in params:
+        IngestionConfig.from_params(params["ingestion"])
+    if "regimes" in params:
+        regimes = params["regimes"]
+        SupportResistanceParams.from_params(regimes["support_resistance"])
+        RuleParams.from_params(regimes["rules"])
+        MixtureParams.from_params(regimes["gmm"])
+    analyst = params.get("analyst")
+    if analyst is None:
+        return
+    split = TimeSplitParams.from_params(params["time_splits"])
+    search = TargetSearchParams.from_params(analyst["target_search"])
+    if split.purge_bars < search.holding_bars[1]:
+        raise ValueError(f"time_splits.purge_bars ({split.purge_bars}) must be >= the longest "
+                         f"holding period searched (analyst.target_search.holding_bars high = "
+                         f"{search.holding_bars[1]}), or training labels would reach into "
+                         "validation")
+    FeaturePruningParams.from_params(analyst["feature_pruning"])
+    CoarseSearchParams.from_params(analyst["coarse_search"])
+    names = analyst["features"].get("names")
+    unknown = sorted(set(names or ()) - set(REGISTRY))
+    if unknown:
+        raise ValueError(f"analyst.features.names: unknown feature(s) {unknown}; the registry "
+                         "is listed in docs/features.md")
+    market = params.get("ingestion", {}).get("market")
+    fees = analyst["costs"]["taker_fee"]
+    if market is not None and market not in fees:
+        raise ValueError(f"analyst.costs.taker_fee has no fee for market {market!r}")
+
+
+class ParameterChecks:
+    """Kedro hook: check the parameters when the context is created."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        check_parameters(context.params)

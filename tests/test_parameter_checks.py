@@ -1,0 +1,47 @@
+"""Bad parameters stop a run at start-up, with a message naming the key, before any work."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ares_kedro.parameter_checks import check_parameters
+from tests.conftest import load_parameters
+
+
+@pytest.mark.parametrize("env", ["base", "blank"])
+def test_the_shipped_parameters_pass(env):
+    check_parameters(load_parameters(env))
+
+
+def _with(change) -> dict:
+    params = copy.deepcopy(load_parameters())
+    change(params)
+    return params
+
+
+BAD = {
+    "non-positive take-profit": (
+        lambda p: p["analyst"]["target_search"].update(take_profit=[0.0, 0.02]), "take_profit"),
+    "non-positive stop-loss": (
+        lambda p: p["analyst"]["target_search"].update(stop_loss=[-0.01, 0.02]), "stop_loss"),
+    "holding below one bar": (
+        lambda p: p["analyst"]["target_search"].update(holding_bars=[0, 24]), "holding_bars"),
+    "unknown feature": (
+        lambda p: p["analyst"]["features"].update(names=["rsi_14", "moon_phase"]), "moon_phase"),
+    "no test period": (
+        lambda p: p["time_splits"].update(train_fraction=0.7, validation_fraction=0.3),
+        "test period"),
+    "purge shorter than the horizon": (
+        lambda p: p["time_splits"].update(purge_bars=12), "purge_bars"),
+    "market without a fee": (
+        lambda p: p["analyst"]["costs"]["taker_fee"].pop("um_futures"), "taker_fee"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_a_bad_value_is_refused_with_its_key_named(case):
+    change, key = BAD[case]
+    with pytest.raises(ValueError, match=key):
+        check_parameters(_with(change))
