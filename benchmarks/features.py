@@ -239,9 +239,7 @@ def section(quick: bool) -> list[str]:
             "NaN or inf left after the warm-up on this market (bars): "
             + ", ".join(f"`{f}` {count:,}" for f, count in sorted(bad.items()))
             + ". The distances to support and resistance are NaN while no zone is known on "
-            "that side. A funding z-score over 90 one-minute bars has a window holding a "
-            "single funding rate most of the time (it changes every 480 bars): no spread, so "
-            "NaN, or exactly 0 where the rolling standard deviation keeps a rounding residue.",
+            "that side (by design); any other entry here is a defect to look at.",
             "",
         ]
     return lines
