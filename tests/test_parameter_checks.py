@@ -35,6 +35,13 @@ BAD = {
         "test period"),
     "purge shorter than the horizon": (
         lambda p: p["time_splits"].update(purge_bars=12), "purge_bars"),
+    "negative L2 penalty": (
+        lambda p: p["analyst"]["regularisation"].update(l2=-1.0), "l2"),
+    "missing regularisation key": (
+        lambda p: p["analyst"]["regularisation"].pop("dropout"), "missing keys"),
+    "unknown base model": (
+        lambda p: p["analyst"]["ensembles"]["base_models"].update(svm={"enabled": True,
+                                                                        "params": {}}), "svm"),
     "market without a fee": (
         lambda p: p["analyst"]["costs"]["taker_fee"].pop("um_futures"), "taker_fee"),
 }

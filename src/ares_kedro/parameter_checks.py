@@ -22,7 +22,9 @@ def check_parameters(params: dict[str, Any]) -> None:
     # imported here, so that loading the settings (every kedro command) stays light
     from ares_kedro.analyst.coarse_search import CoarseSearchParams
     from ares_kedro.analyst.features import REGISTRY
+    from ares_kedro.analyst.models import Regularisation
     from ares_kedro.analyst.pruning import FeaturePruningParams
+    from ares_kedro.analyst.regime_training import EnsembleParams
     from ares_kedro.analyst.splits import TimeSplitParams
     from ares_kedro.analyst.targets import TargetSearchParams
     from ares_kedro.market.ingest import IngestionConfig
@@ -49,6 +51,8 @@ def check_parameters(params: dict[str, Any]) -> None:
                          "validation")
     FeaturePruningParams.from_params(analyst["feature_pruning"])
     CoarseSearchParams.from_params(analyst["coarse_search"])
+    Regularisation.from_params(analyst["regularisation"])
+    EnsembleParams.from_params(analyst["ensembles"])
     names = analyst["features"].get("names")
     unknown = sorted(set(names or ()) - set(REGISTRY))
     if unknown:

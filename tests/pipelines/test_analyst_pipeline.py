@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ares_kedro.regimes import REGIMES
 from tests.pipelines.conftest import run_pipelines
 
 pytestmark = pytest.mark.slow
@@ -13,7 +14,9 @@ pytestmark = pytest.mark.slow
 OUTPUTS = {"bars": "market_bars", "splits": "time_splits_report", "labels": "analyst_labels",
            "features": "analyst_features", "feature_report": "feature_report",
            "targets": "optimal_target_params", "pruned": "pruned_features",
-           "ranges": "hpo_ranges"}
+           "ranges": "hpo_ranges", "regimes": "regime_labels",
+           **{f"report_{r}": f"analyst_ensemble_report_{r}" for r in (*REGIMES, "GLOBAL")},
+           **{f"ensemble_{r}": f"analyst_ensemble_{r}" for r in (*REGIMES, "GLOBAL")}}
 
 
 def test_analyst_chooses_targets_labels_bars_and_prunes_features(project):
@@ -44,3 +47,18 @@ def test_analyst_chooses_targets_labels_bars_and_prunes_features(project):
         original = out["ranges"]["original_ranges"][name]
         assert original["low"] <= narrowed["low"] <= narrowed["high"] <= original["high"]
     assert (project / "data" / "06_models" / "optuna_studies.db").exists()
+
+    # part 2: one ensemble per regime, or the global stand-in when a regime has few bars
+    specialists = [r for r in REGIMES if out[f"report_{r}"]["model"] == "specialist"]
+    assert specialists, "the default market should give at least one regime enough bars"
+    for regime in REGIMES:
+        report = out[f"report_{regime}"]
+        if report["model"] == "global_fallback":
+            assert report["training_samples"] < report["min_training_samples"]
+            assert out[f"ensemble_{regime}"].combiner_ == out["ensemble_GLOBAL"].combiner_
+        else:
+            assert report["training_samples"] >= 200  # blank mode's minimum
+            assert report["combiner"] in {"stacking", "voting"}
+            assert set(report["features"]) == set(pruned["features"])
+        proba = out[f"ensemble_{regime}"].predict_proba(features[pruned["features"]].iloc[-50:])
+        assert proba.shape == (50, 3) and np.allclose(proba.sum(axis=1), 1)

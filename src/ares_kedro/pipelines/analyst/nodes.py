@@ -13,11 +13,19 @@ from sqlalchemy.engine import make_url
 from ares_kedro.analyst import targets
 from ares_kedro.analyst.baseline import fingerprint, training_samples
 from ares_kedro.analyst.coarse_search import CoarseSearchParams, coarse_search
+from ares_kedro.analyst.ensembles import RegimeEnsemble
 from ares_kedro.analyst.features import compute_features
 from ares_kedro.analyst.features.inputs import bar_interval, feature_inputs
 from ares_kedro.analyst.features.registry import warmup_bars
 from ares_kedro.analyst.labels import BarrierParams, triple_barrier_labels
+from ares_kedro.analyst.models import Regularisation
 from ares_kedro.analyst.pruning import FeaturePruningParams, prune_features
+from ares_kedro.analyst.regime_training import (
+    GLOBAL,
+    EnsembleParams,
+    fit_regime_ensemble,
+    regime_samples,
+)
 from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
 from ares_kedro.analyst.targets import TargetSamplesSpec, TargetSearchParams
 
@@ -151,3 +159,64 @@ def narrow_hyperparameter_ranges(market_bars: pd.DataFrame, analyst_features: pd
                                    baseline_model)
     return coarse_search(samples, baseline_model, params, int(time_splits["embargo_bars"]),
                          _storage(optuna), name, bool(optuna["show_progress_bar"]))
+
+
+# ---- part 2 (issue #5): per-regime specialist ensembles
+
+def _train_period(index: pd.DatetimeIndex, time_splits: dict[str, Any],
+                  target_search: dict[str, Any]) -> np.ndarray:
+    splits = _splits(pd.DataFrame(index=index), time_splits, target_search)
+    return period_mask(index, splits, "train")
+
+
+def train_global_ensemble(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
+                          regime_labels: pd.DataFrame, pruned_features: dict[str, Any],
+                          time_splits: dict[str, Any], target_search: dict[str, Any],
+                          ensembles: dict[str, Any], regularisation: dict[str, Any]
+                          ) -> tuple[RegimeEnsemble, dict[str, Any]]:
+    """The ensemble of every training bar: the stand-in for regimes with too few bars."""
+    return _train(GLOBAL, analyst_features, analyst_labels, regime_labels, pruned_features,
+                  time_splits, target_search, ensembles, regularisation)
+
+
+def _train(regime, analyst_features, analyst_labels, regime_labels, pruned_features,
+           time_splits, target_search, ensembles, regularisation):
+    params = EnsembleParams.from_params(ensembles)
+    period = _train_period(analyst_features.index, time_splits, target_search)
+    columns = params.features(regime, pruned_features["features"])
+    samples = regime_samples(analyst_features[columns], analyst_labels, regime_labels, period,
+                             regime)
+    ensemble, report = fit_regime_ensemble(samples, params.enabled_models(regime), params,
+                                           Regularisation.from_params(regularisation),
+                                           int(time_splits["embargo_bars"]))
+    logger.info("Ensemble %s: %d samples, combiner %s, out-of-fold balanced accuracy %.3f",
+                regime, report["training_samples"], report["combiner"],
+                report["out_of_fold"]["balanced_accuracy"])
+    return ensemble, {"regime": regime, "model": "specialist", **report}
+
+
+def regime_ensemble_trainer(regime: str):
+    """The node function training ``regime``'s specialist (or choosing the fallback)."""
+
+    def train(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
+              regime_labels: pd.DataFrame, pruned_features: dict[str, Any],
+              global_ensemble: RegimeEnsemble, time_splits: dict[str, Any],
+              target_search: dict[str, Any], ensembles: dict[str, Any],
+              regularisation: dict[str, Any]) -> tuple[RegimeEnsemble, dict[str, Any]]:
+        params = EnsembleParams.from_params(ensembles)
+        period = _train_period(analyst_features.index, time_splits, target_search)
+        in_regime = (regime_labels["regime"].astype(str).to_numpy() == regime) & period & (
+            ~regime_labels["is_warmup"].to_numpy(dtype=bool)) & analyst_labels[
+            "is_labelled"].to_numpy(dtype=bool)
+        count = int(in_regime.sum())
+        if count < params.min_training_samples:
+            logger.warning("Regime %s has %d training samples (< %d): the global ensemble "
+                           "stands in", regime, count, params.min_training_samples)
+            return global_ensemble, {"regime": regime, "model": "global_fallback",
+                                     "training_samples": count,
+                                     "min_training_samples": params.min_training_samples}
+        return _train(regime, analyst_features, analyst_labels, regime_labels,
+                      pruned_features, time_splits, target_search, ensembles, regularisation)
+
+    train.__name__ = train.__qualname__ = f"train_{regime.lower()}_ensemble"
+    return train

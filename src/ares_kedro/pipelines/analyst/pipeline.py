@@ -3,6 +3,7 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
 from ares_kedro.pipelines.analyst import nodes
+from ares_kedro.regimes import REGIMES
 
 SEARCH = "params:analyst.target_search"
 
@@ -33,6 +34,24 @@ def create_pipeline(**kwargs) -> Pipeline:
                   "params:time_splits", SEARCH, "params:analyst.baseline_model",
                   "params:analyst.coarse_search", "params:optuna"],
                  "hpo_ranges", name="narrow_hyperparameter_ranges"),
-        ],
+        ]
+        + ensemble_nodes(),
         tags="analyst",
     )
+
+
+def ensemble_nodes() -> list:
+    """Part 2 (#5): the global ensemble, then one specialist per regime (independent, so
+    a parallel runner trains them side by side)."""
+    common = ["analyst_features", "analyst_labels", "regime_labels", "pruned_features"]
+    settings = ["params:time_splits", SEARCH, "params:analyst.ensembles",
+                "params:analyst.regularisation"]
+    nodes_ = [node(nodes.train_global_ensemble, common + settings,
+                   ["analyst_ensemble_GLOBAL", "analyst_ensemble_report_GLOBAL"],
+                   name="train_global_ensemble", tags="ensembles")]
+    for regime in REGIMES:
+        nodes_.append(node(nodes.regime_ensemble_trainer(regime),
+                           [*common, "analyst_ensemble_GLOBAL", *settings],
+                           [f"analyst_ensemble_{regime}", f"analyst_ensemble_report_{regime}"],
+                           name=f"train_{regime.lower()}_ensemble", tags="ensembles"))
+    return nodes_

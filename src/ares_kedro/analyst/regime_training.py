@@ -1,0 +1,130 @@
+"""Training one specialist ensemble per regime on that regime's bars of the training period.
+
+A regime with fewer than ``min_training_samples`` usable samples uses the global ensemble
+(trained on every training bar) instead; the choice is recorded in its report.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import balanced_accuracy_score
+
+from ares_kedro.analyst.baseline import TrainingSamples, log_loss, training_samples
+from ares_kedro.analyst.ensembles import COMBINERS, RegimeEnsemble
+from ares_kedro.analyst.labels import LABELS
+from ares_kedro.analyst.models import MODEL_KINDS, Regularisation
+from ares_kedro.params import checked_keys
+from ares_kedro.regimes import REGIMES
+
+GLOBAL = "GLOBAL"
+
+
+@dataclass(frozen=True)
+class EnsembleParams:
+    """``analyst.ensembles`` in conf, with one regime's overrides applied."""
+
+    min_training_samples: int
+    cv_folds: int
+    combiner: str
+    seed: int
+    base_models: dict[str, dict[str, Any]]  # kind -> {enabled, params}
+    meta_model: dict[str, Any]
+    per_regime: dict[str, dict[str, Any]]  # regime -> {features?, base_models?}
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> EnsembleParams:
+        spec = cls(**checked_keys(cls, params, "analyst.ensembles"))
+        unknown = sorted(set(spec.base_models) - set(MODEL_KINDS))
+        if unknown:
+            raise ValueError(f"analyst.ensembles.base_models: unknown kinds {unknown}; "
+                             f"choose from {MODEL_KINDS}")
+        for kind, block in spec.base_models.items():
+            checked_keys(_ModelBlock, block, f"analyst.ensembles.base_models.{kind}")
+        if not any(block["enabled"] for block in spec.base_models.values()):
+            raise ValueError("analyst.ensembles.base_models: enable at least one model")
+        if spec.combiner not in COMBINERS or spec.cv_folds < 2 or spec.min_training_samples < 1:
+            raise ValueError(f"analyst.ensembles: combiner in {COMBINERS}, cv_folds >= 2 and "
+                             "min_training_samples >= 1 are required")
+        bad = sorted(set(spec.per_regime or {}) - set(REGIMES))
+        if bad:
+            raise ValueError(f"analyst.ensembles.per_regime: unknown regimes {bad}")
+        return spec
+
+    def enabled_models(self, regime: str) -> dict[str, dict[str, Any]]:
+        """{kind: params} of the enabled base models, with ``regime``'s overrides."""
+        blocks = copy.deepcopy(self.base_models)
+        for kind, override in ((self.per_regime or {}).get(regime, {}) or {}).get(
+                "base_models", {}).items():
+            blocks[kind] = {**blocks.get(kind, {"enabled": True, "params": {}}), **override,
+                            "params": {**blocks.get(kind, {}).get("params", {}),
+                                       **override.get("params", {})}}
+        return {kind: dict(block["params"]) for kind, block in blocks.items()
+                if block["enabled"]}
+
+    def features(self, regime: str, pruned: list[str]) -> list[str]:
+        """The regime's feature subset: its own list in conf, else the pruned features."""
+        chosen = ((self.per_regime or {}).get(regime, {}) or {}).get("features")
+        return list(chosen) if chosen else list(pruned)
+
+
+@dataclass(frozen=True)
+class _ModelBlock:
+    enabled: bool
+    params: dict[str, Any]
+
+
+def regime_samples(features: pd.DataFrame, labels: pd.DataFrame, regime_labels: pd.DataFrame,
+                   period: np.ndarray, regime: str) -> TrainingSamples:
+    """Labelled, warmed-up bars of ``period`` in ``regime`` (all regimes for GLOBAL)."""
+    mask = np.asarray(period, dtype=bool) & ~regime_labels["is_warmup"].to_numpy(dtype=bool)
+    if regime != GLOBAL:
+        mask &= regime_labels["regime"].astype(str).to_numpy() == regime
+    if not mask.any():
+        raise ValueError(f"no {regime} bar in this period")
+    return training_samples(features, labels, mask)
+
+
+def classification_metrics(labels: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """Accuracy, balanced accuracy and log-loss of (n, 3) LABELS-order probabilities."""
+    predicted = np.array(LABELS)[np.argmax(proba, axis=1)]
+    return {"samples": int(len(labels)),
+            "accuracy": float((predicted == labels).mean()),
+            "balanced_accuracy": float(balanced_accuracy_score(labels, predicted)),
+            "log_loss": log_loss(labels, proba)}
+
+
+def feature_importances(ensemble: RegimeEnsemble) -> pd.DataFrame:
+    """Normalised importance of each feature per base model (columns), rows = features."""
+    table = {}
+    for kind, model in ensemble.members_.items():
+        values = np.asarray(model.feature_importances_, dtype=float)
+        table[kind] = values / values.sum() if values.sum() > 0 else values
+    return pd.DataFrame(table, index=ensemble.feature_names_in_)
+
+
+def fit_regime_ensemble(samples: TrainingSamples, models: dict[str, dict[str, Any]],
+                        params: EnsembleParams, regularisation: Regularisation,
+                        embargo_bars: int) -> tuple[RegimeEnsemble, dict[str, Any]]:
+    """Fit the ensemble on ``samples`` and report its out-of-fold quality."""
+    ensemble = RegimeEnsemble(models, params.meta_model, regularisation, params.combiner,
+                              params.cv_folds, embargo_bars, params.seed)
+    ensemble.fit(samples.features, samples.labels, samples.weights, samples.label_end)
+    tested = ensemble.oof_tested_
+    report = {
+        "training_samples": len(samples.labels),
+        "label_shares": {name: float((samples.labels == name).mean()) for name in LABELS},
+        "combiner": ensemble.combiner_,
+        "combiner_oof_log_loss": ensemble.combiner_log_loss_,
+        "member_oof_log_loss": ensemble.member_log_loss_,
+        "voting_weights": ensemble.voting_weights_,
+        "applied_regularisation": ensemble.applied_regularisation_,
+        "out_of_fold": classification_metrics(samples.labels[tested],
+                                              ensemble.oof_proba_[tested]),
+        "features": list(samples.features.columns),
+    }
+    return ensemble, report
