@@ -20,6 +20,7 @@ def check_parameters(params: dict[str, Any]) -> None:
     """Raise ValueError for the first invalid block of ``params`` (blocks absent are not
     checked: a project may run only some pipelines)."""
     # imported here, so that loading the settings (every kedro command) stays light
+    from ares_kedro.analyst.calibration import CalibrationParams
     from ares_kedro.analyst.coarse_search import CoarseSearchParams
     from ares_kedro.analyst.features import REGISTRY
     from ares_kedro.analyst.models import Regularisation
@@ -27,6 +28,7 @@ def check_parameters(params: dict[str, Any]) -> None:
     from ares_kedro.analyst.regime_training import EnsembleParams
     from ares_kedro.analyst.splits import TimeSplitParams
     from ares_kedro.analyst.targets import TargetSearchParams
+    from ares_kedro.analyst.tuning import TuningParams
     from ares_kedro.market.ingest import IngestionConfig
     from ares_kedro.regimes.mixture import MixtureParams
     from ares_kedro.regimes.rules import RuleParams
@@ -53,6 +55,8 @@ def check_parameters(params: dict[str, Any]) -> None:
     CoarseSearchParams.from_params(analyst["coarse_search"])
     Regularisation.from_params(analyst["regularisation"])
     EnsembleParams.from_params(analyst["ensembles"])
+    TuningParams.from_params(analyst["tuning"])
+    CalibrationParams.from_params(analyst["calibration"])
     names = analyst["features"].get("names")
     unknown = sorted(set(names or ()) - set(REGISTRY))
     if unknown:

@@ -187,18 +187,26 @@ def test_ensemble_spread_is_zero_when_members_agree_and_positive_when_they_disag
 
 
 def test_calibration_params_are_read_from_conf():
-    assert CalibrationParams.from_params({"method": "sigmoid", "bins": 15}) == (
-        CalibrationParams(method="sigmoid", bins=15))
+    assert CalibrationParams.from_params({"method": "sigmoid", "bins": 15, "min_samples": 50}) == (
+        CalibrationParams(method="sigmoid", bins=15, min_samples=50))
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"method": "isotonic"}, "missing keys"),
-    ({"method": "isotonic", "bins": 10, "n_bins": 10}, "unknown keys"),
-    ({"method": "platt", "bins": 10}, "method"),
-    ({"method": "isotonic", "bins": 1}, "bins"),
-    ({"method": "isotonic", "bins": 2.5}, "bins"),
-    ({"method": "isotonic", "bins": True}, "bins"),
+    ({"method": "isotonic", "min_samples": 50}, "missing keys"),
+    ({"method": "isotonic", "bins": 10, "n_bins": 10, "min_samples": 50}, "unknown keys"),
+    ({"method": "platt", "bins": 10, "min_samples": 50}, "method"),
+    ({"method": "isotonic", "bins": 1, "min_samples": 50}, "bins"),
+    ({"method": "isotonic", "bins": 2.5, "min_samples": 50}, "bins"),
+    ({"method": "isotonic", "bins": True, "min_samples": 50}, "bins"),
+    ({"method": "isotonic", "bins": 10, "min_samples": 0}, "min_samples"),
 ])
 def test_bad_calibration_params_are_refused(params, message):
     with pytest.raises(ValueError, match=message):
         CalibrationParams.from_params(params)
+
+
+def test_no_rows_in_gives_no_rows_out():
+    proba = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8]] * 20)
+    labels = np.array(["LONG", "SHORT", "HOLD"] * 20)
+    calibrator = ProbabilityCalibrator("isotonic").fit(proba, labels)
+    assert calibrator.transform(np.empty((0, 3))).shape == (0, 3)

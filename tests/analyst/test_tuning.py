@@ -28,6 +28,7 @@ FIXED = {"lightgbm": {"n_estimators": 20, "n_jobs": 1},
 TUNING = {
     "n_trials": 3, "objective": "log_loss", "cv_folds": 3, "n_jobs": 1, "seed": 7,
     "pruner": "median",
+    "timeout_seconds": None,
     "search_spaces": {
         "xgboost": {"max_depth": {"low": 2, "high": 4, "type": "int", "log": False},
                     "learning_rate": {"low": 0.05, "high": 0.3, "type": "float", "log": True},
@@ -111,7 +112,7 @@ def test_an_interrupted_study_continues_its_trial_count(market, tmp_path, monkey
     params = tuning_params(n_trials=4, pruner="none")
     run_resumable_study = tuning.run_resumable_study
 
-    def interrupted_after_two_trials(study, objective, n_trials, show_progress_bar):
+    def interrupted_after_two_trials(study, objective, n_trials, show_progress_bar, *args):
         calls = []
 
         def objective_then_kill(trial):
@@ -120,7 +121,8 @@ def test_an_interrupted_study_continues_its_trial_count(market, tmp_path, monkey
                 raise KeyboardInterrupt
             return objective(trial)
 
-        return run_resumable_study(study, objective_then_kill, n_trials, show_progress_bar)
+        return run_resumable_study(study, objective_then_kill, n_trials, show_progress_bar,
+                                   *args)
 
     monkeypatch.setattr(tuning, "run_resumable_study", interrupted_after_two_trials)
     with pytest.raises(KeyboardInterrupt):
@@ -187,8 +189,8 @@ def test_regularisation_penalties_are_not_tuned(market, tmp_path):
 def test_the_same_seed_gives_the_same_best_params(market, tmp_path):
     samples, _ = market
     storage = storage_in(tmp_path)
-    one = tune("lightgbm", samples, storage, "seed-one", tuning_params(n_trials=3))
-    two = tune("lightgbm", samples, storage, "seed-two", tuning_params(n_trials=3))
+    one = tune("lightgbm", samples, storage, "seed-one", tuning_params(n_trials=2))
+    two = tune("lightgbm", samples, storage, "seed-two", tuning_params(n_trials=2))
     assert one["tuned_params"] == two["tuned_params"]
     assert one["best_value"] == two["best_value"]
 

@@ -15,6 +15,7 @@ OUTPUTS = {"bars": "market_bars", "splits": "time_splits_report", "labels": "ana
            "features": "analyst_features", "feature_report": "feature_report",
            "targets": "optimal_target_params", "pruned": "pruned_features",
            "ranges": "hpo_ranges", "regimes": "regime_labels",
+           "predictions": "analyst_predictions", "metrics": "analyst_metrics",
            **{f"report_{r}": f"analyst_ensemble_report_{r}" for r in (*REGIMES, "GLOBAL")},
            **{f"ensemble_{r}": f"analyst_ensemble_{r}" for r in (*REGIMES, "GLOBAL")}}
 
@@ -62,3 +63,14 @@ def test_analyst_chooses_targets_labels_bars_and_prunes_features(project):
             assert set(report["features"]) == set(pruned["features"])
         proba = out[f"ensemble_{regime}"].predict_proba(features[pruned["features"]].iloc[-50:])
         assert proba.shape == (50, 3) and np.allclose(proba.sum(axis=1), 1)
+
+    # calibrated opinions of every ensemble on the validation and test bars, nothing earlier
+    predictions, splits_start = out["predictions"], pd.Timestamp(splits["validation"]["first_bar"])
+    assert predictions.index.min() >= splits_start
+    assert set(predictions["period"]) == {"validation", "test"}
+    for name in ("GLOBAL", *REGIMES):
+        p = predictions[[f"{name}_p_long", f"{name}_p_short", f"{name}_p_hold"]].to_numpy()
+        assert np.allclose(p.sum(axis=1), 1) and (predictions[f"{name}_spread"] >= 0).all()
+        calibration = out["metrics"][name]["calibration"]
+        assert calibration["calibration_rows"] >= 20
+    assert (project / "data" / "08_reporting").rglob("GLOBAL.png")

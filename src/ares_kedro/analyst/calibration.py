@@ -39,6 +39,7 @@ class CalibrationParams:
 
     method: str  # "isotonic" | "sigmoid" (Platt scaling)
     bins: int  # equal-width confidence bins of the calibration error and reliability diagram
+    min_samples: int  # fewer validation bars of an ensemble's regime: calibrate on all of them
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> CalibrationParams:
@@ -49,6 +50,8 @@ class CalibrationParams:
         if isinstance(spec.bins, bool) or not isinstance(spec.bins, Integral) or spec.bins < 2:
             raise ValueError(f"analyst.calibration.bins must be an integer >= 2, got "
                              f"{spec.bins!r}")
+        if int(spec.min_samples) < 1:
+            raise ValueError("analyst.calibration.min_samples must be >= 1")
         return spec
 
 
@@ -139,6 +142,8 @@ class ProbabilityCalibrator(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "calibrators_")
         proba = _checked_proba(proba)
         out = proba.copy()
+        if len(proba) == 0:
+            return out
         for k, calibrator in enumerate(self.calibrators_):
             if isinstance(calibrator, IsotonicRegression):
                 out[:, k] = calibrator.predict(proba[:, k])

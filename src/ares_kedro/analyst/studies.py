@@ -12,9 +12,12 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 def run_resumable_study(study: optuna.Study, objective: Callable[[optuna.Trial], object],
-                        n_trials: int, show_progress_bar: bool) -> int:
+                        n_trials: int, show_progress_bar: bool, n_jobs: int = 1,
+                        timeout_seconds: float | None = None) -> int:
     """Run the trials ``study`` still lacks to have ``n_trials`` complete or pruned ones
-    (a trial interrupted mid-way is not counted and is run again). Returns how many ran.
+    (a trial interrupted mid-way is not counted and is run again), in ``n_jobs`` threads,
+    stopping early after ``timeout_seconds`` (None: no time limit; a later run resumes).
+    Returns how many trials this call started.
 
     With a progress bar, Optuna's per-trial log lines are silenced while it runs.
     """
@@ -26,8 +29,10 @@ def run_resumable_study(study: optuna.Study, objective: Callable[[optuna.Trial],
     verbosity = optuna.logging.get_verbosity()
     if show_progress_bar:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+    before = len(study.get_trials(deepcopy=False))
     try:
-        study.optimize(objective, n_trials=remaining, show_progress_bar=show_progress_bar)
+        study.optimize(objective, n_trials=remaining, timeout=timeout_seconds, n_jobs=n_jobs,
+                       show_progress_bar=show_progress_bar)
     finally:
         optuna.logging.set_verbosity(verbosity)
-    return remaining
+    return len(study.get_trials(deepcopy=False)) - before

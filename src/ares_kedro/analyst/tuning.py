@@ -86,6 +86,7 @@ class TuningParams:
     objective: str  # "log_loss" (minimised) or "sharpe" (net, annualised; maximised)
     cv_folds: int  # purged, embargoed folds of the training samples
     n_jobs: int  # trials run in parallel threads (Optuna's study.optimize n_jobs)
+    timeout_seconds: float | None  # per study: stop starting trials after this (None: no limit)
     seed: int  # TPE sampler and model seed
     pruner: str  # "median" (prune a trial below the median at the same fold) or "none"
     search_spaces: dict[str, dict[str, SearchRange]]  # xgboost, random_forest
@@ -117,6 +118,8 @@ class TuningParams:
             problems.append(f"n_jobs must be an integer >= 1, got {spec.n_jobs!r}")
         if not _is_int(spec.seed):
             problems.append(f"seed must be an integer, got {spec.seed!r}")
+        if spec.timeout_seconds is not None and not spec.timeout_seconds > 0:
+            problems.append(f"timeout_seconds must be > 0 or null, got {spec.timeout_seconds!r}")
         if spec.pruner not in PRUNERS:
             problems.append(f"pruner must be one of {list(PRUNERS)}, got {spec.pruner!r}")
         if problems:
@@ -172,20 +175,6 @@ def tuning_study_name(prefix: str, kind: str, samples: TrainingSamples,
     if params.objective == "sharpe" and trades is not None:
         parts += [trades, bars_per_year]
     return f"{prefix}-{kind}-{fingerprint(*parts)}"
-
-
-class _StudyWithJobs:
-    """``study`` whose ``optimize`` runs ``n_jobs`` trials in parallel threads, so that
-    :func:`run_resumable_study` (which has no ``n_jobs`` argument) can run it."""
-
-    def __init__(self, study: optuna.Study, n_jobs: int):
-        self._study, self._n_jobs = study, n_jobs
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-    def optimize(self, objective, **kwargs: Any) -> None:
-        self._study.optimize(objective, n_jobs=self._n_jobs, **kwargs)
 
 
 def tune_model(kind: str, samples: TrainingSamples, fixed_params: dict[str, Any],
@@ -287,8 +276,8 @@ def tune_model(kind: str, samples: TrainingSamples, fixed_params: dict[str, Any]
             metrics.update(_trading_metrics(samples, proba, covered, trades, bars_per_year))
         return float(metrics[params.objective]), metrics
 
-    ran = run_resumable_study(_StudyWithJobs(study, params.n_jobs), objective,
-                              params.n_trials, show_progress_bar)
+    ran = run_resumable_study(study, objective, params.n_trials, show_progress_bar,
+                              params.n_jobs, params.timeout_seconds)
     result = tuning_result(study, kind, fixed_params, searched, regularised, params, ran)
     logger.info("Tuned %s (%s): %d trials in the study, %d run now, %d pruned; best %s %.4f "
                 "in %.1f s", kind, study_name, result["trials_run"], ran,

@@ -12,14 +12,16 @@ from sqlalchemy.engine import make_url
 
 from ares_kedro.analyst import targets
 from ares_kedro.analyst.baseline import fingerprint, training_samples
+from ares_kedro.analyst.calibration import CalibrationParams, reliability_diagram
 from ares_kedro.analyst.coarse_search import CoarseSearchParams, coarse_search
 from ares_kedro.analyst.ensembles import RegimeEnsemble
 from ares_kedro.analyst.features import compute_features
 from ares_kedro.analyst.features.inputs import bar_interval, feature_inputs
 from ares_kedro.analyst.features.registry import warmup_bars
-from ares_kedro.analyst.labels import BarrierParams, triple_barrier_labels
+from ares_kedro.analyst.labels import BarrierParams, barrier_trades, triple_barrier_labels
 from ares_kedro.analyst.models import Regularisation
 from ares_kedro.analyst.pruning import FeaturePruningParams, prune_features
+from ares_kedro.analyst.regime_predictions import regime_predictions
 from ares_kedro.analyst.regime_training import (
     GLOBAL,
     EnsembleParams,
@@ -28,6 +30,8 @@ from ares_kedro.analyst.regime_training import (
 )
 from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
 from ares_kedro.analyst.targets import TargetSamplesSpec, TargetSearchParams
+from ares_kedro.analyst.tuning import TuningParams, search_space, tune_model, tuning_study_name
+from ares_kedro.regimes import REGIMES
 
 logger = logging.getLogger(__name__)
 YEAR = pd.Timedelta(days=365)
@@ -171,28 +175,49 @@ def _train_period(index: pd.DatetimeIndex, time_splits: dict[str, Any],
 
 def train_global_ensemble(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
                           regime_labels: pd.DataFrame, pruned_features: dict[str, Any],
-                          time_splits: dict[str, Any], target_search: dict[str, Any],
-                          ensembles: dict[str, Any], regularisation: dict[str, Any]
-                          ) -> tuple[RegimeEnsemble, dict[str, Any]]:
-    """The ensemble of every training bar: the stand-in for regimes with too few bars."""
+                          hpo_ranges: dict[str, Any], market_bars: pd.DataFrame,
+                          optimal_target_params: dict[str, Any], time_splits: dict[str, Any],
+                          target_search: dict[str, Any], ensembles: dict[str, Any],
+                          regularisation: dict[str, Any], tuning: dict[str, Any],
+                          optuna: dict[str, Any]) -> tuple[RegimeEnsemble, dict[str, Any]]:
+    """The tuned ensemble of every training bar: the stand-in for regimes with few bars."""
     return _train(GLOBAL, analyst_features, analyst_labels, regime_labels, pruned_features,
-                  time_splits, target_search, ensembles, regularisation)
+                  hpo_ranges, market_bars, optimal_target_params, time_splits, target_search,
+                  ensembles, regularisation, tuning, optuna)
 
 
 def _train(regime, analyst_features, analyst_labels, regime_labels, pruned_features,
-           time_splits, target_search, ensembles, regularisation):
+           hpo_ranges, market_bars, optimal_target_params, time_splits, target_search,
+           ensembles, regularisation, tuning, optuna):
     params = EnsembleParams.from_params(ensembles)
+    tuning_params = TuningParams.from_params(tuning)
+    reg = Regularisation.from_params(regularisation)
+    embargo = int(time_splits["embargo_bars"])
     period = _train_period(analyst_features.index, time_splits, target_search)
     columns = params.features(regime, pruned_features["features"])
     samples = regime_samples(analyst_features[columns], analyst_labels, regime_labels, period,
                              regime)
-    ensemble, report = fit_regime_ensemble(samples, params.enabled_models(regime), params,
-                                           Regularisation.from_params(regularisation),
-                                           int(time_splits["embargo_bars"]))
+    trades, bars_per_year = None, None
+    if tuning_params.objective == "sharpe":
+        barriers = BarrierParams.from_params({k: optimal_target_params[k] for k in (
+            "take_profit", "stop_loss", "holding_bars", "round_trip_fee")})
+        trades = barrier_trades(market_bars, barriers)[0]
+        bars_per_year = YEAR / bar_interval(market_bars.index)
+    models, tuned = {}, {}
+    for kind, fixed in params.enabled_models(regime).items():
+        space = search_space(kind, hpo_ranges, tuning_params)
+        name = tuning_study_name(f"tune-{regime}", kind, samples, fixed, space, reg,
+                                 tuning_params, embargo, trades, bars_per_year)
+        tuned[kind] = tune_model(kind, samples, fixed, space, reg, tuning_params, embargo,
+                                 _storage(optuna), name, bool(optuna["show_progress_bar"]),
+                                 trades, bars_per_year)
+        models[kind] = tuned[kind]["best_params"]
+    ensemble, report = fit_regime_ensemble(samples, models, params, reg, embargo)
     logger.info("Ensemble %s: %d samples, combiner %s, out-of-fold balanced accuracy %.3f",
                 regime, report["training_samples"], report["combiner"],
                 report["out_of_fold"]["balanced_accuracy"])
-    return ensemble, {"regime": regime, "model": "specialist", **report}
+    return ensemble, {"regime": regime, "model": "specialist", **report, "tuning": tuned,
+                      "trials_run": sum(t["trials_run"] for t in tuned.values())}
 
 
 def regime_ensemble_trainer(regime: str):
@@ -200,9 +225,12 @@ def regime_ensemble_trainer(regime: str):
 
     def train(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
               regime_labels: pd.DataFrame, pruned_features: dict[str, Any],
-              global_ensemble: RegimeEnsemble, time_splits: dict[str, Any],
-              target_search: dict[str, Any], ensembles: dict[str, Any],
-              regularisation: dict[str, Any]) -> tuple[RegimeEnsemble, dict[str, Any]]:
+              hpo_ranges: dict[str, Any], market_bars: pd.DataFrame,
+              optimal_target_params: dict[str, Any], global_ensemble: RegimeEnsemble,
+              time_splits: dict[str, Any], target_search: dict[str, Any],
+              ensembles: dict[str, Any], regularisation: dict[str, Any],
+              tuning: dict[str, Any], optuna: dict[str, Any]
+              ) -> tuple[RegimeEnsemble, dict[str, Any]]:
         params = EnsembleParams.from_params(ensembles)
         period = _train_period(analyst_features.index, time_splits, target_search)
         in_regime = (regime_labels["regime"].astype(str).to_numpy() == regime) & period & (
@@ -216,7 +244,43 @@ def regime_ensemble_trainer(regime: str):
                                      "training_samples": count,
                                      "min_training_samples": params.min_training_samples}
         return _train(regime, analyst_features, analyst_labels, regime_labels,
-                      pruned_features, time_splits, target_search, ensembles, regularisation)
+                      pruned_features, hpo_ranges, market_bars, optimal_target_params,
+                      time_splits, target_search, ensembles, regularisation, tuning, optuna)
 
     train.__name__ = train.__qualname__ = f"train_{regime.lower()}_ensemble"
     return train
+
+
+def _periods(index: pd.DatetimeIndex, time_splits: dict[str, Any],
+             target_search: dict[str, Any]) -> pd.Series:
+    splits = _splits(pd.DataFrame(index=index), time_splits, target_search)
+    names = np.full(len(index), "", dtype=object)
+    for period in splits.index:
+        names[period_mask(index, splits, period)] = period
+    return pd.Series(names, index=index)
+
+
+def predict_and_calibrate(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
+                          regime_labels: pd.DataFrame, time_splits: dict[str, Any],
+                          target_search: dict[str, Any], calibration: dict[str, Any],
+                          **ensembles_and_reports: Any
+                          ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any],
+                                     dict[str, Any]]:
+    """``analyst_predictions`` of every ensemble on the validation and test bars
+    (calibrated on validation, cross-fitted there), the calibrators, ``analyst_metrics``
+    per ensemble and the reliability diagrams."""
+    params = CalibrationParams.from_params(calibration)
+    names = [GLOBAL, *REGIMES]
+    ensembles = {n: ensembles_and_reports[f"analyst_ensemble_{n}"] for n in names}
+    reports = {n: ensembles_and_reports[f"analyst_ensemble_report_{n}"] for n in names}
+    predictions, calibrators, calibration_reports, charts = regime_predictions(
+        ensembles, analyst_features, analyst_labels, regime_labels["regime"],
+        _periods(analyst_features.index, time_splits, target_search), params.method,
+        params.min_samples, params.bins)
+    metrics = {n: {"model": reports[n]["model"],
+                   "out_of_fold": reports[n].get("out_of_fold"),
+                   "calibration": calibration_reports[n]} for n in names}
+    figures = {n: reliability_diagram(*charts[n], params.bins,
+                                      f"{n}: held-out reliability ({params.method})")
+               for n in names}
+    return predictions, calibrators, metrics, figures

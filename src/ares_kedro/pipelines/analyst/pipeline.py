@@ -43,9 +43,10 @@ def create_pipeline(**kwargs) -> Pipeline:
 def ensemble_nodes() -> list:
     """Part 2 (#5): the global ensemble, then one specialist per regime (independent, so
     a parallel runner trains them side by side)."""
-    common = ["analyst_features", "analyst_labels", "regime_labels", "pruned_features"]
+    common = ["analyst_features", "analyst_labels", "regime_labels", "pruned_features",
+              "hpo_ranges", "market_bars", "optimal_target_params"]
     settings = ["params:time_splits", SEARCH, "params:analyst.ensembles",
-                "params:analyst.regularisation"]
+                "params:analyst.regularisation", "params:analyst.tuning", "params:optuna"]
     nodes_ = [node(nodes.train_global_ensemble, common + settings,
                    ["analyst_ensemble_GLOBAL", "analyst_ensemble_report_GLOBAL"],
                    name="train_global_ensemble", tags="ensembles")]
@@ -54,4 +55,15 @@ def ensemble_nodes() -> list:
                            [*common, "analyst_ensemble_GLOBAL", *settings],
                            [f"analyst_ensemble_{regime}", f"analyst_ensemble_report_{regime}"],
                            name=f"train_{regime.lower()}_ensemble", tags="ensembles"))
+    outputs = {f"analyst_ensemble_{n}": f"analyst_ensemble_{n}" for n in ("GLOBAL", *REGIMES)}
+    outputs |= {f"analyst_ensemble_report_{n}": f"analyst_ensemble_report_{n}"
+                for n in ("GLOBAL", *REGIMES)}
+    nodes_.append(node(
+        nodes.predict_and_calibrate,
+        {"analyst_features": "analyst_features", "analyst_labels": "analyst_labels",
+         "regime_labels": "regime_labels", "time_splits": "params:time_splits",
+         "target_search": SEARCH, "calibration": "params:analyst.calibration", **outputs},
+        ["analyst_predictions", "analyst_calibrators", "analyst_metrics",
+         "analyst_reliability_charts"],
+        name="predict_and_calibrate", tags="ensembles"))
     return nodes_

@@ -1,0 +1,122 @@
+"""Every regime ensemble's calibrated opinion on the bars after training.
+
+For each ensemble (one per regime, and GLOBAL), on every bar of the validation and test
+periods: class probabilities, the predicted label, its confidence (the largest calibrated
+probability) and the members' spread (:func:`~.calibration.ensemble_spread`), the
+uncertainty carried to the governor beside the confidence.
+
+Calibration is fitted on the validation period only (it lies after training), on the
+ensemble's own regime's bars there (all validation bars when its regime has fewer than
+``min_samples``):
+
+* validation rows are **cross-fitted**: the first half is calibrated by a calibrator
+  fitted on the second half and vice versa, so no row is calibrated with its own label and
+  later stages can learn from these rows honestly;
+* test rows use a calibrator fitted on the whole validation set;
+* the report scores calibration on held-out rows only (fit on one half, score the other),
+  before and after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ares_kedro.analyst.calibration import (
+    ProbabilityCalibrator,
+    calibration_report,
+    ensemble_spread,
+)
+from ares_kedro.analyst.ensembles import RegimeEnsemble
+from ares_kedro.analyst.labels import LABELS
+from ares_kedro.analyst.regime_training import GLOBAL
+
+
+@dataclass(frozen=True)
+class RegimeOpinion:
+    """One ensemble's raw probabilities and member spread on some bars."""
+
+    proba: np.ndarray  # (n, 3) LABELS order, uncalibrated
+    spread: np.ndarray  # (n,)
+
+
+def ensemble_opinion(ensemble: RegimeEnsemble, features: pd.DataFrame) -> RegimeOpinion:
+    """Raw probabilities and member spread of ``ensemble`` on ``features`` rows."""
+    members = ensemble.member_probabilities(features)
+    return RegimeOpinion(ensemble.predict_proba(features), ensemble_spread(list(members.values())))
+
+
+def regime_predictions(ensembles: dict[str, RegimeEnsemble], features: pd.DataFrame,
+                       labels: pd.DataFrame, regimes: pd.Series, periods: pd.Series,
+                       method: str, min_samples: int, bins: int
+                       ) -> tuple[pd.DataFrame, dict[str, ProbabilityCalibrator],
+                                  dict[str, Any], dict[str, tuple[np.ndarray, ...]]]:
+    """Calibrated predictions of every ensemble on the validation and test bars.
+
+    Args:
+        ensembles: {name: fitted ensemble}; name is a regime or GLOBAL.
+        features: feature table of every bar (each ensemble picks its own columns).
+        labels: ``analyst_labels`` of every bar.
+        regimes: regime of every bar (strings).
+        periods: "train" / "validation" / "test" / "" (gap) of every bar.
+
+    Returns:
+        (predictions, calibrators, report, chart_inputs): predictions indexed by the
+        validation and test bars with ``period``, ``regime``, ``label``, ``is_labelled``
+        and per ensemble ``<name>_p_long``, ``_p_short``, ``_p_hold``, ``_prediction``,
+        ``_confidence``, ``_spread``; the calibrators fitted on all validation rows; per
+        ensemble the held-out calibration report; per ensemble (before, after, labels) of
+        the held-out rows for reliability diagrams.
+    """
+    keep = periods.isin(["validation", "test"]).to_numpy()
+    rows_index = features.index[keep]
+    period = periods.to_numpy()[keep]
+    label = labels["label"].astype(str).to_numpy()[keep]
+    labelled = labels["is_labelled"].to_numpy(dtype=bool)[keep]
+    regime = regimes.astype(str).to_numpy()[keep]
+    table: dict[str, Any] = {"period": period, "regime": regime, "label": label,
+                             "is_labelled": labelled}
+    calibrators: dict[str, ProbabilityCalibrator] = {}
+    report: dict[str, Any] = {}
+    charts: dict[str, tuple[np.ndarray, ...]] = {}
+    validation = (period == "validation") & labelled
+    for name, ensemble in ensembles.items():
+        opinion = ensemble_opinion(ensemble, features.loc[rows_index])
+        own, scope = validation & (regime == name), "own regime"
+        if name == GLOBAL:
+            own, scope = validation, "all validation bars"
+        if own.sum() < min_samples and name != GLOBAL:
+            own, scope = validation, "all validation bars"
+        fit_rows = np.flatnonzero(own)
+        if fit_rows.size < 2 * bins:
+            raise ValueError(f"calibrating {name}: only {fit_rows.size} labelled validation "
+                             "bars; use more data or a larger time_splits.validation_fraction")
+        calibrated = opinion.proba.copy()
+        halves = np.array_split(fit_rows, 2)
+        for k, part in enumerate(halves):
+            other = halves[1 - k]
+            calibrated[part] = ProbabilityCalibrator(method).fit(
+                opinion.proba[other], label[other]).transform(opinion.proba[part])
+        final = ProbabilityCalibrator(method).fit(opinion.proba[fit_rows], label[fit_rows])
+        test_rows = np.flatnonzero(period == "test")
+        calibrated[test_rows] = final.transform(opinion.proba[test_rows])
+        other_validation = np.flatnonzero((period == "validation") & ~own)
+        calibrated[other_validation] = final.transform(opinion.proba[other_validation])
+        calibrators[name] = final
+        report[name] = {
+            "calibration_rows": int(fit_rows.size), "calibration_scope": scope,
+            "method": method,
+            "held_out_before": calibration_report(opinion.proba[fit_rows], label[fit_rows],
+                                                  bins),
+            "held_out_after": calibration_report(calibrated[fit_rows], label[fit_rows], bins),
+        }
+        charts[name] = (opinion.proba[fit_rows], calibrated[fit_rows], label[fit_rows])
+        for column, class_name in enumerate(LABELS):
+            table[f"{name}_p_{class_name.lower()}"] = calibrated[:, column]
+        table[f"{name}_prediction"] = np.array(LABELS)[calibrated.argmax(axis=1)]
+        table[f"{name}_confidence"] = calibrated.max(axis=1)
+        table[f"{name}_spread"] = opinion.spread
+    return pd.DataFrame(table, index=rows_index), calibrators, report, charts
