@@ -187,18 +187,21 @@ def test_ensemble_spread_is_zero_when_members_agree_and_positive_when_they_disag
 
 
 def test_calibration_params_are_read_from_conf():
-    assert CalibrationParams.from_params({"method": "sigmoid", "bins": 15, "min_samples": 50}) == (
-        CalibrationParams(method="sigmoid", bins=15, min_samples=50))
+    assert CalibrationParams.from_params({"method": "sigmoid", "bins": 15, "min_samples": 50, "min_probability": 0.001}) == (
+        CalibrationParams(method="sigmoid", bins=15, min_samples=50, min_probability=0.001))
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"method": "isotonic", "min_samples": 50}, "missing keys"),
-    ({"method": "isotonic", "bins": 10, "n_bins": 10, "min_samples": 50}, "unknown keys"),
-    ({"method": "platt", "bins": 10, "min_samples": 50}, "method"),
-    ({"method": "isotonic", "bins": 1, "min_samples": 50}, "bins"),
-    ({"method": "isotonic", "bins": 2.5, "min_samples": 50}, "bins"),
-    ({"method": "isotonic", "bins": True, "min_samples": 50}, "bins"),
-    ({"method": "isotonic", "bins": 10, "min_samples": 0}, "min_samples"),
+    ({"method": "isotonic", "min_samples": 50, "min_probability": 0.001}, "missing keys"),
+    ({"method": "isotonic", "bins": 10, "n_bins": 10, "min_samples": 50, "min_probability": 0.001}, "unknown keys"),
+    ({"method": "platt", "bins": 10, "min_samples": 50, "min_probability": 0.001}, "method"),
+    ({"method": "isotonic", "bins": 1, "min_samples": 50, "min_probability": 0.001}, "bins"),
+    ({"method": "isotonic", "bins": 2.5, "min_samples": 50, "min_probability": 0.001}, "bins"),
+    ({"method": "isotonic", "bins": True, "min_samples": 50, "min_probability": 0.001}, "bins"),
+    ({"method": "isotonic", "bins": 10, "min_samples": 0, "min_probability": 0.0},
+     "min_samples"),
+    ({"method": "isotonic", "bins": 10, "min_samples": 5, "min_probability": 0.5},
+     "min_probability"),
 ])
 def test_bad_calibration_params_are_refused(params, message):
     with pytest.raises(ValueError, match=message):
@@ -210,3 +213,12 @@ def test_no_rows_in_gives_no_rows_out():
     labels = np.array(["LONG", "SHORT", "HOLD"] * 20)
     calibrator = ProbabilityCalibrator("isotonic").fit(proba, labels)
     assert calibrator.transform(np.empty((0, 3))).shape == (0, 3)
+
+
+def test_a_probability_floor_keeps_log_loss_finite_after_isotonic_calibration():
+    rng = np.random.default_rng(2)
+    proba = rng.dirichlet([1, 1, 1], 300)
+    labels = np.array(LABELS)[rng.integers(0, 3, 300)]
+    floored = ProbabilityCalibrator("isotonic", min_probability=0.01).fit(proba, labels)
+    out = floored.transform(rng.dirichlet([1, 1, 1], 300))
+    assert out.min() >= 0.01 / (1 + 3 * 0.01) and np.allclose(out.sum(axis=1), 1)

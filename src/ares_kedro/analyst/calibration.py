@@ -40,6 +40,7 @@ class CalibrationParams:
     method: str  # "isotonic" | "sigmoid" (Platt scaling)
     bins: int  # equal-width confidence bins of the calibration error and reliability diagram
     min_samples: int  # fewer validation bars of an ensemble's regime: calibrate on all of them
+    min_probability: float  # floor of a calibrated class probability (before renormalising)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> CalibrationParams:
@@ -52,6 +53,8 @@ class CalibrationParams:
                              f"{spec.bins!r}")
         if int(spec.min_samples) < 1:
             raise ValueError("analyst.calibration.min_samples must be >= 1")
+        if not 0 <= spec.min_probability < 1 / len(LABELS):
+            raise ValueError("analyst.calibration.min_probability must be in [0, 1/3)")
         return spec
 
 
@@ -105,10 +108,14 @@ class ProbabilityCalibrator(TransformerMixin, BaseEstimator):
     input probabilities (renormalised). A class that is absent from the calibration labels,
     or is the only one present, has nothing to calibrate against: its column passes through
     unchanged (``calibrated_`` is False for it) instead of becoming 0 or NaN.
+    ``min_probability`` floors every calibrated class probability before renormalising: an
+    isotonic step fitted on a few hundred rows otherwise says 0 for outcomes that do happen
+    (infinite log-loss).
     """
 
-    def __init__(self, method: str = "isotonic"):
+    def __init__(self, method: str = "isotonic", min_probability: float = 0.0):
         self.method = method
+        self.min_probability = min_probability
 
     def fit(self, proba: np.ndarray, labels: np.ndarray,
             sample_weight: np.ndarray | None = None) -> ProbabilityCalibrator:
@@ -149,6 +156,8 @@ class ProbabilityCalibrator(TransformerMixin, BaseEstimator):
                 out[:, k] = calibrator.predict(proba[:, k])
             elif calibrator is not None:
                 out[:, k] = calibrator.predict_proba(_logit(proba[:, k]))[:, 1]
+        calibrated = np.asarray(self.calibrated_)
+        out[:, calibrated] = np.maximum(out[:, calibrated], self.min_probability)
         degenerate = out.sum(axis=1) <= 0
         out[degenerate] = proba[degenerate]  # all calibrated to 0: keep the input row
         total = out.sum(axis=1, keepdims=True)  # still 0 only for an all-zero input row

@@ -14,7 +14,8 @@ ensemble's own regime's bars there (all validation bars when its regime has fewe
   later stages can learn from these rows honestly;
 * test rows use a calibrator fitted on the whole validation set;
 * the report scores calibration on held-out rows only (fit on one half, score the other),
-  before and after.
+  before and after; when it worsens the held-out Brier score, calibration is not applied
+  for that ensemble (its calibrator is None, recorded as ``applied: false``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def ensemble_opinion(ensemble: RegimeEnsemble, features: pd.DataFrame) -> Regime
 
 def regime_predictions(ensembles: dict[str, RegimeEnsemble], features: pd.DataFrame,
                        labels: pd.DataFrame, regimes: pd.Series, periods: pd.Series,
-                       method: str, min_samples: int, bins: int
+                       method: str, min_samples: int, bins: int, min_probability: float
                        ) -> tuple[pd.DataFrame, dict[str, ProbabilityCalibrator],
                                   dict[str, Any], dict[str, tuple[np.ndarray, ...]]]:
     """Calibrated predictions of every ensemble on the validation and test bars.
@@ -69,7 +70,8 @@ def regime_predictions(ensembles: dict[str, RegimeEnsemble], features: pd.DataFr
         and per ensemble ``<name>_p_long``, ``_p_short``, ``_p_hold``, ``_prediction``,
         ``_confidence``, ``_spread``; the calibrators fitted on all validation rows; per
         ensemble the held-out calibration report; per ensemble (before, after, labels) of
-        the held-out rows for reliability diagrams.
+        the held-out rows for reliability diagrams (after = cross-fitted, even when not
+        applied, so the diagram shows why).
     """
     keep = periods.isin(["validation", "test"]).to_numpy()
     rows_index = features.index[keep]
@@ -94,26 +96,30 @@ def regime_predictions(ensembles: dict[str, RegimeEnsemble], features: pd.DataFr
         if fit_rows.size < 2 * bins:
             raise ValueError(f"calibrating {name}: only {fit_rows.size} labelled validation "
                              "bars; use more data or a larger time_splits.validation_fraction")
-        calibrated = opinion.proba.copy()
+        cross = opinion.proba.copy()
         halves = np.array_split(fit_rows, 2)
         for k, part in enumerate(halves):
             other = halves[1 - k]
-            calibrated[part] = ProbabilityCalibrator(method).fit(
+            cross[part] = ProbabilityCalibrator(method, min_probability).fit(
                 opinion.proba[other], label[other]).transform(opinion.proba[part])
-        final = ProbabilityCalibrator(method).fit(opinion.proba[fit_rows], label[fit_rows])
-        test_rows = np.flatnonzero(period == "test")
-        calibrated[test_rows] = final.transform(opinion.proba[test_rows])
-        other_validation = np.flatnonzero((period == "validation") & ~own)
-        calibrated[other_validation] = final.transform(opinion.proba[other_validation])
-        calibrators[name] = final
+        before = calibration_report(opinion.proba[fit_rows], label[fit_rows], bins)
+        after = calibration_report(cross[fit_rows], label[fit_rows], bins)
+        # calibration must not worsen the held-out Brier score: otherwise it is not applied
+        applied = after["brier_score"] <= before["brier_score"]
+        final = ProbabilityCalibrator(method, min_probability).fit(opinion.proba[fit_rows],
+                                                                   label[fit_rows])
+        calibrated = opinion.proba.copy()
+        if applied:
+            rest = np.setdiff1d(np.arange(len(period)), fit_rows)
+            calibrated[fit_rows] = cross[fit_rows]
+            calibrated[rest] = final.transform(opinion.proba[rest])
+        calibrators[name] = final if applied else None
         report[name] = {
             "calibration_rows": int(fit_rows.size), "calibration_scope": scope,
-            "method": method,
-            "held_out_before": calibration_report(opinion.proba[fit_rows], label[fit_rows],
-                                                  bins),
-            "held_out_after": calibration_report(calibrated[fit_rows], label[fit_rows], bins),
+            "method": method, "applied": bool(applied),
+            "held_out_before": before, "held_out_after": after,
         }
-        charts[name] = (opinion.proba[fit_rows], calibrated[fit_rows], label[fit_rows])
+        charts[name] = (opinion.proba[fit_rows], cross[fit_rows], label[fit_rows])
         for column, class_name in enumerate(LABELS):
             table[f"{name}_p_{class_name.lower()}"] = calibrated[:, column]
         table[f"{name}_prediction"] = np.array(LABELS)[calibrated.argmax(axis=1)]

@@ -276,7 +276,7 @@ def predict_and_calibrate(analyst_features: pd.DataFrame, analyst_labels: pd.Dat
     predictions, calibrators, calibration_reports, charts = regime_predictions(
         ensembles, analyst_features, analyst_labels, regime_labels["regime"],
         _periods(analyst_features.index, time_splits, target_search), params.method,
-        params.min_samples, params.bins)
+        params.min_samples, params.bins, params.min_probability)
     metrics = {n: {"model": reports[n]["model"],
                    "out_of_fold": reports[n].get("out_of_fold"),
                    "calibration": calibration_reports[n]} for n in names}
