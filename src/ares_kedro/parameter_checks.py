@@ -25,7 +25,7 @@ def check_parameters(params: dict[str, Any]) -> None:
     from ares_kedro.analyst.features import REGISTRY
     from ares_kedro.analyst.models import Regularisation
     from ares_kedro.analyst.pruning import FeaturePruningParams
-    from ares_kedro.analyst.regime_training import EnsembleParams
+    from ares_kedro.analyst.regime_training import EnhancementParams, EnsembleParams
     from ares_kedro.analyst.splits import TimeSplitParams
     from ares_kedro.analyst.targets import TargetSearchParams
     from ares_kedro.analyst.tuning import TuningParams
@@ -56,6 +56,7 @@ def check_parameters(params: dict[str, Any]) -> None:
     Regularisation.from_params(analyst["regularisation"])
     EnsembleParams.from_params(analyst["ensembles"])
     TuningParams.from_params(analyst["tuning"])
+    EnhancementParams.from_params(analyst["enhancement"])
     CalibrationParams.from_params(analyst["calibration"])
     names = analyst["features"].get("names")
     unknown = sorted(set(names or ()) - set(REGISTRY))

@@ -128,3 +128,63 @@ def fit_regime_ensemble(samples: TrainingSamples, models: dict[str, dict[str, An
         "features": list(samples.features.columns),
     }
     return ensemble, report
+
+
+@dataclass(frozen=True)
+class EnhancementParams:
+    """``analyst.enhancement``: the second pass adding pruned features back per regime."""
+
+    enabled: bool
+    max_candidates: int  # pruned features tried, best-ranked first
+    min_improvement: float  # purged-CV log-loss must drop by more than this to add one
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> EnhancementParams:
+        spec = cls(**checked_keys(cls, params, "analyst.enhancement"))
+        if spec.max_candidates < 0 or spec.min_improvement < 0:
+            raise ValueError("analyst.enhancement: max_candidates and min_improvement >= 0")
+        return spec
+
+
+def enhancement_candidates(pruned_features: dict[str, Any]) -> list[str]:
+    """Features pruning dropped for rank alone (not constant, missing or duplicate), best
+    held-out importance first."""
+    ranked_out = [name for name, reason in pruned_features["dropped"].items()
+                  if reason.startswith("ranked below")]
+    importance = pruned_features.get("importance", {})
+    return sorted(ranked_out, key=lambda n: -importance.get(n, {}).get("score", 0.0))
+
+
+def enhance_features(samples: TrainingSamples, all_features: pd.DataFrame,
+                     candidates: list[str], model_params: dict[str, Any], cv_folds: int,
+                     embargo_bars: int, seed: int, params: EnhancementParams
+                     ) -> tuple[list[str], dict[str, Any]]:
+    """Greedy forward pass: try each candidate on top of the current features and keep it
+    when the baseline's purged-CV log-loss improves by more than ``min_improvement``.
+
+    ``all_features`` holds every feature for the same rows as ``samples``. Returns the
+    added features and the record (score before, each trial's score, score after).
+    """
+    from ares_kedro.analyst.baseline import out_of_fold_probabilities
+
+    def score(columns: list[str]) -> float:
+        trial = TrainingSamples(all_features[columns], samples.labels, samples.weights,
+                                samples.bar_rows, samples.label_end)
+        proba = out_of_fold_probabilities(trial, model_params, cv_folds, embargo_bars, seed)
+        tested = np.isfinite(proba).all(axis=1)
+        return log_loss(samples.labels[tested], proba[tested])
+
+    current = list(samples.features.columns)
+    record: dict[str, Any] = {"log_loss_before": score(current), "tried": {}}
+    best = record["log_loss_before"]
+    added = []
+    for name in [c for c in candidates if c in all_features][: params.max_candidates]:
+        value = score([*current, name])
+        record["tried"][name] = value
+        if best - value > params.min_improvement:
+            current.append(name)
+            added.append(name)
+            best = value
+    record["log_loss_after"] = best
+    record["added"] = added
+    return added, record

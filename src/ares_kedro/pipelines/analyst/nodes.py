@@ -24,7 +24,10 @@ from ares_kedro.analyst.pruning import FeaturePruningParams, prune_features
 from ares_kedro.analyst.regime_predictions import regime_predictions
 from ares_kedro.analyst.regime_training import (
     GLOBAL,
+    EnhancementParams,
     EnsembleParams,
+    enhance_features,
+    enhancement_candidates,
     fit_regime_ensemble,
     regime_samples,
 )
@@ -179,16 +182,18 @@ def train_global_ensemble(analyst_features: pd.DataFrame, analyst_labels: pd.Dat
                           optimal_target_params: dict[str, Any], time_splits: dict[str, Any],
                           target_search: dict[str, Any], ensembles: dict[str, Any],
                           regularisation: dict[str, Any], tuning: dict[str, Any],
-                          optuna: dict[str, Any]) -> tuple[RegimeEnsemble, dict[str, Any]]:
+                          optuna: dict[str, Any], enhancement: dict[str, Any],
+                          baseline_model: dict[str, Any]
+                          ) -> tuple[RegimeEnsemble, dict[str, Any]]:
     """The tuned ensemble of every training bar: the stand-in for regimes with few bars."""
     return _train(GLOBAL, analyst_features, analyst_labels, regime_labels, pruned_features,
                   hpo_ranges, market_bars, optimal_target_params, time_splits, target_search,
-                  ensembles, regularisation, tuning, optuna)
+                  ensembles, regularisation, tuning, optuna, enhancement, baseline_model)
 
 
 def _train(regime, analyst_features, analyst_labels, regime_labels, pruned_features,
            hpo_ranges, market_bars, optimal_target_params, time_splits, target_search,
-           ensembles, regularisation, tuning, optuna):
+           ensembles, regularisation, tuning, optuna, enhancement_params, baseline_model):
     params = EnsembleParams.from_params(ensembles)
     tuning_params = TuningParams.from_params(tuning)
     reg = Regularisation.from_params(regularisation)
@@ -197,6 +202,17 @@ def _train(regime, analyst_features, analyst_labels, regime_labels, pruned_featu
     columns = params.features(regime, pruned_features["features"])
     samples = regime_samples(analyst_features[columns], analyst_labels, regime_labels, period,
                              regime)
+    enhancement = EnhancementParams.from_params(enhancement_params)
+    enhanced: dict[str, Any] = {"enabled": enhancement.enabled, "added": []}
+    if enhancement.enabled:
+        every = regime_samples(analyst_features, analyst_labels, regime_labels, period, regime)
+        added, enhanced = enhance_features(
+            samples, every.features, enhancement_candidates(pruned_features), baseline_model,
+            params.cv_folds, embargo, params.seed, enhancement)
+        if added:
+            logger.info("Ensemble %s: enhancement adds %s", regime, added)
+            samples = regime_samples(analyst_features[columns + added], analyst_labels,
+                                     regime_labels, period, regime)
     trades, bars_per_year = None, None
     if tuning_params.objective == "sharpe":
         barriers = BarrierParams.from_params({k: optimal_target_params[k] for k in (
@@ -217,6 +233,7 @@ def _train(regime, analyst_features, analyst_labels, regime_labels, pruned_featu
                 regime, report["training_samples"], report["combiner"],
                 report["out_of_fold"]["balanced_accuracy"])
     return ensemble, {"regime": regime, "model": "specialist", **report, "tuning": tuned,
+                      "enhancement": enhanced,
                       "trials_run": sum(t["trials_run"] for t in tuned.values())}
 
 
@@ -229,7 +246,8 @@ def regime_ensemble_trainer(regime: str):
               optimal_target_params: dict[str, Any], global_ensemble: RegimeEnsemble,
               time_splits: dict[str, Any], target_search: dict[str, Any],
               ensembles: dict[str, Any], regularisation: dict[str, Any],
-              tuning: dict[str, Any], optuna: dict[str, Any]
+              tuning: dict[str, Any], optuna: dict[str, Any],
+              enhancement: dict[str, Any], baseline_model: dict[str, Any]
               ) -> tuple[RegimeEnsemble, dict[str, Any]]:
         params = EnsembleParams.from_params(ensembles)
         period = _train_period(analyst_features.index, time_splits, target_search)
@@ -245,7 +263,8 @@ def regime_ensemble_trainer(regime: str):
                                      "min_training_samples": params.min_training_samples}
         return _train(regime, analyst_features, analyst_labels, regime_labels,
                       pruned_features, hpo_ranges, market_bars, optimal_target_params,
-                      time_splits, target_search, ensembles, regularisation, tuning, optuna)
+                      time_splits, target_search, ensembles, regularisation, tuning, optuna,
+                      enhancement, baseline_model)
 
     train.__name__ = train.__qualname__ = f"train_{regime.lower()}_ensemble"
     return train

@@ -46,7 +46,8 @@ def ensemble_nodes() -> list:
     common = ["analyst_features", "analyst_labels", "regime_labels", "pruned_features",
               "hpo_ranges", "market_bars", "optimal_target_params"]
     settings = ["params:time_splits", SEARCH, "params:analyst.ensembles",
-                "params:analyst.regularisation", "params:analyst.tuning", "params:optuna"]
+                "params:analyst.regularisation", "params:analyst.tuning", "params:optuna",
+                "params:analyst.enhancement", "params:analyst.baseline_model"]
     nodes_ = [node(nodes.train_global_ensemble, common + settings,
                    ["analyst_ensemble_GLOBAL", "analyst_ensemble_report_GLOBAL"],
                    name="train_global_ensemble", tags="ensembles")]
