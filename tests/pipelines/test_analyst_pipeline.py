@@ -60,7 +60,9 @@ def test_analyst_chooses_targets_labels_bars_and_prunes_features(project):
         else:
             assert report["training_samples"] >= 200  # blank mode's minimum
             assert report["combiner"] in {"stacking", "voting"}
-            assert set(report["features"]) == set(pruned["features"])
+            added = report["enhancement"]["added"]
+            assert set(report["features"]) == set(pruned["features"]) | set(added)
+            assert set(added) <= set(pruned["dropped"])
         proba = out[f"ensemble_{regime}"].predict_proba(features[pruned["features"]].iloc[-50:])
         assert proba.shape == (50, 3) and np.allclose(proba.sum(axis=1), 1)
 
