@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ares_kedro.analyst.baseline import log_loss
 from ares_kedro.regimes import REGIMES
 from tests.pipelines.conftest import run_pipelines
 
@@ -20,9 +21,11 @@ OUTPUTS = {"bars": "market_bars", "splits": "time_splits_report", "labels": "ana
            **{f"ensemble_{r}": f"analyst_ensemble_{r}" for r in (*REGIMES, "GLOBAL")}}
 
 
-def test_analyst_chooses_targets_labels_bars_and_prunes_features(project):
+def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
+    # blank mode on the built-in market with a clearly planted edge (taker flow leads the
+    # next bar's return by one bar volatility per unit of imbalance)
     out = run_pipelines(project, ["ingestion", "regimes", "analyst"], OUTPUTS, env="blank",
-                        lookback_days=120, synthetic={"days": 120})
+                        synthetic={"signal": {"strength": 1.0}})
     bars, splits, labels, targets = out["bars"], out["splits"], out["labels"], out["targets"]
     assert labels.index.equals(bars.index)
     assert set(labels.loc[labels["is_labelled"], "label"].astype(str)) == {"LONG", "SHORT", "HOLD"}
@@ -76,3 +79,13 @@ def test_analyst_chooses_targets_labels_bars_and_prunes_features(project):
         calibration = out["metrics"][name]["calibration"]
         assert calibration["calibration_rows"] >= 20
     assert (project / "data" / "08_reporting").rglob("GLOBAL.png")
+
+
+    # out of sample (the test period: never trained, tuned or calibrated on), the ensembles
+    # know more than the class prior of their training labels
+    test = predictions[(predictions["period"] == "test") & predictions["is_labelled"]]
+    shares = out["report_GLOBAL"]["label_shares"]
+    prior = np.tile([shares["LONG"], shares["SHORT"], shares["HOLD"]], (len(test), 1))
+    columns = ["GLOBAL_p_long", "GLOBAL_p_short", "GLOBAL_p_hold"]
+    truth = test["label"].to_numpy()
+    assert log_loss(truth, test[columns].to_numpy()) < log_loss(truth, prior) - 0.01
