@@ -33,3 +33,14 @@ def test_only_features_pruned_for_rank_are_candidates_best_first():
                           "d": "ranked below the kept 3 by held-out importance"},
               "importance": {"b": {"score": 0.01}, "d": {"score": 0.05}}}
     assert enhancement_candidates(pruned) == ["d", "b"]
+
+
+def test_feature_importances_are_shares_per_base_model_and_find_the_signal():
+    from ares_kedro.analyst.regime_training import feature_importances
+    from tests.analyst.test_ensembles import ensemble
+
+    X, y = noisy_problem(1500, seed=2)
+    table = feature_importances(ensemble().fit(X, y))
+    assert list(table.index) == list(X.columns)
+    assert np.allclose(table.sum(axis=0), 1.0)
+    assert (table.idxmax(axis=0) == "f0").all()  # every model finds the informative feature

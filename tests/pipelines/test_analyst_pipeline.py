@@ -66,6 +66,10 @@ def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
             added = report["enhancement"]["added"]
             assert set(report["features"]) == set(pruned["features"]) | set(added)
             assert set(added) <= set(pruned["dropped"])
+            importances = report["feature_importances"]
+            assert set(importances) == set(report["features"])
+            for kind in ("lightgbm", "xgboost", "random_forest"):
+                assert sum(v[kind] for v in importances.values()) == pytest.approx(1.0)
         proba = out[f"ensemble_{regime}"].predict_proba(features.iloc[-50:])  # picks its columns
         assert proba.shape == (50, 3) and np.allclose(proba.sum(axis=1), 1)
 

@@ -126,6 +126,9 @@ def fit_regime_ensemble(samples: TrainingSamples, models: dict[str, dict[str, An
         "out_of_fold": classification_metrics(samples.labels[tested],
                                               ensemble.oof_proba_[tested]),
         "features": list(samples.features.columns),
+        "feature_importances": {
+            name: {kind: float(v) for kind, v in row.items()}
+            for name, row in feature_importances(ensemble).iterrows()},
     }
     return ensemble, report
 
