@@ -17,6 +17,7 @@ OUTPUTS = {"bars": "market_bars", "splits": "time_splits_report", "labels": "ana
            "targets": "optimal_target_params", "pruned": "pruned_features",
            "ranges": "hpo_ranges", "regimes": "regime_labels",
            "predictions": "analyst_predictions", "metrics": "analyst_metrics",
+           "oof": "analyst_oof_predictions",
            **{f"report_{r}": f"analyst_ensemble_report_{r}" for r in (*REGIMES, "GLOBAL")},
            **{f"ensemble_{r}": f"analyst_ensemble_{r}" for r in (*REGIMES, "GLOBAL")}}
 
@@ -93,3 +94,9 @@ def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
     columns = ["GLOBAL_p_long", "GLOBAL_p_short", "GLOBAL_p_hold"]
     truth = test["label"].to_numpy()
     assert log_loss(truth, test[columns].to_numpy()) < log_loss(truth, prior) - 0.01
+
+    # out-of-fold opinions on the training bars, only before the validation period
+    oof = out["oof"]
+    assert set(oof["ensemble"]) == {"GLOBAL", *specialists}
+    assert oof.index.max() < splits_start
+    assert np.allclose(oof[["p_long", "p_short", "p_hold"]].sum(axis=1), 1)

@@ -126,6 +126,7 @@ class RegimeEnsemble(BaseEstimator, ClassifierMixin):
                                           sample_weight=weights[tested])
         self.classes_ = np.array(LABELS)
         self.feature_names_in_ = np.array(list(X.columns))
+        self.sample_index_ = X.index.copy()  # the bars behind oof_proba_ rows
         return self
 
     @staticmethod

@@ -21,7 +21,7 @@ from ares_kedro.analyst.features.registry import warmup_bars
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades, triple_barrier_labels
 from ares_kedro.analyst.models import Regularisation
 from ares_kedro.analyst.pruning import FeaturePruningParams, prune_features
-from ares_kedro.analyst.regime_predictions import regime_predictions
+from ares_kedro.analyst.regime_predictions import out_of_fold_predictions, regime_predictions
 from ares_kedro.analyst.regime_training import (
     GLOBAL,
     EnhancementParams,
@@ -283,11 +283,12 @@ def predict_and_calibrate(analyst_features: pd.DataFrame, analyst_labels: pd.Dat
                           regime_labels: pd.DataFrame, time_splits: dict[str, Any],
                           target_search: dict[str, Any], calibration: dict[str, Any],
                           **ensembles_and_reports: Any
-                          ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any],
-                                     dict[str, Any]]:
+                          ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any],
+                                     dict[str, Any], dict[str, Any]]:
     """``analyst_predictions`` of every ensemble on the validation and test bars
-    (calibrated on validation, cross-fitted there), the calibrators, ``analyst_metrics``
-    per ensemble and the reliability diagrams."""
+    (calibrated on validation, cross-fitted there), ``analyst_oof_predictions`` on the
+    training bars, the calibrators, ``analyst_metrics`` per ensemble and the reliability
+    diagrams."""
     params = CalibrationParams.from_params(calibration)
     names = [GLOBAL, *REGIMES]
     ensembles = {n: ensembles_and_reports[f"analyst_ensemble_{n}"] for n in names}
@@ -302,4 +303,5 @@ def predict_and_calibrate(analyst_features: pd.DataFrame, analyst_labels: pd.Dat
     figures = {n: reliability_diagram(*charts[n], params.bins,
                                       f"{n}: held-out reliability ({params.method})")
                for n in names}
-    return predictions, calibrators, metrics, figures
+    oof = out_of_fold_predictions(ensembles, reports, analyst_labels)
+    return predictions, oof, calibrators, metrics, figures

@@ -64,7 +64,7 @@ def ensemble_nodes() -> list:
         {"analyst_features": "analyst_features", "analyst_labels": "analyst_labels",
          "regime_labels": "regime_labels", "time_splits": "params:time_splits",
          "target_search": SEARCH, "calibration": "params:analyst.calibration", **outputs},
-        ["analyst_predictions", "analyst_calibrators", "analyst_metrics",
-         "analyst_reliability_charts"],
+        ["analyst_predictions", "analyst_oof_predictions", "analyst_calibrators",
+         "analyst_metrics", "analyst_reliability_charts"],
         name="predict_and_calibrate", tags="ensembles"))
     return nodes_
