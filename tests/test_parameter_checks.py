@@ -10,9 +10,13 @@ from ares_kedro.parameter_checks import check_parameters
 from tests.conftest import load_parameters
 
 
-@pytest.mark.parametrize("env", ["base", "blank"])
+@pytest.mark.parametrize("env", ["base", "blank", "full"])
 def test_the_shipped_parameters_pass(env):
-    check_parameters(load_parameters(env))
+    params = load_parameters(env)
+    check_parameters(params)
+    if env == "full":
+        assert params["analyst"]["tuning"]["timeout_seconds"] is None
+        assert params["analyst"]["tuning"]["n_trials"] >= 100
 
 
 def _with(change) -> dict:
