@@ -1,0 +1,1 @@
+"""Tactician (issue #6): whether, when and how much to trade on the analyst's signals."""
