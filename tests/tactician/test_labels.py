@@ -21,3 +21,34 @@ def test_a_long_signal_that_reaches_take_profit_first_is_a_1_and_a_short_one_a_0
     short = meta_labels(pd.Series(["SHORT"], index=frame.index[[0]]), trades)
     assert short["meta_label"].iloc[0] == 0 and short["side"].iloc[0] == -1
     assert list(meta_labels(predictions, trades).index) == [frame.index[0], frame.index[2]]
+
+
+def test_a_limit_that_fills_before_the_move_is_worth_waiting_for():
+    from ares_kedro.tactician.labels import entry_timing_labels
+
+    # entry 100, ATR 1: a long limit at 99.5 fills on bar 1 (low 99.4), then price rises
+    frame = bars([(100, 100, 100), (100.2, 99.4, 99.8), (102.3, 99.9, 102), (102, 101, 101)]
+                 + [(101, 100.5, 101)] * 4)
+    trades, _ = barrier_trades(frame, PARAMS)
+    signals = meta_labels(pd.Series(["LONG"], index=frame.index[[0]]), trades)
+    atr = pd.Series(1.0, index=frame.index)
+    timing = entry_timing_labels(frame, signals, trades, atr, max_wait_bars=3,
+                                 limit_offset_atr=0.5)
+    assert timing["filled"].iloc[0] and timing["fill_row"].iloc[0] == 1
+    assert timing["price_improvement"].iloc[0] == 0.005 and timing["wait_label"].iloc[0] == 1
+
+
+def test_a_limit_that_never_fills_or_fills_after_the_profit_is_not_worth_waiting_for():
+    from ares_kedro.tactician.labels import entry_timing_labels
+
+    # the take-profit comes on bar 1, the dip to the limit only on bar 2: the move was missed
+    frame = bars([(100, 100, 100), (102.3, 100, 102), (102, 99.4, 100), (100, 100, 100)]
+                 + [(100, 100, 100)] * 4)
+    trades, _ = barrier_trades(frame, PARAMS)
+    signals = meta_labels(pd.Series(["LONG"], index=frame.index[[0]]), trades)
+    atr = pd.Series(1.0, index=frame.index)
+    missed = entry_timing_labels(frame, signals, trades, atr, 3, 0.5)
+    assert missed["filled"].iloc[0] and missed["wait_label"].iloc[0] == 0
+    never = entry_timing_labels(frame, signals, trades, atr, 3, 5.0)  # limit at 95
+    assert not never["filled"].iloc[0] and never["fill_row"].iloc[0] == -1
+    assert never["wait_label"].iloc[0] == 0

@@ -42,3 +42,56 @@ def meta_labels(predictions: pd.Series, trades: pd.DataFrame) -> pd.DataFrame:
         "exit_row": np.where(is_long, trades["long_exit"].to_numpy()[rows],
                              trades["short_exit"].to_numpy()[rows]),
     }, index=signals.index)
+
+
+def entry_timing_labels(bars: pd.DataFrame, signals: pd.DataFrame, trades: pd.DataFrame,
+                        atr: pd.Series, max_wait_bars: int, limit_offset_atr: float
+                        ) -> pd.DataFrame:
+    """Would a limit order placed at the signal have filled and done better than entering
+    at the close?
+
+    For a signal at bar t (close C, ATR A known at t) the limit sits at
+    ``C - side x limit_offset_atr x A`` (below the close for a long) and lives for the next
+    ``max_wait_bars`` bars; it fills at the first bar whose low (long) or high (short)
+    reaches it. Waiting is right (``wait_label`` = 1) when it fills and the market-entry
+    trade had not already taken its profit before the fill bar (the move was not missed):
+    the same position, ``price_improvement`` (fraction of C) cheaper.
+
+    Args:
+        bars: high, low, close; sorted index of bar open times.
+        signals: :func:`meta_labels` output (``side`` per signal bar).
+        trades: :func:`~ares_kedro.analyst.labels.barrier_trades` of ``bars``.
+        atr: average true range per bar (price units), known at each bar's close.
+
+    Returns:
+        Per signal: ``filled`` (bool), ``fill_row`` (-1 when not filled),
+        ``price_improvement`` and ``wait_label``.
+    """
+    if max_wait_bars < 1 or limit_offset_atr < 0:
+        raise ValueError("max_wait_bars must be >= 1 and limit_offset_atr >= 0")
+    rows = bars.index.get_indexer(signals.index)
+    side = signals["side"].to_numpy()
+    close = bars["close"].to_numpy(dtype=float)
+    high, low = bars["high"].to_numpy(dtype=float), bars["low"].to_numpy(dtype=float)
+    offset = limit_offset_atr * atr.to_numpy(dtype=float)[rows]
+    limit = close[rows] - side * offset
+    n = close.size
+    fill_row = np.full(rows.size, -1)
+    for wait in range(max_wait_bars, 0, -1):  # loop over the wait, not over bars: the
+        later = rows + wait                   # last assignment is the earliest fill
+        inside = later < n
+        at = np.minimum(later, n - 1)
+        touched = np.where(side > 0, low[at] <= limit, high[at] >= limit) & inside
+        fill_row = np.where(touched, later, fill_row)
+    filled = fill_row >= 0
+    outcome = np.where(side > 0, trades["long_outcome"].to_numpy()[rows],
+                       trades["short_outcome"].to_numpy()[rows])
+    exit_row = np.where(side > 0, trades["long_exit"].to_numpy()[rows],
+                        trades["short_exit"].to_numpy()[rows])
+    missed = (outcome == 1) & (exit_row < np.where(filled, fill_row, n))
+    return pd.DataFrame({
+        "filled": filled,
+        "fill_row": fill_row,
+        "price_improvement": np.where(filled, offset / close[rows], 0.0),
+        "wait_label": (filled & ~missed).astype(int),
+    }, index=signals.index)
