@@ -67,9 +67,16 @@ def training_samples(features: pd.DataFrame, labels: pd.DataFrame, period: np.nd
     if bar_rows.size == 0:
         raise ValueError("no labelled bar after the features' warm-up in this period: use more "
                          "data (ingestion.lookback_days) or shorter feature windows")
+    return samples_at_rows(features.iloc[bar_rows], labels, bar_rows)
+
+
+def samples_at_rows(features: pd.DataFrame, labels: pd.DataFrame, bar_rows: np.ndarray
+                    ) -> TrainingSamples:
+    """Samples of the bars at ``bar_rows`` (sorted rows of the bar table; ``features`` holds
+    exactly those rows), with label windows turned into sample positions for purging."""
     end_rows = labels["label_end"].to_numpy()[bar_rows]
     label_end = np.searchsorted(bar_rows, end_rows, side="right") - 1
-    return TrainingSamples(features.iloc[bar_rows], labels["label"].to_numpy(dtype=str)[bar_rows],
+    return TrainingSamples(features, labels["label"].to_numpy(dtype=str)[bar_rows],
                            labels["uniqueness"].to_numpy(dtype=float)[bar_rows], bar_rows,
                            np.maximum(label_end, np.arange(bar_rows.size)))
 

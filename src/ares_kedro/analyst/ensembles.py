@@ -32,11 +32,6 @@ from ares_kedro.analyst.splits import PurgedKFold
 COMBINERS = ("auto", "stacking", "voting")
 
 
-def _aligned(model: BaseEstimator, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-    """(n, 3) probabilities of ``model`` in LABELS order (absent classes get 0)."""
-    return class_probabilities(model, X)
-
-
 class RegimeEnsemble(BaseEstimator, ClassifierMixin):
     """Specialist ensemble for one regime (scikit-learn classifier API).
 
@@ -137,7 +132,7 @@ class RegimeEnsemble(BaseEstimator, ClassifierMixin):
             if train.size == 0 or np.unique(y[train]).size < 2:
                 continue  # nothing to learn from: these rows stay untested
             model = clone(build()).fit(X.iloc[train], y[train], sample_weight=weights[train])
-            proba[test] = _aligned(model, X.iloc[test])
+            proba[test] = class_probabilities(model, X.iloc[test])
         return proba
 
     def _vote(self, members: dict[str, np.ndarray]) -> np.ndarray:
@@ -150,13 +145,13 @@ class RegimeEnsemble(BaseEstimator, ClassifierMixin):
     def member_probabilities(self, X: pd.DataFrame) -> dict[str, np.ndarray]:  # noqa: N803
         """Each refitted base model's (n, 3) probabilities, LABELS order."""
         X = X[list(self.feature_names_in_)]
-        return {kind: _aligned(model, X) for kind, model in self.members_.items()}
+        return {kind: class_probabilities(model, X) for kind, model in self.members_.items()}
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """(n, 3) probabilities in LABELS order (= ``classes_``)."""
         members = self.member_probabilities(X)
         if self.combiner_ == "stacking":
-            return _aligned(self.meta_, pd.DataFrame(self._stack_inputs(members)))
+            return class_probabilities(self.meta_, pd.DataFrame(self._stack_inputs(members)))
         return self._vote(members)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803

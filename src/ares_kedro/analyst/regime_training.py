@@ -14,7 +14,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
 
-from ares_kedro.analyst.baseline import TrainingSamples, log_loss, training_samples
+from ares_kedro.analyst.baseline import (
+    TrainingSamples,
+    log_loss,
+    out_of_fold_probabilities,
+    training_samples,
+)
 from ares_kedro.analyst.ensembles import COMBINERS, RegimeEnsemble
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.models import MODEL_KINDS, Regularisation
@@ -78,12 +83,18 @@ class _ModelBlock:
     params: dict[str, Any]
 
 
-def regime_samples(features: pd.DataFrame, labels: pd.DataFrame, regime_labels: pd.DataFrame,
-                   period: np.ndarray, regime: str) -> TrainingSamples:
-    """Labelled, warmed-up bars of ``period`` in ``regime`` (all regimes for GLOBAL)."""
+def regime_mask(regime_labels: pd.DataFrame, period: np.ndarray, regime: str) -> np.ndarray:
+    """Bars of ``period`` in ``regime`` (every regime for GLOBAL) past the regime warm-up."""
     mask = np.asarray(period, dtype=bool) & ~regime_labels["is_warmup"].to_numpy(dtype=bool)
     if regime != GLOBAL:
         mask &= regime_labels["regime"].astype(str).to_numpy() == regime
+    return mask
+
+
+def regime_samples(features: pd.DataFrame, labels: pd.DataFrame, regime_labels: pd.DataFrame,
+                   period: np.ndarray, regime: str) -> TrainingSamples:
+    """Labelled, warmed-up bars of ``period`` in ``regime`` (all regimes for GLOBAL)."""
+    mask = regime_mask(regime_labels, period, regime)
     if not mask.any():
         raise ValueError(f"no {regime} bar in this period")
     return training_samples(features, labels, mask)
@@ -168,8 +179,6 @@ def enhance_features(samples: TrainingSamples, all_features: pd.DataFrame,
     ``all_features`` holds every feature for the same rows as ``samples``. Returns the
     added features and the record (score before, each trial's score, score after).
     """
-    from ares_kedro.analyst.baseline import out_of_fold_probabilities
-
     def score(columns: list[str]) -> float:
         trial = TrainingSamples(all_features[columns], samples.labels, samples.weights,
                                 samples.bar_rows, samples.label_end)

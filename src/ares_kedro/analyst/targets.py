@@ -19,7 +19,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from ares_kedro.analyst.baseline import TrainingSamples, fingerprint, out_of_fold_probabilities
+from ares_kedro.analyst.baseline import fingerprint, out_of_fold_probabilities, samples_at_rows
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades, triple_barrier_labels
 from ares_kedro.analyst.studies import run_resumable_study
 from ares_kedro.analyst.trade_scoring import (
@@ -86,11 +86,7 @@ def evaluate_targets(bars: pd.DataFrame, spec: TargetSamplesSpec, barriers: Barr
     rows = spec.bar_rows
     known = labels["is_labelled"].to_numpy()[rows]
     rows = rows[known]
-    end_rows = labels["label_end"].to_numpy()[rows]
-    samples = TrainingSamples(
-        spec.features.loc[known], labels["label"].to_numpy(dtype=str)[rows],
-        labels["uniqueness"].to_numpy(dtype=float)[rows], rows,
-        np.maximum(np.searchsorted(rows, end_rows, side="right") - 1, np.arange(rows.size)))
+    samples = samples_at_rows(spec.features.loc[known], labels, rows)
     proba = out_of_fold_probabilities(samples, baseline_model, search.cv_folds,
                                       embargo_bars, search.seed)
     trades, _ = barrier_trades(bars, barriers)

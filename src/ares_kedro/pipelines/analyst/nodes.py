@@ -29,6 +29,7 @@ from ares_kedro.analyst.regime_training import (
     enhance_features,
     enhancement_candidates,
     fit_regime_ensemble,
+    regime_mask,
     regime_samples,
 )
 from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
@@ -251,10 +252,8 @@ def regime_ensemble_trainer(regime: str):
               ) -> tuple[RegimeEnsemble, dict[str, Any]]:
         params = EnsembleParams.from_params(ensembles)
         period = _train_period(analyst_features.index, time_splits, target_search)
-        in_regime = (regime_labels["regime"].astype(str).to_numpy() == regime) & period & (
-            ~regime_labels["is_warmup"].to_numpy(dtype=bool)) & analyst_labels[
-            "is_labelled"].to_numpy(dtype=bool)
-        count = int(in_regime.sum())
+        count = int((regime_mask(regime_labels, period, regime)
+                     & analyst_labels["is_labelled"].to_numpy(dtype=bool)).sum())
         if count < params.min_training_samples:
             logger.warning("Regime %s has %d training samples (< %d): the global ensemble "
                            "stands in", regime, count, params.min_training_samples)
