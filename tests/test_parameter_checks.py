@@ -48,6 +48,20 @@ BAD = {
                                                                         "params": {}}), "svm"),
     "market without a fee": (
         lambda p: p["analyst"]["costs"]["taker_fee"].pop("um_futures"), "taker_fee"),
+    "tactician sizing above a full position": (
+        lambda p: p["tactician"]["sizing"].update(max_position=1.5), "tactician.sizing"),
+    "tactician sizing method unknown": (
+        lambda p: p["tactician"]["sizing"].update(method="martingale"), "tactician.sizing"),
+    "tactician review at entry": (
+        lambda p: p["tactician"]["labels"].update(review_bars=[0, 4]), "tactician.labels"),
+    "tactician trend from a feature the analyst does not compute": (
+        lambda p: p["tactician"]["context"].update(trend_feature="moon_phase"), "moon_phase_4h"),
+    "tactician trend feature left out of the analyst's names": (
+        lambda p: p["analyst"]["features"].update(names=["rsi_14"]), "ema_distance_20_1d"),
+    "tactician unknown LightGBM parameter": (
+        lambda p: p["tactician"]["models"]["lightgbm"].update(depth_charge=3), "depth_charge"),
+    "tactician threshold above one": (
+        lambda p: p["tactician"]["decisions"].update(wait_threshold=1.5), "tactician.decisions"),
 }
 
 

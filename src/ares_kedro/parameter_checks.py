@@ -67,6 +67,30 @@ def check_parameters(params: dict[str, Any]) -> None:
     fees = analyst["costs"]["taker_fee"]
     if market is not None and market not in fees:
         raise ValueError(f"analyst.costs.taker_fee has no fee for market {market!r}")
+    if "tactician" in params:
+        check_tactician(params["tactician"], names)
+
+
+def check_tactician(tactician: dict[str, Any], feature_names: list[str] | None) -> None:
+    """The ``tactician`` block; its trend columns must be features the analyst computes."""
+    from ares_kedro.analyst.features import REGISTRY
+    from ares_kedro.tactician.context import ContextParams
+    from ares_kedro.tactician.decisions import DecisionParams
+    from ares_kedro.tactician.labels import TacticianLabelParams
+    from ares_kedro.tactician.models import TacticianModelParams
+    from ares_kedro.tactician.sizing import SizingParams
+
+    TacticianLabelParams.from_params(tactician["labels"])
+    TacticianModelParams.from_params(tactician["models"])
+    DecisionParams.from_params(tactician["decisions"])
+    SizingParams.from_params(tactician["sizing"])
+    context = ContextParams.from_params(tactician["context"])
+    computed = set(feature_names) if feature_names else set(REGISTRY)
+    missing = sorted(set(context.trend_columns().values()) - computed)
+    if missing:
+        raise ValueError(f"tactician.context.trend_feature: the analyst does not compute "
+                         f"{missing}; pick a multi-timeframe feature from docs/features.md "
+                         "(and keep it in analyst.features.names)")
 
 
 class ParameterChecks:

@@ -1,4 +1,5 @@
-"""The analyst pipeline (part 1) run through Kedro, in blank mode."""
+"""The analyst and tactician pipelines run through Kedro, in blank mode (one run serves
+both: the tactician's inputs are the analyst's outputs)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,18 @@ OUTPUTS = {"bars": "market_bars", "splits": "time_splits_report", "labels": "ana
            "predictions": "analyst_predictions", "metrics": "analyst_metrics",
            "oof": "analyst_oof_predictions",
            **{f"report_{r}": f"analyst_ensemble_report_{r}" for r in (*REGIMES, "GLOBAL")},
-           **{f"ensemble_{r}": f"analyst_ensemble_{r}" for r in (*REGIMES, "GLOBAL")}}
+           **{f"ensemble_{r}": f"analyst_ensemble_{r}" for r in (*REGIMES, "GLOBAL")},
+           "tactician_signals": "tactician_signals", "tactician_reviews": "tactician_reviews",
+           "tactician_metrics": "tactician_metrics", "tactician_models": "tactician_models",
+           "tactician_report": "tactician_training_report",
+           "tactician_sizing": "tactician_sizing"}
 
 
 def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
     # blank mode on the built-in market with a clearly planted edge (taker flow leads the
     # next bar's return by one bar volatility per unit of imbalance)
-    out = run_pipelines(project, ["ingestion", "regimes", "analyst"], OUTPUTS, env="blank",
+    out = run_pipelines(project, ["ingestion", "regimes", "analyst", "tactician"], OUTPUTS,
+                        env="blank",
                         synthetic={"signal": {"strength": 1.0}})
     bars, splits, labels, targets = out["bars"], out["splits"], out["labels"], out["targets"]
     assert labels.index.equals(bars.index)
@@ -100,3 +106,49 @@ def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
     assert set(oof["ensemble"]) == {"GLOBAL", *specialists}
     assert oof.index.max() < splits_start
     assert np.allclose(oof[["p_long", "p_short", "p_hold"]].sum(axis=1), 1)
+
+    check_tactician_outputs(out, splits_start)
+
+
+def check_tactician_outputs(out, validation_start):
+    """The tactician's decisions on the analyst's signals: out of fold on training bars,
+    from models trained on the training period only on later bars; sizes within limits."""
+    signals, sizing = out["tactician_signals"], out["tactician_sizing"]
+    assert set(signals["period"]) == {"train", "validation", "test"}
+    assert (signals["side"] != 0).all() and signals.index.is_monotonic_increasing
+    train = signals[signals["period"] == "train"]
+    assert train.index.max() < validation_start
+    assert train["p_win"].notna().mean() > 0.8  # out of fold: purged CV tests most signals
+    later = signals[signals["period"] != "train"]
+    assert later["p_win"].between(0, 1).all() and later["p_wait"].between(0, 1).all()
+    limits = sizing["sizing"]
+    assert signals["size"].abs().max() <= min(limits["max_position"], limits["max_leverage"])
+    assert (signals.loc[~signals["act"], "size"] == 0).all()
+    acting = signals[signals["act"] & (signals["size"] != 0)]
+    assert (np.sign(acting["size"]) == acting["side"]).all()
+    limit = signals["entry"] == "limit"
+    assert signals.loc[limit, "limit_price"].notna().all()  # a limit order has a price
+    assert signals.loc[~limit, "limit_price"].isna().all()
+    breakeven = sizing["barriers"]["stop_loss"] / (sizing["barriers"]["take_profit"]
+                                                   + sizing["barriers"]["stop_loss"])
+    margin = sizing["decisions"]["meta_margin"]
+    assert (signals["act"] == (signals["p_win"] >= breakeven + margin)).all()
+
+    # the metrics are what the signals say (recomputed here from the table)
+    for period, metrics in out["tactician_metrics"]["periods"].items():
+        scored = signals[(signals["period"] == period) & signals["is_labelled"]
+                         & signals["p_win"].notna()]
+        meta = metrics["meta_labelling"]
+        assert metrics["signals"] == len(scored) > 0
+        assert meta["precision_before"] == pytest.approx(scored["meta_label"].mean())
+        kept = scored[scored["act"]]
+        if len(kept):
+            assert meta["precision_after"] == pytest.approx(kept["meta_label"].mean())
+    reviews = out["tactician_reviews"]
+    assert reviews["p_close"].notna().mean() > 0.8
+    report = out["tactician_report"]
+    assert set(report) == {"meta", "entry_timing", "position_management"}
+    assert report["meta"]["GLOBAL"]["model"] == "specialist"
+    models = out["tactician_models"]
+    assert set(models.specialists["meta"]) == {
+        name for name, entry in report["meta"].items() if entry["model"] == "specialist"}

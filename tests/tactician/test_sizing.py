@@ -41,11 +41,21 @@ def test_sizes_respect_every_limit_for_every_input(side, data, method, max_posit
     assert (np.sign(sizes) * np.array(side) >= 0).all()  # never against the signal
 
 
-def test_a_coin_flip_gets_nothing_and_confidence_gets_more():
-    p = np.array([0.3, 0.5, 0.55, 0.7, 0.9])
+def test_a_bet_at_break_even_gets_nothing_and_confidence_gets_more():
+    # a bet paying 2 per 1 lost breaks even at p = 1/3; a symmetric one at 1/2
+    p = np.array([0.2, 1 / 3, 0.4, 0.6, 0.9])
     sizes = bet_size(p, 2.0, PARAMS)
-    assert sizes[0] == 0 and sizes[1] == 0
+    assert sizes[0] == 0 and sizes[1] == pytest.approx(0.0, abs=1e-12)
     assert np.all(np.diff(sizes[1:]) > 0)
+    assert bet_size(np.array([0.5]), 1.0, PARAMS)[0] == 0
+
+
+def test_the_probability_bet_size_is_the_bets_expected_return_over_its_risk():
+    # payoff b = 3, p = 0.4: mean 0.4 x 3 - 0.6 = 0.6, sd 4 x sqrt(0.24); size 2 Phi(z) - 1
+    from scipy.stats import norm
+
+    z = (0.4 * 3 - 0.6) / (4 * np.sqrt(0.4 * 0.6))
+    assert bet_size(np.array([0.4]), 3.0, PARAMS)[0] == pytest.approx(2 * norm.cdf(z) - 1)
 
 
 def test_quarter_kelly_matches_the_formula():

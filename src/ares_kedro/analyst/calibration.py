@@ -80,19 +80,20 @@ def _one_hot(labels: np.ndarray, n: int) -> np.ndarray:
     return truth
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
+    """(n, 1) log-odds of probabilities ``p``, clipped away from 0 and 1."""
     p = np.clip(p, _LOGIT_EPS, 1 - _LOGIT_EPS)
     return (np.log(p) - np.log1p(-p)).reshape(-1, 1)
 
 
-def _platt(p: np.ndarray, y: np.ndarray, weight: np.ndarray) -> LogisticRegression:
+def platt_scaling(p: np.ndarray, y: np.ndarray, weight: np.ndarray) -> LogisticRegression:
     """Platt scaling: unpenalised logistic regression of ``y`` on logit(p), with Platt's
     smoothed targets (N+ + 1)/(N+ + 2) and 1/(N- + 2), which keep the fit finite when the
     class is separable. Each row enters twice, once per target value, weighted by how much
     of the smoothed target it carries."""
     positives = int(y.sum())
     target = np.where(y, (positives + 1) / (positives + 2), 1 / (y.size - positives + 2))
-    x = _logit(p)
+    x = logit(p)
     model = LogisticRegression(C=np.inf)
     return model.fit(np.vstack([x, x]), np.r_[np.ones(y.size), np.zeros(y.size)],
                      sample_weight=np.r_[weight * target, weight * (1 - target)])
@@ -134,7 +135,7 @@ class ProbabilityCalibrator(TransformerMixin, BaseEstimator):
                 calibrators.append(IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
                                    .fit(proba[:, k], y.astype(float), sample_weight=weight))
             else:
-                calibrators.append(_platt(proba[:, k], y, weight))
+                calibrators.append(platt_scaling(proba[:, k], y, weight))
         self.calibrators_ = calibrators
         self.calibrated_ = np.array([c is not None for c in calibrators])
         if not self.calibrated_.all():
@@ -155,7 +156,7 @@ class ProbabilityCalibrator(TransformerMixin, BaseEstimator):
             if isinstance(calibrator, IsotonicRegression):
                 out[:, k] = calibrator.predict(proba[:, k])
             elif calibrator is not None:
-                out[:, k] = calibrator.predict_proba(_logit(proba[:, k]))[:, 1]
+                out[:, k] = calibrator.predict_proba(logit(proba[:, k]))[:, 1]
         calibrated = np.asarray(self.calibrated_)
         out[:, calibrated] = np.maximum(out[:, calibrated], self.min_probability)
         degenerate = out.sum(axis=1) <= 0

@@ -8,17 +8,43 @@ tactician learns from it whether to act on a signal (meta-labelling).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
+from ares_kedro.params import checked_keys
+
 SIDES = {"LONG": 1, "SHORT": -1}
+
+
+@dataclass(frozen=True)
+class TacticianLabelParams:
+    """``tactician.labels`` in conf."""
+
+    min_directional_edge: float  # |p_long - p_short| at or above it: a signal (see signals.py)
+    max_wait_bars: int  # a limit order lives this many bars after the signal
+    limit_offset_atr: float  # limit price this many ATRs better than the signal's close
+    atr_window: int  # bars of the ATR (Wilder)
+    review_bars: list[int]  # bars after entry at which an open position is reviewed
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> TacticianLabelParams:
+        spec = cls(**checked_keys(cls, params, "tactician.labels"))
+        if (not 0 <= spec.min_directional_edge <= 1 or int(spec.max_wait_bars) < 1 or spec.limit_offset_atr < 0
+                or int(spec.atr_window) < 1 or not spec.review_bars
+                or min(spec.review_bars) < 1):
+            raise ValueError("tactician.labels: min_directional_edge in [0, 1], max_wait_bars >= 1, limit_offset_atr >= 0, "
+                             "atr_window >= 1, review_bars a non-empty list of bars >= 1")
+        return spec
 
 
 def meta_labels(predictions: pd.Series, trades: pd.DataFrame) -> pd.DataFrame:
     """Meta-labels of the directional ``predictions``.
 
     Args:
-        predictions: the analyst's predicted label per bar ("LONG" / "SHORT" / "HOLD"),
+        predictions: the signal per bar, "LONG" / "SHORT" / "HOLD" or +1 / -1 / 0,
             indexed by bar time (a subset of ``trades``' index).
         trades: :func:`~ares_kedro.analyst.labels.barrier_trades` of the whole bar table.
 
@@ -26,11 +52,15 @@ def meta_labels(predictions: pd.Series, trades: pd.DataFrame) -> pd.DataFrame:
         Per directional signal: ``side`` (+1 / -1), ``meta_label`` (1 when the trade's
         take-profit comes first, else 0), ``net_return`` of the trade and ``exit_row``.
     """
-    signals = predictions[predictions.isin(list(SIDES))]
+    if predictions.dtype.kind in "iuf":
+        signals = predictions[predictions != 0]
+        side = np.sign(signals.to_numpy()).astype(int)
+    else:
+        signals = predictions[predictions.isin(list(SIDES))]
+        side = signals.map(SIDES).to_numpy(dtype=int)
     rows = trades.index.get_indexer(signals.index)
     if (rows < 0).any():
         raise ValueError("predictions hold bars that are not in the bar table")
-    side = signals.map(SIDES).to_numpy(dtype=int)
     is_long = side > 0
     outcome = np.where(is_long, trades["long_outcome"].to_numpy()[rows],
                        trades["short_outcome"].to_numpy()[rows])
@@ -95,3 +125,53 @@ def entry_timing_labels(bars: pd.DataFrame, signals: pd.DataFrame, trades: pd.Da
         "price_improvement": np.where(filled, offset / close[rows], 0.0),
         "wait_label": (filled & ~missed).astype(int),
     }, index=signals.index)
+
+
+def position_management_labels(bars: pd.DataFrame, signals: pd.DataFrame, trades: pd.DataFrame,
+                               review_bars: tuple[int, ...], round_trip_fee: float
+                               ) -> pd.DataFrame:
+    """Should a position opened at a signal be closed early, at a review bar?
+
+    A position opened at the close C_t of signal bar t and still open ``k`` bars later
+    (k in ``review_bars``, the barrier exit not reached yet) is reviewed at the close
+    C_{t+k}: closing there returns ``side x (C_{t+k} / C_t - 1) - round_trip_fee``;
+    holding returns the barrier trade's ``net_return``. ``close_early`` is 1 when closing
+    returns more. The decision uses what is known at the review bar only; its label
+    depends on the bars up to the trade's exit (``exit_row``, for purging).
+
+    Args:
+        bars: close; sorted index of bar open times.
+        signals: :func:`meta_labels` output (``side``, ``net_return``, ``exit_row``).
+        trades: :func:`~ares_kedro.analyst.labels.barrier_trades` of ``bars`` (unused
+            columns allowed; its index locates the signals).
+        review_bars: bars after entry at which an open position is reviewed (each >= 1).
+        round_trip_fee: fraction of price paid entering and leaving.
+
+    Returns:
+        One row per (signal, review) with the position open, sorted by review bar:
+        ``signal_time``, ``review_row``, ``bars_held``, ``side``, ``unrealised_return``
+        (gross, at the review close), ``close_early``, ``return_saved`` (closing minus
+        holding) and ``exit_row``.
+    """
+    if not review_bars or min(review_bars) < 1:
+        raise ValueError("review_bars must hold positive bar counts")
+    rows = trades.index.get_indexer(signals.index)
+    close = bars["close"].to_numpy(dtype=float)
+    side = signals["side"].to_numpy()
+    exit_row = signals["exit_row"].to_numpy()
+    parts = []
+    for held in sorted(set(int(k) for k in review_bars)):  # a few review points, not bars
+        review = rows + held
+        still_open = review < exit_row
+        at = review[still_open]
+        unrealised = side[still_open] * (close[at] / close[rows[still_open]] - 1.0)
+        saved = (unrealised - round_trip_fee) - signals["net_return"].to_numpy()[still_open]
+        parts.append(pd.DataFrame({
+            "signal_time": signals.index[still_open], "review_row": at, "bars_held": held,
+            "side": side[still_open], "unrealised_return": unrealised,
+            "close_early": (saved > 0).astype(int), "return_saved": saved,
+            "exit_row": exit_row[still_open]}))
+    table = pd.concat(parts, ignore_index=True)
+    table = table.sort_values(["review_row", "signal_time"], kind="stable", ignore_index=True)
+    table.index = bars.index[table["review_row"].to_numpy()]
+    return table.rename_axis("review_time")

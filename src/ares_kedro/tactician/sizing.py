@@ -4,8 +4,10 @@ A size is a fraction of equity (1 = fully invested long, -1 = fully short), buil
 steps, each vectorised over bars:
 
 1. **bet size** from the probability ``p`` that a trade in the signal's direction wins:
-   * ``probability``: ``2 Φ(z) - 1`` with ``z = (p - 1/2) / sqrt(p (1 - p))`` (0 at a coin
-     flip, towards 1 as ``p`` nears 1);
+   * ``probability``: ``2 Φ(z) - 1`` with ``z = (p - p0) / sqrt(p (1 - p))``, where
+     ``p0 = 1 / (1 + b)`` is the break-even probability of a bet paying ``b`` (take-profit /
+     stop-loss) per unit lost: z is the bet's expected return over its standard deviation
+     (0 at break-even, towards 1 as ``p`` nears 1; ``p0 = 1/2`` for a symmetric bet);
    * ``kelly``: ``kelly_fraction x (p - (1 - p) / b)`` with ``b`` = take-profit / stop-loss
      (the win/loss payoff ratio), never below 0.
 2. **volatility targeting**: times ``target_volatility / realised volatility`` (both
@@ -54,13 +56,18 @@ class SizingParams:
         return spec
 
 
+def breakeven_probability(payoff_ratio: float) -> float:
+    """Win probability at which a bet paying ``payoff_ratio`` per unit lost breaks even."""
+    return 1.0 / (1.0 + payoff_ratio)
+
+
 def bet_size(win_probability: np.ndarray, payoff_ratio: float, params: SizingParams
              ) -> np.ndarray:
     """Unsigned bet size in [0, 1] from the probability that the trade wins."""
     p = np.clip(np.asarray(win_probability, dtype=float), 0.0, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         if params.method == "probability":
-            z = (p - 0.5) / np.sqrt(p * (1.0 - p))
+            z = (p - breakeven_probability(payoff_ratio)) / np.sqrt(p * (1.0 - p))
             size = 2.0 * norm.cdf(z) - 1.0
         else:
             size = params.kelly_fraction * (p - (1.0 - p) / payoff_ratio)

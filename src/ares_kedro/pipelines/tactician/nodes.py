@@ -1,0 +1,209 @@
+"""Tactician nodes: label the analyst's signals, train the specialists, decide."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ares_kedro.analyst.features.inputs import bar_interval
+from ares_kedro.analyst.labels import BarrierParams, barrier_trades
+from ares_kedro.regimes.indicators import average_true_range
+from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends, realised_volatility
+from ares_kedro.tactician.decisions import DecisionParams, decide
+from ares_kedro.tactician.labels import (
+    TacticianLabelParams,
+    entry_timing_labels,
+    meta_labels,
+    position_management_labels,
+)
+from ares_kedro.tactician.metrics import review_metrics, signal_metrics
+from ares_kedro.tactician.models import TacticianModelParams
+from ares_kedro.tactician.signals import OPINION_COLUMNS, analyst_signals
+from ares_kedro.tactician.sizing import SizingParams
+from ares_kedro.tactician.training import (
+    QUESTIONS,
+    TacticianModels,
+    question_samples,
+    review_features,
+    signal_features,
+    train_question,
+)
+
+logger = logging.getLogger(__name__)
+YEAR = pd.Timedelta(days=365)
+PERIODS = ("train", "validation", "test")
+
+
+def _barriers(optimal_target_params: dict[str, Any]) -> BarrierParams:
+    return BarrierParams.from_params({k: optimal_target_params[k] for k in (
+        "take_profit", "stop_loss", "holding_bars", "round_trip_fee")})
+
+
+def _atr(market_bars: pd.DataFrame, window: int) -> pd.Series:
+    return average_true_range(market_bars["high"], market_bars["low"], market_bars["close"],
+                              int(window))
+
+
+def label_signals(market_bars: pd.DataFrame, analyst_oof_predictions: pd.DataFrame,
+                  analyst_predictions: pd.DataFrame, regime_labels: pd.DataFrame,
+                  optimal_target_params: dict[str, Any], labels: dict[str, Any]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``tactician_labels``: every directional analyst signal (training bars out of fold,
+    validation and test bars) with its meta-label and entry-timing label;
+    ``tactician_review_labels``: the position reviews of those signals."""
+    params = TacticianLabelParams.from_params(labels)
+    barriers = _barriers(optimal_target_params)
+    opinions = analyst_signals(analyst_oof_predictions, analyst_predictions,
+                               regime_labels["regime"], float(params.min_directional_edge))
+    signals = opinions[opinions["side"] != 0]
+    trades = barrier_trades(market_bars, barriers)[0]
+    meta = meta_labels(signals["side"], trades)
+    timing = entry_timing_labels(market_bars, meta, trades,
+                                 _atr(market_bars, params.atr_window),
+                                 int(params.max_wait_bars), float(params.limit_offset_atr))
+    rows = market_bars.index.get_indexer(signals.index)
+    n = len(market_bars)
+    horizon = max(int(barriers.holding_bars), int(params.max_wait_bars))
+    table = pd.concat([signals.drop(columns="side"), meta, timing], axis=1)
+    table["row"] = rows
+    table["timing_end_row"] = np.minimum(np.maximum(meta["exit_row"], rows + params.max_wait_bars),
+                                         n - 1)
+    table["is_labelled"] = rows + horizon <= n - 1  # every answer complete inside the data
+    reviews = position_management_labels(market_bars, meta, trades,
+                                         tuple(params.review_bars), barriers.round_trip_fee)
+    origin = table.loc[pd.DatetimeIndex(reviews["signal_time"])]
+    reviews["period"] = origin["period"].to_numpy()
+    reviews["is_labelled"] = origin["is_labelled"].to_numpy()
+    reviews["regime"] = regime_labels["regime"].astype(str).reindex(reviews.index).to_numpy()
+    logger.info("Tactician: %d directional signals (%s), %d position reviews",
+                len(table), table["period"].value_counts().to_dict(), len(reviews))
+    return table, reviews
+
+
+def _model_inputs(analyst_features, tactician_labels, tactician_review_labels, columns,
+                  context):
+    params = ContextParams.from_params(context)
+    trends = higher_timeframe_trends(analyst_features, params)
+    on_signals = signal_features(analyst_features, trends, tactician_labels, columns)
+    on_reviews = review_features(analyst_features, trends, tactician_review_labels,
+                                 tactician_labels, columns)
+    return trends, on_signals, on_reviews
+
+
+def train_tactician(analyst_features: pd.DataFrame, tactician_labels: pd.DataFrame,
+                    tactician_review_labels: pd.DataFrame, pruned_features: dict[str, Any],
+                    models: dict[str, Any], context: dict[str, Any],
+                    time_splits: dict[str, Any]
+                    ) -> tuple[TacticianModels, pd.DataFrame, dict[str, Any]]:
+    """``tactician_models`` (a specialist per question and regime, GLOBAL stand-in),
+    their cross-fitted out-of-fold probabilities on the training signals and reviews
+    (``tactician_oof_probabilities``) and ``tactician_training_report``."""
+    params = TacticianModelParams.from_params(models)
+    embargo = int(time_splits["embargo_bars"])
+    columns = list(pruned_features["features"])[: int(params.top_features)]
+    _, on_signals, on_reviews = _model_inputs(
+        analyst_features, tactician_labels, tactician_review_labels, columns, context)
+    specialists, report = {}, {}
+    oof = {}
+    for question in QUESTIONS:
+        labels, features = ((tactician_review_labels, on_reviews)
+                            if question == "position_management"
+                            else (tactician_labels, on_signals))
+        rows = (labels["period"] == "train").to_numpy() & labels["is_labelled"].to_numpy(bool)
+        samples = question_samples(question, features, labels, rows)
+        specialists[question], probability, report[question] = train_question(
+            samples, params, embargo)
+        oof[question] = pd.Series(probability, index=np.flatnonzero(rows))
+        logger.info("Tactician %s: %s", question,
+                    {k: v["model"] for k, v in report[question].items()})
+    table = pd.DataFrame({
+        "kind": ["signal"] * len(oof["meta"]) + ["review"] * len(oof["position_management"]),
+        "label_row": np.r_[oof["meta"].index, oof["position_management"].index],
+        "p_win": np.r_[oof["meta"].to_numpy(), np.full(len(oof["position_management"]), np.nan)],
+        "p_wait": np.r_[oof["entry_timing"].to_numpy(),
+                        np.full(len(oof["position_management"]), np.nan)],
+        "p_close": np.r_[np.full(len(oof["meta"]), np.nan), oof["position_management"].to_numpy()],
+    })
+    return TacticianModels(specialists, columns), table, report
+
+
+def decide_signals(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
+                   tactician_labels: pd.DataFrame, tactician_review_labels: pd.DataFrame,
+                   tactician_models: TacticianModels,
+                   tactician_oof_probabilities: pd.DataFrame,
+                   optimal_target_params: dict[str, Any], labels: dict[str, Any],
+                   context: dict[str, Any], decisions: dict[str, Any], sizing: dict[str, Any]
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    """``tactician_signals`` (act, entry, size per signal; training rows out of fold),
+    ``tactician_reviews`` (close-early probability per review), the sizing parameters
+    (``tactician_sizing``) and ``tactician_metrics`` per period."""
+    label_params = TacticianLabelParams.from_params(labels)
+    context_params = ContextParams.from_params(context)
+    decision_params = DecisionParams.from_params(decisions)
+    sizing_params = SizingParams.from_params(sizing)
+    barriers = _barriers(optimal_target_params)
+    trends, on_signals, on_reviews = _model_inputs(
+        analyst_features, tactician_labels, tactician_review_labels,
+        tactician_models.analyst_features, context)
+
+    signals = tactician_labels.copy()
+    reviews = tactician_review_labels.copy()
+    later = (signals["period"] != "train").to_numpy()
+    signals["p_win"] = np.nan
+    signals["p_wait"] = np.nan
+    regime = signals["regime"].to_numpy()
+    signals.loc[later, "p_win"] = tactician_models.probability(
+        "meta", on_signals[later], regime[later])
+    signals.loc[later, "p_wait"] = tactician_models.probability(
+        "entry_timing", on_signals[later], regime[later])
+    oof = tactician_oof_probabilities
+    on_signal = oof[oof["kind"] == "signal"]
+    signals.iloc[on_signal["label_row"].to_numpy(), signals.columns.get_loc("p_win")] = \
+        on_signal["p_win"].to_numpy()
+    signals.iloc[on_signal["label_row"].to_numpy(), signals.columns.get_loc("p_wait")] = \
+        on_signal["p_wait"].to_numpy()
+    later_reviews = (reviews["period"] != "train").to_numpy()
+    reviews["p_close"] = np.nan
+    reviews.loc[later_reviews, "p_close"] = tactician_models.probability(
+        "position_management", on_reviews[later_reviews],
+        reviews["regime"].to_numpy()[later_reviews])
+    on_review = oof[oof["kind"] == "review"]
+    reviews.iloc[on_review["label_row"].to_numpy(), reviews.columns.get_loc("p_close")] = \
+        on_review["p_close"].to_numpy()
+
+    rows = signals["row"].to_numpy()
+    volatility = realised_volatility(market_bars["close"], context_params.volatility_window_bars,
+                                     YEAR / bar_interval(market_bars.index))
+    decided = decide(signals["side"].to_numpy(), signals["p_win"].to_numpy(),
+                     signals["p_wait"].to_numpy(), market_bars["close"].to_numpy()[rows],
+                     _atr(market_bars, label_params.atr_window).to_numpy()[rows],
+                     volatility.to_numpy()[rows], trends["trend_1d"].to_numpy()[rows],
+                     barriers.take_profit / barriers.stop_loss,
+                     float(label_params.limit_offset_atr), decision_params, sizing_params,
+                     context_params, signals.index)
+    signals = pd.concat([signals, decided], axis=1)
+    # a training signal no purged fold tested has no honest probability: it is not scored
+    scored = signals["is_labelled"] & signals["p_win"].notna()
+    metrics = {"periods": {}}
+    for period in PERIODS:
+        in_period = scored & (signals["period"] == period)
+        period_reviews = reviews[(reviews["period"] == period) & reviews["is_labelled"]
+                                 & reviews["p_close"].notna()]
+        metrics["periods"][period] = {
+            **signal_metrics(signals[in_period]),
+            "position_management": review_metrics(period_reviews,
+                                                  decision_params.close_threshold),
+        }
+    metrics["training_probabilities"] = "out of fold (purged CV), cross-fitted calibration"
+    sizing_out = {"sizing": sizing, "decisions": decisions, "context": context,
+                  "labels": labels, "payoff_ratio": barriers.take_profit / barriers.stop_loss,
+                  "barriers": {k: optimal_target_params[k] for k in (
+                      "take_profit", "stop_loss", "holding_bars", "round_trip_fee")}}
+    keep = ["period", "regime", "ensemble", *OPINION_COLUMNS, "side", "p_win", "p_wait",
+            "act", "entry", "limit_price", "against_daily_trend", "size", "is_labelled",
+            "meta_label", "net_return", "exit_row", "filled", "fill_row",
+            "price_improvement", "wait_label"]
+    return signals[keep], reviews, sizing_out, metrics
