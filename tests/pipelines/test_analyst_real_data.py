@@ -1,5 +1,6 @@
-"""The analyst pipeline (part 1) run through Kedro on real BTCUSDT 1h Binance spot klines,
-in blank mode (issue #4: targets, labels, features and pruned features on real data)."""
+"""The analyst and tactician pipelines run through Kedro on real BTCUSDT 1h Binance spot
+klines, in blank mode (targets, labels, features, pruned features and the tactician's
+decisions on real data)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 OUTPUTS = {"bars": "market_bars", "labels": "analyst_labels", "features": "analyst_features",
            "feature_report": "feature_report", "targets": "optimal_target_params",
-           "pruned": "pruned_features", "ranges": "hpo_ranges"}
+           "pruned": "pruned_features", "ranges": "hpo_ranges",
+           "tactician_metrics": "tactician_metrics", "tactician_signals": "tactician_signals"}
 
 # 2019-03-07 .. 2019-12-31: about ten months, of which the first 60 % train (about 4,300
 # bars, 3,800 after the 21-day warm-up of the 1d features) while the run stays under a minute
@@ -42,7 +44,8 @@ SR_DISTANCES = {"support_distance_atr", "resistance_distance_atr"}
 
 def test_analyst_on_real_spot_hours_chooses_targets_labels_every_bar_and_prunes_features(
         project, real_data):
-    out = run_pipelines(project, ["ingestion", "regimes", "analyst"], OUTPUTS, env="blank",
+    out = run_pipelines(project, ["ingestion", "regimes", "analyst", "tactician"], OUTPUTS,
+                        env="blank",
                         source="binance_vision", market="spot", lookback_days=LOOKBACK_DAYS,
                         end=END,
                         paths={"binance_vision": str(real_data / "binance_spot_klines_1h")})
@@ -112,3 +115,9 @@ def test_analyst_on_real_spot_hours_chooses_targets_labels_every_bar_and_prunes_
     for name, narrowed in ranges["ranges"].items():
         original = ranges["original_ranges"][name]
         assert original["low"] <= narrowed["low"] <= narrowed["high"] <= original["high"]
+
+    # the tactician decided on signals of every period, within the sizing limits
+    periods = out["tactician_metrics"]["periods"]
+    assert all(periods[p]["signals"] > 0 for p in ("train", "validation", "test"))
+    sizing = load_parameters("blank")["tactician"]["sizing"]
+    assert out["tactician_signals"]["size"].abs().max() <= sizing["max_position"]
