@@ -60,6 +60,14 @@ BAD = {
         lambda p: p["analyst"]["features"].update(names=["rsi_14"]), "ema_distance_20_1d"),
     "tactician unknown LightGBM parameter": (
         lambda p: p["tactician"]["models"]["lightgbm"].update(depth_charge=3), "depth_charge"),
+    "governor early stopping on half the rows": (
+        lambda p: p["governor"]["model"].update(early_stopping_share=0.6), "governor.model"),
+    "governor threshold range upside down": (
+        lambda p: p["governor"]["final_optimisation"].update(confidence_threshold=[0.8, 0.4]),
+        "confidence_threshold"),
+    "governor confidence threshold above one": (
+        lambda p: p["governor"].update(overall_confidence_threshold=1.5),
+        "overall_confidence_threshold"),
     "tactician threshold above one": (
         lambda p: p["tactician"]["decisions"].update(wait_threshold=1.5), "tactician.decisions"),
 }

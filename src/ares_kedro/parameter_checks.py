@@ -69,6 +69,19 @@ def check_parameters(params: dict[str, Any]) -> None:
         raise ValueError(f"analyst.costs.taker_fee has no fee for market {market!r}")
     if "tactician" in params:
         check_tactician(params["tactician"], names)
+    if "governor" in params:
+        check_governor(params["governor"])
+
+
+def check_governor(governor: dict[str, Any]) -> None:
+    """The ``governor`` block."""
+    from ares_kedro.governor.final_parameters import FinalOptimisationParams
+    from ares_kedro.governor.model import GovernorModelParams
+
+    GovernorModelParams.from_params(governor["model"])
+    FinalOptimisationParams.from_params(governor["final_optimisation"])
+    if not 0 < governor["overall_confidence_threshold"] <= 1:
+        raise ValueError("governor.overall_confidence_threshold must be in (0, 1]")
 
 
 def check_tactician(tactician: dict[str, Any], feature_names: list[str] | None) -> None:

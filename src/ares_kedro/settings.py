@@ -22,5 +22,6 @@ CONFIG_LOADER_ARGS = {
 
 # Bad parameters stop a run at start-up, before any node (src/ares_kedro/parameter_checks.py).
 from ares_kedro.parameter_checks import ParameterChecks  # noqa: E402
+from ares_kedro.upstream_checks import UpstreamChecks  # noqa: E402
 
-HOOKS = (ParameterChecks(),)
+HOOKS = (ParameterChecks(), UpstreamChecks())

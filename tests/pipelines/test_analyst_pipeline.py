@@ -1,5 +1,5 @@
-"""The analyst and tactician pipelines run through Kedro, in blank mode (one run serves
-both: the tactician's inputs are the analyst's outputs)."""
+"""The analyst, tactician and governor pipelines run through Kedro, in blank mode (one run
+serves all three: each one's inputs are the previous one's outputs)."""
 
 from __future__ import annotations
 
@@ -24,13 +24,17 @@ OUTPUTS = {"bars": "market_bars", "splits": "time_splits_report", "labels": "ana
            "tactician_signals": "tactician_signals", "tactician_reviews": "tactician_reviews",
            "tactician_metrics": "tactician_metrics", "tactician_models": "tactician_models",
            "tactician_report": "tactician_training_report",
-           "tactician_sizing": "tactician_sizing"}
+           "tactician_sizing": "tactician_sizing",
+           "governor_decisions": "governor_decisions", "governor_metrics": "governor_metrics",
+           "governor_oof": "governor_oof_probabilities",
+           "governor_final": "governor_final_params", "governor_model": "governor_model"}
 
 
 def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
     # blank mode on the built-in market with a clearly planted edge (taker flow leads the
     # next bar's return by one bar volatility per unit of imbalance)
-    out = run_pipelines(project, ["ingestion", "regimes", "analyst", "tactician"], OUTPUTS,
+    out = run_pipelines(project, ["ingestion", "regimes", "analyst", "tactician", "governor"],
+                        OUTPUTS,
                         env="blank",
                         synthetic={"signal": {"strength": 1.0}})
     bars, splits, labels, targets = out["bars"], out["splits"], out["labels"], out["targets"]
@@ -108,6 +112,7 @@ def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
     assert np.allclose(oof[["p_long", "p_short", "p_hold"]].sum(axis=1), 1)
 
     check_tactician_outputs(out, splits_start)
+    check_governor_outputs(out, splits)
 
 
 def check_tactician_outputs(out, validation_start):
@@ -152,3 +157,29 @@ def check_tactician_outputs(out, validation_start):
     models = out["tactician_models"]
     assert set(models.specialists["meta"]) == {
         name for name, entry in report["meta"].items() if entry["model"] == "specialist"}
+
+
+def check_governor_outputs(out, splits):
+    """The governor: trained on validation bars (out of fold there), decisions on validation
+    and test, HOLD below its tuned threshold, compared with every baseline."""
+    validation_start = pd.Timestamp(splits["validation"]["first_bar"])
+    test_start = pd.Timestamp(splits["test"]["first_bar"])
+    oof = out["governor_oof"]
+    assert oof.index.min() >= validation_start and oof.index.max() < test_start
+    decisions, final = out["governor_decisions"], out["governor_final"]
+    assert set(decisions["period"]) == {"validation", "test"}
+    threshold = final["overall_confidence_threshold"]
+    acting = decisions["decision"] != "HOLD"
+    assert (decisions.loc[acting, "confidence"] >= threshold).all()
+    assert (decisions.loc[~acting, "size"] == 0).all()
+    assert (np.sign(decisions.loc[acting, "size"]) == decisions.loc[acting, "side"]).all()
+    assert decisions["size"].abs().max() <= final["sizing"]["max_position"] + 1e-12
+    assert final["trials_run"] == 15 and final["pareto_front"]
+    metrics = out["governor_metrics"]
+    for period in ("validation", "test"):
+        models = metrics["periods"][period]
+        assert {"governor", "class_prior", "single_lightgbm", "ensemble_GLOBAL"} <= set(models)
+        assert all(m["classification"]["samples"] > 0 for m in models.values())
+        assert models["class_prior"]["trading"]["trades"] == 0  # the prior always says HOLD
+    model = out["governor_model"]
+    assert [name for name, _ in model.steps] == ["prepare", "model"]

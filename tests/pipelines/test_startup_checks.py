@@ -13,3 +13,27 @@ def test_kedro_run_stops_before_any_node_when_a_parameter_is_bad(project):
         with KedroSession.create(project_path=project, runtime_params=runtime) as session:
             session.run(pipeline_names=["ingestion"])
     assert not (project / "data").exists()  # nothing was read, generated or written
+
+
+def test_a_pipeline_run_alone_without_its_upstream_data_says_what_to_run_first(project):
+    from ares_kedro.upstream_checks import MissingUpstreamData
+
+    runtime = {"data_root": str(project / "data")}
+    with pytest.raises(MissingUpstreamData) as stopped:
+        with KedroSession.create(project_path=project, runtime_params=runtime) as session:
+            session.run(pipeline_names=["governor"])
+    message = stopped.value.message
+    assert "tactician_signals (made by the tactician pipeline)" in message
+    assert "market_bars (made by the ingestion pipeline)" in message
+    assert "kedro run --pipelines=ingestion,regimes,analyst,tactician" in message
+    assert not (project / "data").exists()  # stopped before any node
+
+
+def test_the_message_names_only_the_pipelines_still_needed():
+    from ares_kedro.pipeline_registry import PIPELINE_ORDER
+    from ares_kedro.upstream_checks import missing_upstream_message
+
+    made_by = {"tactician_signals": "tactician", "tactician_sizing": "tactician"}
+    message = missing_upstream_message(["tactician_signals"], made_by, PIPELINE_ORDER)
+    assert "kedro run --pipelines=tactician " in message
+    assert "kedro run --pipelines=ingestion" not in message

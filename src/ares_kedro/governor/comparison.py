@@ -1,0 +1,61 @@
+"""The governor against its baselines, on the same bars, through the same decision rule.
+
+Baselines: the class prior of the training labels, every single ensemble (GLOBAL and one
+per regime, each on every bar), the best single ensemble (chosen by validation
+log-loss), and a single global LightGBM without regimes. Each model's probabilities go
+through the governor's decision rule and sizing (:func:`~.decisions.governor_decisions`,
+with the chosen threshold and sizing) and are traded the same way
+(:func:`~.final_parameters.sized_performance`), so differences come from the
+probabilities alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ares_kedro.analyst.labels import LABELS
+from ares_kedro.analyst.regime_training import classification_metrics
+from ares_kedro.governor.final_parameters import DecisionInputs, evaluate
+from ares_kedro.governor.inputs import ENSEMBLES
+from ares_kedro.tactician.context import ContextParams
+from ares_kedro.tactician.sizing import SizingParams
+
+
+def ensemble_probabilities(rows: pd.DataFrame, name: str) -> np.ndarray:
+    """(n, 3) LABELS-order probabilities of ensemble ``name`` from governor input rows."""
+    return rows[[f"{name}_p_{c.lower()}" for c in LABELS]].to_numpy(dtype=float)
+
+
+def prior_probabilities(training_labels: np.ndarray, n: int) -> np.ndarray:
+    shares = np.array([(np.asarray(training_labels) == c).mean() for c in LABELS])
+    return np.tile(shares, (n, 1))
+
+
+def best_single_ensemble(rows: pd.DataFrame, labels: np.ndarray) -> str:
+    """The ensemble with the lowest log-loss on ``rows`` (the validation bars)."""
+    losses = {name: classification_metrics(labels, ensemble_probabilities(rows, name))["log_loss"]
+              for name in ENSEMBLES}
+    return min(losses, key=losses.get)
+
+
+def compare(models: dict[str, np.ndarray], labels: np.ndarray, labelled: np.ndarray,
+            inputs: DecisionInputs, threshold: float, sizing: SizingParams,
+            context: ContextParams, payoff_ratio: float, trades: pd.DataFrame,
+            bars_per_year: float) -> dict[str, Any]:
+    """Per model: classification metrics on the labelled rows and net trading metrics on all
+    rows (``inputs`` carries the rows; ``models`` maps a name to its (n, 3) probabilities)."""
+    out = {}
+    for name, proba in models.items():
+        scored = labelled & ~np.isnan(proba).any(axis=1)
+        out[name] = {
+            "classification": (classification_metrics(labels[scored], proba[scored])
+                               if scored.any() else None),
+            "trading": evaluate(DecisionInputs(proba, inputs.bar_rows, inputs.volatility,
+                                               inputs.trend_1d, inputs.index),
+                                threshold, sizing, context, payoff_ratio, trades,
+                                bars_per_year),
+        }
+    return out

@@ -1,0 +1,145 @@
+"""Final parameters optimisation (the seeds' step 12): the confidence threshold and the
+sizing parameters, tuned on the validation period.
+
+A multi-objective Optuna study (TPE, SQLite, resumable, named by a fingerprint of its
+inputs) maximises the net Sharpe ratio and minimises the maximum drawdown of the
+governor's decisions traded on the validation bars with its **out-of-fold**
+probabilities: one position at a time, the analyst's barriers, returns net of the
+round-trip costs, scaled by each decision's size. The Pareto front is reported; the
+chosen point is the front's best Sharpe among trials within ``max_drawdown_limit`` (the
+smallest drawdown when none is). The number of trials is recorded: validation's
+deflated Sharpe ratio (#8) needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from ares_kedro.analyst.baseline import fingerprint
+from ares_kedro.analyst.studies import run_resumable_study
+from ares_kedro.analyst.trade_scoring import trade_list, trade_performance
+from ares_kedro.governor.decisions import governor_decisions
+from ares_kedro.params import checked_keys
+from ares_kedro.tactician.context import ContextParams
+from ares_kedro.tactician.sizing import SizingParams
+
+
+@dataclass(frozen=True)
+class FinalOptimisationParams:
+    """``governor.final_optimisation`` in conf; ranges are [low, high]."""
+
+    n_trials: int
+    seed: int
+    confidence_threshold: list[float]
+    target_volatility: list[float]  # annualised
+    max_position: list[float]
+    max_drawdown_limit: float  # the chosen point's drawdown should stay within it
+    min_trades: int  # fewer trades on validation: the trial is pruned
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> FinalOptimisationParams:
+        spec = cls(**checked_keys(cls, params, "governor.final_optimisation"))
+        for name in ("confidence_threshold", "target_volatility", "max_position"):
+            low, high = getattr(spec, name)
+            if not 0 < low <= high:
+                raise ValueError(f"governor.final_optimisation.{name}: need 0 < low <= high")
+        if spec.confidence_threshold[1] > 1 or spec.max_position[1] > 1:
+            raise ValueError("governor.final_optimisation: confidence_threshold and "
+                             "max_position are at most 1")
+        if int(spec.n_trials) < 1 or not 0 < spec.max_drawdown_limit < 1:
+            raise ValueError("governor.final_optimisation: n_trials >= 1, "
+                             "max_drawdown_limit in (0, 1)")
+        return spec
+
+
+@dataclass(frozen=True)
+class DecisionInputs:
+    """What turning probabilities into traded decisions needs, on the same rows."""
+
+    proba: np.ndarray  # (n, 3) LABELS order
+    bar_rows: np.ndarray  # (n,) sorted rows of the bar table
+    volatility: np.ndarray  # (n,) annualised
+    trend_1d: np.ndarray  # (n,)
+    index: pd.Index
+
+
+def sized_performance(side: np.ndarray, size: np.ndarray, bar_rows: np.ndarray,
+                      trades: pd.DataFrame, bars_per_year: float) -> dict[str, float]:
+    """Net performance of trading ``side`` with ``size`` at ``bar_rows`` one position at a
+    time with the barrier ``trades`` (returns net of costs, times |size|), over the rows."""
+    signal = np.where(np.abs(size) > 0, side, 0).astype(np.int8)
+    taken = trade_list(bar_rows, signal, trades)
+    by_row = pd.Series(np.abs(size), index=bar_rows)
+    taken["net_return"] = taken["net_return"] * by_row.loc[taken["entry_row"]].to_numpy()
+    return trade_performance(taken, int(bar_rows[0]), int(bar_rows[-1]), bars_per_year)
+
+
+def evaluate(inputs: DecisionInputs, threshold: float, sizing: SizingParams,
+             context: ContextParams, payoff_ratio: float, trades: pd.DataFrame,
+             bars_per_year: float) -> dict[str, float]:
+    decided = governor_decisions(inputs.proba, threshold, inputs.volatility, inputs.trend_1d,
+                                 payoff_ratio, sizing, context, inputs.index)
+    return sized_performance(decided["side"].to_numpy(), decided["size"].to_numpy(),
+                             inputs.bar_rows, trades, bars_per_year)
+
+
+def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
+                              context: ContextParams, payoff_ratio: float,
+                              trades: pd.DataFrame, bars_per_year: float,
+                              params: FinalOptimisationParams, storage: str,
+                              show_progress_bar: bool) -> dict[str, Any]:
+    """Run (or resume) the study; return the chosen threshold and sizing with the evidence."""
+    name = "final-" + fingerprint(inputs.proba, inputs.bar_rows, inputs.volatility,
+                                  inputs.trend_1d, asdict(sizing), asdict(context),
+                                  {k: v for k, v in asdict(params).items() if k != "n_trials"},
+                                  payoff_ratio, trades)
+    study = optuna.create_study(
+        study_name=name, storage=storage, load_if_exists=True,
+        directions=["maximize", "minimize"],
+        sampler=optuna.samplers.TPESampler(seed=int(params.seed), multivariate=True))
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        threshold = trial.suggest_float("confidence_threshold", *params.confidence_threshold)
+        trial_sizing = replace(
+            sizing,
+            target_volatility=trial.suggest_float("target_volatility", *params.target_volatility),
+            max_position=trial.suggest_float("max_position", *params.max_position))
+        metrics = evaluate(inputs, threshold, trial_sizing, context, payoff_ratio, trades,
+                           bars_per_year)
+        for key, value in metrics.items():
+            trial.set_user_attr(key, value)
+        if metrics["trades"] < int(params.min_trades):
+            raise optuna.TrialPruned(f"{metrics['trades']} trades < min_trades")
+        return metrics["sharpe"], metrics["max_drawdown"]
+
+    run_resumable_study(study, objective, int(params.n_trials), show_progress_bar)
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    trials = study.get_trials(deepcopy=False)
+    if not complete:
+        raise ValueError(f"final parameters study {name}: no trial made min_trades="
+                         f"{params.min_trades} trades on the validation period; lower "
+                         "governor.final_optimisation.min_trades or the threshold range")
+    front = study.best_trials
+    within = [t for t in front if t.values[1] <= params.max_drawdown_limit]
+    chosen = (max(within, key=lambda t: t.values[0]) if within
+              else min(front, key=lambda t: t.values[1]))
+    return {
+        "overall_confidence_threshold": float(chosen.params["confidence_threshold"]),
+        "sizing": {**asdict(sizing), "target_volatility": chosen.params["target_volatility"],
+                   "max_position": chosen.params["max_position"]},
+        "chosen_trial": chosen.number,
+        "chosen_within_drawdown_limit": bool(within),
+        "chosen_metrics": dict(chosen.user_attrs),
+        "pareto_front": [{"trial": t.number, **t.params, "sharpe": t.values[0],
+                          "max_drawdown": t.values[1]} for t in front],
+        "study_name": name,
+        "trials_run": len(trials),
+        "trials_complete": len(complete),
+        "objective_note": "governor out-of-fold probabilities on the validation period, "
+                          "net of round-trip costs, one position at a time, sized",
+    }

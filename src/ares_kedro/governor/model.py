@@ -1,0 +1,143 @@
+"""The global meta-learner: one scikit-learn Pipeline (encoder, scaler, LightGBM).
+
+Trained on the **validation period** only: there every ensemble's and the tactician's
+outputs come from models that were fitted on the training period and calibrated
+cross-fitted, so the governor never learns from an in-sample prediction of its base
+models (the seeds' in-sample fit leaks). Its own quality is measured out of fold in
+purged, embargoed K-fold CV over those bars, and each fold stops boosting early on the
+last part of its own training rows (purged from them), never on the fold it predicts.
+The final model is fitted on every validation bar with the median of the folds' best
+iteration counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from ares_kedro.analyst.labels import LABELS
+from ares_kedro.analyst.splits import PurgedKFold
+from ares_kedro.governor.inputs import categorical_columns, numeric_columns
+from ares_kedro.params import checked_keys
+
+
+@dataclass(frozen=True)
+class GovernorModelParams:
+    """``governor.model`` in conf."""
+
+    cv_folds: int  # purged, embargoed folds over the validation bars
+    early_stopping_rounds: int  # rounds without improvement of the stopping set's log-loss
+    early_stopping_share: float  # last share of a fold's training rows used to stop
+    seed: int
+    lightgbm: dict[str, Any] = field(hash=False)  # n_estimators is the maximum
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> GovernorModelParams:
+        spec = cls(**checked_keys(cls, params, "governor.model"))
+        if (int(spec.cv_folds) < 2 or int(spec.early_stopping_rounds) < 1
+                or not 0 < spec.early_stopping_share < 0.5):
+            raise ValueError("governor.model: cv_folds >= 2, early_stopping_rounds >= 1, "
+                             "early_stopping_share in (0, 0.5)")
+        unknown = sorted(set(spec.lightgbm) - set(lgb.LGBMClassifier().get_params()))
+        if unknown:
+            raise ValueError(f"governor.model.lightgbm: unknown LightGBM parameters {unknown}")
+        if "n_estimators" not in spec.lightgbm:
+            raise ValueError("governor.model.lightgbm.n_estimators (the maximum) is required")
+        return spec
+
+
+def governor_pipeline(params: GovernorModelParams, n_estimators: int | None = None) -> Pipeline:
+    """Encoder (fixed categories: a live row encodes exactly like training), scaler and
+    LightGBM in one estimator."""
+    categories = categorical_columns()
+    prepare = ColumnTransformer([
+        ("categories", OneHotEncoder(categories=list(categories.values()),
+                                     handle_unknown="ignore", sparse_output=False),
+         list(categories)),
+        ("numbers", StandardScaler(), numeric_columns()),
+    ])
+    model_params = {"verbose": -1, **params.lightgbm, "random_state": int(params.seed)}
+    if n_estimators is not None:
+        model_params["n_estimators"] = int(n_estimators)
+    return Pipeline([("prepare", prepare), ("model", lgb.LGBMClassifier(**model_params))])
+
+
+def class_probabilities(pipeline: Pipeline, rows: pd.DataFrame) -> np.ndarray:
+    """(n, 3) probabilities in LABELS order (a class never seen in training gets 0). The
+    model is fitted on class codes (positions in LABELS)."""
+    proba = pipeline.predict_proba(rows)
+    out = np.zeros((len(rows), len(LABELS)))
+    for column, code in enumerate(pipeline.classes_):
+        out[:, int(code)] = proba[:, column]
+    return out
+
+
+def label_codes(labels: np.ndarray) -> np.ndarray:
+    """Positions of ``labels`` in LABELS (LightGBM's evaluation sets want numeric classes)."""
+    labels = np.asarray(labels).astype(str)
+    unknown = sorted(set(labels) - set(LABELS))
+    if unknown:
+        raise ValueError(f"governor: unknown labels {unknown}, expected {LABELS}")
+    return pd.Categorical(labels, categories=list(LABELS)).codes.astype(int)
+
+
+def _fit_early_stopped(rows: pd.DataFrame, labels: np.ndarray, weights: np.ndarray,
+                       label_end: np.ndarray, params: GovernorModelParams
+                       ) -> tuple[Pipeline, int]:
+    """Fit on the first rows, stop on the last ``early_stopping_share`` (rows whose label
+    reaches into the stopping set are purged); returns the model and its best iteration."""
+    n = len(rows)
+    first_stop = int(np.floor(n * (1 - params.early_stopping_share)))
+    fit = np.flatnonzero(np.arange(n) < first_stop)
+    fit = fit[label_end[fit] < first_stop]
+    stop = np.arange(first_stop, n)
+    pipeline = governor_pipeline(params)
+    if fit.size == 0 or stop.size == 0 or np.unique(labels[fit]).size < 2:
+        raise ValueError("governor: a fold has too few rows to fit and stop early; use more "
+                         "validation bars or fewer governor.model.cv_folds")
+    prepare = pipeline.named_steps["prepare"].fit(rows.iloc[fit])
+    model = pipeline.named_steps["model"]
+    model.fit(prepare.transform(rows.iloc[fit]), labels[fit], sample_weight=weights[fit],
+              eval_X=(prepare.transform(rows.iloc[stop]),), eval_y=(labels[stop],),
+              eval_sample_weight=[weights[stop]],
+              callbacks=[lgb.early_stopping(int(params.early_stopping_rounds), verbose=False)])
+    best = int(model.best_iteration_ or model.n_estimators)
+    return pipeline, max(best, 1)
+
+
+def fit_governor(rows: pd.DataFrame, labels: np.ndarray, weights: np.ndarray,
+                 label_end: np.ndarray, params: GovernorModelParams, embargo: int
+                 ) -> tuple[Pipeline, np.ndarray, dict[str, Any]]:
+    """Fit the governor on sorted validation rows.
+
+    Args:
+        rows: governor inputs (:func:`~ares_kedro.governor.inputs.governor_inputs`).
+        labels: (n,) true labels; weights: (n,) sample weights (label uniqueness).
+        label_end: (n,) each label's end as a row position (for purging).
+        embargo: rows dropped after each test fold's label windows.
+
+    Returns:
+        (final pipeline, out-of-fold (n, 3) probabilities (NaN where untested),
+        report with the folds' best iterations and the final count).
+    """
+    labels = label_codes(labels)
+    oof = np.full((len(rows), len(LABELS)), np.nan)
+    best_iterations = []
+    for train, test in PurgedKFold(int(params.cv_folds), label_end, embargo).split(rows):
+        positions = np.searchsorted(train, label_end[train], side="right") - 1
+        model, best = _fit_early_stopped(rows.iloc[train], labels[train], weights[train],
+                                         np.maximum(positions, np.arange(train.size)), params)
+        oof[test] = class_probabilities(model, rows.iloc[test])
+        best_iterations.append(best)
+    final_count = int(np.median(best_iterations))
+    final = governor_pipeline(params, final_count).fit(rows, labels, model__sample_weight=weights)
+    return final, oof, {"fold_best_iterations": best_iterations, "n_estimators": final_count,
+                        "training_rows": int(len(rows)),
+                        "out_of_fold_rows": int((~np.isnan(oof[:, 0])).sum())}

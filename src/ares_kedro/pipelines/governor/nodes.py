@@ -1,0 +1,209 @@
+"""Governor nodes: assemble its inputs, train it, tune the final parameters, decide and
+compare with the baselines."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+from sqlalchemy.engine import make_url
+
+from ares_kedro.analyst.baseline import (
+    baseline_classifier,
+    class_probabilities,
+    samples_at_rows,
+    training_samples,
+)
+from ares_kedro.analyst.features.inputs import bar_interval
+from ares_kedro.analyst.labels import BarrierParams, barrier_trades
+from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
+from ares_kedro.analyst.targets import TargetSearchParams
+from ares_kedro.governor.comparison import (
+    best_single_ensemble,
+    compare,
+    ensemble_probabilities,
+    prior_probabilities,
+)
+from ares_kedro.governor.decisions import governor_decisions
+from ares_kedro.governor.final_parameters import (
+    DecisionInputs,
+    FinalOptimisationParams,
+    optimise_final_parameters,
+)
+from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
+from ares_kedro.governor.model import GovernorModelParams, fit_governor
+from ares_kedro.governor.model import class_probabilities as governor_proba
+from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends, realised_volatility
+from ares_kedro.tactician.sizing import SizingParams
+
+logger = logging.getLogger(__name__)
+YEAR = pd.Timedelta(days=365)
+LABEL_COLUMNS = ["p_long", "p_short", "p_hold"]
+
+
+def _storage(optuna: dict[str, Any]) -> str:
+    url = make_url(optuna["storage"])
+    if url.drivername.startswith("sqlite") and url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    return str(optuna["storage"])
+
+
+def _bar_rows(market_bars: pd.DataFrame, index: pd.Index) -> np.ndarray:
+    rows = market_bars.index.get_indexer(index)
+    if (rows < 0).any():
+        raise ValueError("governor: predictions hold bars missing from market_bars; re-run "
+                         "the upstream pipelines on the same data")
+    return rows
+
+
+def assemble_governor_inputs(analyst_predictions: pd.DataFrame,
+                             tactician_signals: pd.DataFrame) -> pd.DataFrame:
+    """``governor_inputs``: one row per validation and test bar."""
+    return governor_inputs(analyst_predictions, tactician_signals)
+
+
+def train_governor(governor_inputs: pd.DataFrame, analyst_labels: pd.DataFrame,
+                   model: dict[str, Any], time_splits: dict[str, Any]
+                   ) -> tuple[Pipeline, pd.DataFrame, dict[str, Any]]:
+    """``governor_model`` fitted on the labelled validation bars, its out-of-fold
+    probabilities there (``governor_oof_probabilities``) and a training report."""
+    params = GovernorModelParams.from_params(model)
+    validation = ((governor_inputs["period"] == "validation").to_numpy()
+                  & governor_inputs["is_labelled"].to_numpy(dtype=bool))
+    rows_table = governor_inputs[validation]
+    bar_rows = analyst_labels.index.get_indexer(rows_table.index)
+    samples = samples_at_rows(rows_table[feature_columns()], analyst_labels, bar_rows)
+    if len(samples.labels) < 10 * int(params.cv_folds):
+        raise ValueError(f"governor: only {len(samples.labels)} labelled validation bars; use "
+                         "more data or a larger time_splits.validation_fraction")
+    pipeline, oof, report = fit_governor(samples.features, samples.labels, samples.weights,
+                                         samples.label_end, params,
+                                         int(time_splits["embargo_bars"]))
+    table = pd.DataFrame(oof, columns=LABEL_COLUMNS, index=rows_table.index)
+    logger.info("Governor: %d validation bars, %d trees (folds' best %s)",
+                report["training_rows"], report["n_estimators"], report["fold_best_iterations"])
+    return pipeline, table, {**report, "trained_on": "validation period (out-of-sample "
+                                                      "predictions of the analyst and tactician)"}
+
+
+def train_baseline_lightgbm(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
+                            pruned_features: dict[str, Any], time_splits: dict[str, Any],
+                            target_search: dict[str, Any], baseline_model: dict[str, Any],
+                            model: dict[str, Any]):
+    """A single LightGBM on every training bar, no regimes: the governor's plainest rival
+    (``governor_baseline_lightgbm``; the analyst's baseline settings and pruned features)."""
+    index = analyst_features.index
+    longest_horizon = int(TargetSearchParams.from_params(target_search).holding_bars[1])
+    splits = split_timeline(index, TimeSplitParams.from_params(time_splits), longest_horizon)
+    samples = training_samples(analyst_features[pruned_features["features"]], analyst_labels,
+                               period_mask(index, splits, "train"))
+    classifier = baseline_classifier(baseline_model, int(model["seed"]))
+    return classifier.fit(samples.features, samples.labels, sample_weight=samples.weights)
+
+
+def _decision_inputs(governor_inputs, index, proba, market_bars, analyst_features, context):
+    context_params = ContextParams.from_params(context)
+    rows = _bar_rows(market_bars, index)
+    volatility = realised_volatility(market_bars["close"], context_params.volatility_window_bars,
+                                     YEAR / bar_interval(market_bars.index)).to_numpy()[rows]
+    trend = higher_timeframe_trends(analyst_features, context_params)["trend_1d"]
+    trend = trend.reindex(index).to_numpy(dtype=float)
+    return DecisionInputs(proba, rows, volatility, trend, index), context_params
+
+
+def _trades(market_bars, optimal_target_params):
+    barriers = BarrierParams.from_params({k: optimal_target_params[k] for k in (
+        "take_profit", "stop_loss", "holding_bars", "round_trip_fee")})
+    return barrier_trades(market_bars, barriers)[0], barriers.take_profit / barriers.stop_loss
+
+
+def tune_final_parameters(governor_inputs: pd.DataFrame,
+                          governor_oof_probabilities: pd.DataFrame, market_bars: pd.DataFrame,
+                          analyst_features: pd.DataFrame, optimal_target_params: dict[str, Any],
+                          tactician_sizing: dict[str, Any], final_optimisation: dict[str, Any],
+                          optuna: dict[str, Any]) -> dict[str, Any]:
+    """``governor_final_params``: threshold and sizing tuned on the validation period."""
+    params = FinalOptimisationParams.from_params(final_optimisation)
+    oof = governor_oof_probabilities.dropna()
+    inputs, context = _decision_inputs(governor_inputs, oof.index, oof[LABEL_COLUMNS].to_numpy(),
+                                       market_bars, analyst_features,
+                                       tactician_sizing["context"])
+    trades, payoff = _trades(market_bars, optimal_target_params)
+    result = optimise_final_parameters(
+        inputs, SizingParams.from_params(tactician_sizing["sizing"]), context, payoff, trades,
+        YEAR / bar_interval(market_bars.index), params, _storage(optuna),
+        bool(optuna["show_progress_bar"]))
+    logger.info("Final parameters: threshold %.3f, chosen trial %d of %d, validation Sharpe "
+                "%.2f, max drawdown %.3f", result["overall_confidence_threshold"],
+                result["chosen_trial"], result["trials_run"],
+                result["chosen_metrics"]["sharpe"], result["chosen_metrics"]["max_drawdown"])
+    return result
+
+
+def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
+                       governor_oof_probabilities: pd.DataFrame,
+                       governor_final_params: dict[str, Any], governor_baseline_lightgbm,
+                       analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
+                       pruned_features: dict[str, Any], market_bars: pd.DataFrame,
+                       optimal_target_params: dict[str, Any], tactician_sizing: dict[str, Any]
+                       ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``governor_decisions`` on validation (out of fold) and test bars, and
+    ``governor_metrics``: the governor against its baselines per period."""
+    proba = governor_proba(governor_model, governor_inputs[feature_columns()])
+    validation = (governor_inputs["period"] == "validation").to_numpy()
+    oof = governor_oof_probabilities.reindex(governor_inputs.index)[LABEL_COLUMNS].to_numpy()
+    proba[validation] = oof[validation]  # validation: out of fold only (NaN where untested)
+    inputs, context = _decision_inputs(governor_inputs, governor_inputs.index, proba,
+                                       market_bars, analyst_features,
+                                       tactician_sizing["context"])
+    threshold = float(governor_final_params["overall_confidence_threshold"])
+    sizing = SizingParams.from_params(governor_final_params["sizing"])
+    trades, payoff = _trades(market_bars, optimal_target_params)
+    decided = governor_decisions(proba, threshold, inputs.volatility, inputs.trend_1d, payoff,
+                                 sizing, context, governor_inputs.index)
+    table = pd.concat([governor_inputs[["period", "regime", "label", "is_labelled"]],
+                       pd.DataFrame(proba, columns=LABEL_COLUMNS, index=governor_inputs.index),
+                       decided], axis=1)
+
+    labels = governor_inputs["label"].astype(str).to_numpy()
+    labelled = governor_inputs["is_labelled"].to_numpy(dtype=bool)
+    train_labels = analyst_labels["label"].astype(str).to_numpy()[
+        analyst_labels.index < governor_inputs.index[0]]
+    plain = governor_baseline_lightgbm
+    models = {"governor": proba,
+              "class_prior": prior_probabilities(train_labels, len(governor_inputs)),
+              "single_lightgbm": class_probabilities(
+                  plain, analyst_features.loc[governor_inputs.index,
+                                              pruned_features["features"]]),
+              **{f"ensemble_{name}": ensemble_probabilities(governor_inputs, name)
+                 for name in ENSEMBLES}}
+    best = best_single_ensemble(governor_inputs[validation & labelled],
+                                labels[validation & labelled])
+    metrics: dict[str, Any] = {"best_single_ensemble": best, "periods": {},
+                               "overall_confidence_threshold": threshold}
+    for period in ("validation", "test"):
+        rows = (governor_inputs["period"] == period).to_numpy()
+        sub = DecisionInputs(None, inputs.bar_rows[rows], inputs.volatility[rows],
+                             inputs.trend_1d[rows], governor_inputs.index[rows])
+        metrics["periods"][period] = compare(
+            {name: p[rows] for name, p in models.items()}, labels[rows], labelled[rows], sub,
+            threshold, sizing, context, payoff, trades, YEAR / bar_interval(market_bars.index))
+        decisions = table.loc[rows, "decision"].value_counts().to_dict()
+        metrics["periods"][period]["governor"]["decisions"] = {k: int(v)
+                                                               for k, v in decisions.items()}
+    metrics["note"] = ("validation: governor out of fold (it is trained there); test: never "
+                       "trained, tuned or calibrated on. Trading: one position at a time, "
+                       "barrier exits, net of costs, sized, the governor's threshold for all.")
+    test = metrics["periods"]["test"]
+    logger.info("Governor on the test period: log-loss %.4f (prior %.4f, best ensemble %s "
+                "%.4f, single LightGBM %.4f), net Sharpe %.2f",
+                test["governor"]["classification"]["log_loss"],
+                test["class_prior"]["classification"]["log_loss"], best,
+                test[f"ensemble_{best}"]["classification"]["log_loss"],
+                test["single_lightgbm"]["classification"]["log_loss"],
+                test["governor"]["trading"]["sharpe"])
+    return table, metrics

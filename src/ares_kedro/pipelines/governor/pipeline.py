@@ -1,0 +1,36 @@
+"""Governor pipeline wiring: inputs, meta-learner, final parameters, decisions."""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from ares_kedro.pipelines.governor import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return pipeline(
+        [
+            node(nodes.assemble_governor_inputs, ["analyst_predictions", "tactician_signals"],
+                 "governor_inputs", name="assemble_governor_inputs"),
+            node(nodes.train_governor,
+                 ["governor_inputs", "analyst_labels", "params:governor.model",
+                  "params:time_splits"],
+                 ["governor_model", "governor_oof_probabilities", "governor_training_report"],
+                 name="train_governor"),
+            node(nodes.train_baseline_lightgbm,
+                 ["analyst_features", "analyst_labels", "pruned_features",
+                  "params:time_splits", "params:analyst.target_search",
+                  "params:analyst.baseline_model", "params:governor.model"],
+                 "governor_baseline_lightgbm", name="train_baseline_lightgbm"),
+            node(nodes.tune_final_parameters,
+                 ["governor_inputs", "governor_oof_probabilities", "market_bars",
+                  "analyst_features", "optimal_target_params", "tactician_sizing",
+                  "params:governor.final_optimisation", "params:optuna"],
+                 "governor_final_params", name="tune_final_parameters"),
+            node(nodes.decide_and_compare,
+                 ["governor_model", "governor_inputs", "governor_oof_probabilities",
+                  "governor_final_params", "governor_baseline_lightgbm", "analyst_features",
+                  "analyst_labels", "pruned_features", "market_bars", "optimal_target_params",
+                  "tactician_sizing"],
+                 ["governor_decisions", "governor_metrics"], name="decide_and_compare"),
+        ],
+        tags="governor",
+    )

@@ -1,0 +1,151 @@
+"""The governor: trained only on out-of-sample opinions, one Pipeline from raw row to
+decision, HOLD below the confidence threshold, sizes from the tactician's rules, and a
+final-parameter study that records its Pareto front and trial count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ares_kedro.analyst.labels import LABELS, BarrierParams, barrier_trades
+from ares_kedro.governor.decisions import governor_decisions
+from ares_kedro.governor.final_parameters import (
+    DecisionInputs,
+    FinalOptimisationParams,
+    optimise_final_parameters,
+)
+from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
+from ares_kedro.governor.model import GovernorModelParams, class_probabilities, fit_governor
+from ares_kedro.regimes import REGIMES
+from tests.tactician.test_no_lookahead import CONTEXT
+from tests.tactician.test_sizing import PARAMS as SIZING
+
+MODEL = GovernorModelParams(cv_folds=3, early_stopping_rounds=10, early_stopping_share=0.2,
+                            seed=1, lightgbm={"n_estimators": 200, "learning_rate": 0.05,
+                                              "num_leaves": 7, "min_child_samples": 20,
+                                              "n_jobs": 1})
+
+
+def opinions(n: int, seed: int = 0, periods=("validation", "test")) -> pd.DataFrame:
+    """``analyst_predictions``-like rows whose ensembles know the label a little."""
+    rng = np.random.default_rng(seed)
+    label = rng.choice(LABELS, n, p=[0.3, 0.3, 0.4])
+    truth = np.stack([label == c for c in LABELS], axis=1).astype(float)
+    table = {"period": np.where(np.arange(n) < n // 2, periods[0], periods[1]),
+             "regime": rng.choice(REGIMES, n), "label": label, "is_labelled": True}
+    for k, name in enumerate(ENSEMBLES):
+        logits = (0.8 + 0.2 * k) * truth + rng.normal(0, 1, (n, 3))
+        proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        for column, c in enumerate(LABELS):
+            table[f"{name}_p_{c.lower()}"] = proba[:, column]
+        table[f"{name}_prediction"] = np.array(LABELS)[proba.argmax(axis=1)]
+        table[f"{name}_confidence"] = proba.max(axis=1)
+        table[f"{name}_spread"] = rng.uniform(0, 0.1, n)
+    index = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
+    return pd.DataFrame(table, index=index)
+
+
+def no_signals(index: pd.Index) -> pd.DataFrame:
+    return pd.DataFrame({"side": [], "p_win": [], "p_wait": [], "size": []},
+                        index=index[:0])
+
+
+def test_below_the_confidence_threshold_the_decision_is_hold():
+    proba = np.array([[0.6, 0.3, 0.1], [0.5, 0.2, 0.3], [0.1, 0.7, 0.2], [0.2, 0.2, 0.6],
+                      [np.nan, np.nan, np.nan]])
+    index = pd.RangeIndex(5)
+    decided = governor_decisions(proba, 0.55, np.full(5, 0.5), np.zeros(5), 2.0, SIZING,
+                                 CONTEXT, index)
+    assert list(decided["prediction"]) == ["LONG", "LONG", "SHORT", "HOLD", "HOLD"]
+    assert list(decided["decision"]) == ["LONG", "HOLD", "SHORT", "HOLD", "HOLD"]
+    assert list(decided["side"]) == [1, 0, -1, 0, 0]
+    assert decided["size"].iloc[0] > 0 > decided["size"].iloc[2]
+    assert (decided["size"].iloc[[1, 3, 4]] == 0).all()
+    assert decided["size"].abs().max() <= SIZING.max_position
+
+
+def test_an_entry_against_the_daily_trend_is_sized_down():
+    proba = np.array([[0.7, 0.2, 0.1]] * 2)
+    decided = governor_decisions(proba, 0.55, np.full(2, 0.5), np.array([1, -1]), 2.0, SIZING,
+                                 CONTEXT, pd.RangeIndex(2))
+    with_trend, against = decided["size"]
+    assert against == pytest.approx(with_trend * CONTEXT.against_daily_trend_scale)
+
+
+def test_the_governor_learns_only_from_out_of_sample_opinions(monkeypatch):
+    """Rows of the training period (where the base models' opinions would be in-sample) are
+    never governor training data, even when someone puts them in its input table: the
+    governor is fitted on exactly the validation rows of ``analyst_predictions``."""
+    from ares_kedro.pipelines.governor import nodes
+
+    later = opinions(400)
+    # in-sample opinions of the training period: they "know" the label perfectly
+    leaked = opinions(200, seed=5, periods=("train", "train"))
+    leaked.index = later.index[:200] - pd.Timedelta(hours=400)
+    for name in ENSEMBLES:
+        for c in LABELS:
+            leaked[f"{name}_p_{c.lower()}"] = (leaked["label"] == c).astype(float)
+    table = governor_inputs(pd.concat([leaked, later]), no_signals(later.index))
+    labels = pd.DataFrame({"label": table["label"], "is_labelled": True,
+                           "label_end": np.arange(len(table)), "uniqueness": 1.0},
+                          index=table.index)
+    seen = {}
+
+    def spy(rows, *args, **kwargs):
+        seen["rows"] = rows
+        return fit_governor(rows, *args, **kwargs)
+
+    monkeypatch.setattr(nodes, "fit_governor", spy)
+    model = {"cv_folds": 3, "early_stopping_rounds": 10, "early_stopping_share": 0.2,
+             "seed": 1, "lightgbm": MODEL.lightgbm}
+    nodes.train_governor(table, labels, model, {"embargo_bars": 2})
+    validation = later[later["period"] == "validation"]
+    assert seen["rows"].index.equals(validation.index)
+    expected = governor_inputs(validation, no_signals(validation.index))[feature_columns()]
+    pd.testing.assert_frame_equal(seen["rows"], expected, check_freq=False)
+
+
+def test_one_pipeline_from_raw_row_to_probabilities_same_for_one_row_or_many():
+    rows = opinions(600)
+    table = governor_inputs(rows, no_signals(rows.index))[feature_columns()]
+    labels = rows["label"].to_numpy()
+    pipeline, oof, report = fit_governor(table, labels, np.ones(len(rows)),
+                                         np.arange(len(rows)), MODEL, embargo=2)
+    assert [name for name, _ in pipeline.steps] == ["prepare", "model"]
+    assert 1 <= report["n_estimators"] <= MODEL.lightgbm["n_estimators"]
+    assert np.isfinite(oof).all(axis=1).mean() > 0.95
+    batch = class_probabilities(pipeline, table)
+    one_by_one = np.vstack([class_probabilities(pipeline, table.iloc[[k]]) for k in range(5)])
+    np.testing.assert_allclose(batch[:5], one_by_one)
+    # the ensembles know the label: so does the governor, out of fold
+    hits = np.array(LABELS)[np.nanargmax(np.nan_to_num(oof, nan=-1), axis=1)] == labels
+    assert hits.mean() > 0.5
+
+
+def test_the_final_parameter_study_reports_its_front_and_resumes(tmp_path):
+    n = 800
+    rng = np.random.default_rng(3)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
+    bars = pd.DataFrame({"open": close, "high": close * 1.002, "low": close * 0.998,
+                         "close": close},
+                        index=pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"))
+    trades, _ = barrier_trades(bars, BarrierParams(0.004, 0.004, 6, 0.001))
+    # probabilities that lean towards the long trade's outcome (an edge to find)
+    wins = (trades["long_outcome"] == 1).to_numpy()
+    p_long = np.clip(0.33 + 0.3 * wins + rng.normal(0, 0.1, n), 0.01, 0.9)
+    proba = np.stack([p_long, (1 - p_long) / 2, (1 - p_long) / 2], axis=1)
+    inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
+    params = FinalOptimisationParams(n_trials=8, seed=1, confidence_threshold=[0.34, 0.7],
+                                     target_volatility=[0.2, 1.0], max_position=[0.2, 1.0],
+                                     max_drawdown_limit=0.3, min_trades=5)
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
+                                       storage, show_progress_bar=False)
+    assert result["trials_run"] == 8 and result["pareto_front"]
+    assert 0.34 <= result["overall_confidence_threshold"] <= 0.7
+    assert result["chosen_trial"] in {t["trial"] for t in result["pareto_front"]}
+    assert result["chosen_metrics"]["sharpe"] > 0  # the edge is found, net of costs
+    again = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
+                                      storage, show_progress_bar=False)
+    assert again["trials_run"] == 8 and again["chosen_trial"] == result["chosen_trial"]
