@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import pickle
+from pathlib import Path, PurePosixPath
+from typing import Any
 
+import fsspec
 import pandas as pd
+from kedro.io.core import (
+    AbstractVersionedDataset,
+    DatasetError,
+    Version,
+    get_protocol_and_path,
+)
 from kedro_datasets.pandas import ParquetDataset
 
 logger = logging.getLogger(__name__)
@@ -21,3 +33,77 @@ class OptionalParquetDataset(ParquetDataset):
             logger.info("Optional dataset %s not found: using an empty table", self._filepath)
             return pd.DataFrame()
         return super().load()
+
+
+class UnverifiedModelFile(ValueError):
+    """A model file whose bytes do not match its recorded hash: it is not unpickled."""
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_path(path: str | Path) -> Path:
+    """The JSON file recording a model file's hash: ``<file>.sha256.json`` beside it."""
+    return Path(f"{path}.sha256.json")
+
+
+def load_verified_pickle(path: str | Path, expected_sha256: str | None = None) -> Any:
+    """Unpickle ``path`` only after its SHA-256 matches ``expected_sha256`` (from a trusted
+    record such as the MLflow run) or, when None, the manifest written beside it at save
+    time. A file without a record, or with a different hash, is refused unread: unpickling
+    runs code, so an unknown file is never unpickled."""
+    path = Path(path)
+    if expected_sha256 is None:
+        record = manifest_path(path)
+        if not record.is_file():
+            raise UnverifiedModelFile(f"{path}: no hash record ({record.name}); refusing to "
+                                      "unpickle a file of unknown origin")
+        expected_sha256 = json.loads(record.read_text())["sha256"]
+    actual = sha256_of(path)
+    if actual != expected_sha256:
+        raise UnverifiedModelFile(f"{path}: SHA-256 {actual[:12]}... does not match the "
+                                  f"recorded {expected_sha256[:12]}...; the file changed "
+                                  "since it was saved: refusing to unpickle it")
+    with open(path, "rb") as stream:
+        return pickle.load(stream)  # noqa: S301 (verified above)
+
+
+class HashedPickleDataset(AbstractVersionedDataset):
+    """A pickle written with a ``.sha256.json`` record of its bytes, and loaded only when
+    the bytes still match (local files). Versioned like Kedro's datasets."""
+
+    def __init__(self, *, filepath: str, version: Version | None = None,
+                 metadata: dict[str, Any] | None = None):
+        protocol, path = get_protocol_and_path(filepath, version)
+        if protocol != "file":
+            raise ValueError("HashedPickleDataset supports local files only")
+        self._fs = fsspec.filesystem(protocol)
+        self.metadata = metadata
+        super().__init__(filepath=PurePosixPath(path), version=version,
+                         exists_function=self._fs.exists, glob_function=self._fs.glob)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "version": self._version}
+
+    def load(self) -> Any:
+        return load_verified_pickle(str(self._get_load_path()))
+
+    def save(self, data: Any) -> None:
+        path = Path(str(self._get_save_path()))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+        path.write_bytes(payload)
+        digest = hashlib.sha256(payload).hexdigest()
+        manifest_path(path).write_text(json.dumps({"sha256": digest, "bytes": len(payload),
+                                                   "file": path.name}, indent=2))
+
+    def _exists(self) -> bool:
+        try:
+            return Path(str(self._get_load_path())).is_file()
+        except DatasetError:
+            return False

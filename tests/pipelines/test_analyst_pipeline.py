@@ -27,7 +27,8 @@ OUTPUTS = {"bars": "market_bars", "splits": "time_splits_report", "labels": "ana
            "tactician_sizing": "tactician_sizing",
            "governor_decisions": "governor_decisions", "governor_metrics": "governor_metrics",
            "governor_oof": "governor_oof_probabilities",
-           "governor_final": "governor_final_params", "governor_model": "governor_model"}
+           "governor_final": "governor_final_params", "governor_model": "governor_model",
+           "decision_system": "governor_decision_system"}
 
 
 def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
@@ -113,6 +114,7 @@ def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
 
     check_tactician_outputs(out, splits_start)
     check_governor_outputs(out, splits)
+    check_live_parity(out)
 
 
 def check_tactician_outputs(out, validation_start):
@@ -183,3 +185,26 @@ def check_governor_outputs(out, splits):
         assert models["class_prior"]["trading"]["trades"] == 0  # the prior always says HOLD
     model = out["governor_model"]
     assert [name for name, _ in model.steps] == ["prepare", "model"]
+
+
+def check_live_parity(out):
+    """The live predictor decides every test bar as the batch pipeline did: the whole test
+    period scored at once, and single decisions from the bars up to a bar."""
+    from ares_kedro.governor.live import Governor
+
+    live = Governor(out["decision_system"], "test")
+    bars, decisions = out["bars"], out["governor_decisions"]
+    test = decisions[decisions["period"] == "test"]
+    rows = bars.index.get_indexer(test.index)
+    batch = live.decide_batch(bars, rows)
+    assert (batch["decision"].to_numpy() == test["decision"].to_numpy()).all()
+    np.testing.assert_allclose(batch["confidence"], test["confidence"], rtol=1e-12)
+    np.testing.assert_allclose(batch["size"], test["size"], rtol=1e-12, atol=1e-15)
+    for row in rows[:: max(1, len(rows) // 3)]:
+        one = live.decide(bars.iloc[: row + 1])
+        expected = test.loc[bars.index[row]]
+        assert one["prediction"] == expected["decision"]
+        assert one["confidence"] == pytest.approx(expected["confidence"], rel=1e-12)
+        assert one["size"] == pytest.approx(expected["size"], rel=1e-12, abs=1e-15)
+        assert one["primary_regime"] == expected["regime"]
+        assert set(one["ensemble_predictions"]) == {"GLOBAL", *REGIMES}

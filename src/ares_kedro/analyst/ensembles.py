@@ -149,7 +149,10 @@ class RegimeEnsemble(BaseEstimator, ClassifierMixin):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """(n, 3) probabilities in LABELS order (= ``classes_``)."""
-        members = self.member_probabilities(X)
+        return self.combine(self.member_probabilities(X))
+
+    def combine(self, members: dict[str, np.ndarray]) -> np.ndarray:
+        """The ensemble's (n, 3) probabilities from its members' (``member_probabilities``)."""
         if self.combiner_ == "stacking":
             return class_probabilities(self.meta_, pd.DataFrame(self._stack_inputs(members)))
         return self._vote(members)

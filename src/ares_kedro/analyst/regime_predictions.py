@@ -46,8 +46,8 @@ class RegimeOpinion:
 
 def ensemble_opinion(ensemble: RegimeEnsemble, features: pd.DataFrame) -> RegimeOpinion:
     """Raw probabilities and member spread of ``ensemble`` on ``features`` rows."""
-    members = ensemble.member_probabilities(features)
-    return RegimeOpinion(ensemble.predict_proba(features), ensemble_spread(list(members.values())))
+    members = ensemble.member_probabilities(features)  # once: combined and spread from them
+    return RegimeOpinion(ensemble.combine(members), ensemble_spread(list(members.values())))
 
 
 def regime_predictions(ensembles: dict[str, RegimeEnsemble], features: pd.DataFrame,
@@ -120,12 +120,36 @@ def regime_predictions(ensembles: dict[str, RegimeEnsemble], features: pd.DataFr
             "held_out_before": before, "held_out_after": after,
         }
         charts[name] = (opinion.proba[fit_rows], cross[fit_rows], label[fit_rows])
-        for column, class_name in enumerate(LABELS):
-            table[f"{name}_p_{class_name.lower()}"] = calibrated[:, column]
-        table[f"{name}_prediction"] = np.array(LABELS)[calibrated.argmax(axis=1)]
-        table[f"{name}_confidence"] = calibrated.max(axis=1)
-        table[f"{name}_spread"] = opinion.spread
+        table |= opinion_columns(name, calibrated, opinion.spread)
     return pd.DataFrame(table, index=rows_index), calibrators, report, charts
+
+
+def opinion_columns(name: str, proba: np.ndarray, spread: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``analyst_predictions`` columns of ensemble ``name``: ``<name>_p_long``,
+    ``_p_short``, ``_p_hold``, ``_prediction``, ``_confidence``, ``_spread``."""
+    columns = {f"{name}_p_{c.lower()}": proba[:, k] for k, c in enumerate(LABELS)}
+    columns[f"{name}_prediction"] = np.array(LABELS)[proba.argmax(axis=1)]
+    columns[f"{name}_confidence"] = proba.max(axis=1)
+    columns[f"{name}_spread"] = spread
+    return columns
+
+
+def calibrated_opinions(ensembles: dict[str, RegimeEnsemble],
+                        calibrators: dict[str, ProbabilityCalibrator | None],
+                        features: pd.DataFrame) -> pd.DataFrame:
+    """Every ensemble's calibrated opinion on ``features`` rows, in the
+    ``analyst_predictions`` layout: what the test period gets, and live prediction too (a
+    calibrator of None was not applied: raw probabilities)."""
+    table: dict[str, np.ndarray] = {}
+    seen: dict[int, RegimeOpinion] = {}  # a stand-in shared by several regimes: asked once
+    for name, ensemble in ensembles.items():
+        if id(ensemble) not in seen:
+            seen[id(ensemble)] = ensemble_opinion(ensemble, features)
+        opinion = seen[id(ensemble)]
+        calibrator = calibrators.get(name)
+        proba = opinion.proba if calibrator is None else calibrator.transform(opinion.proba)
+        table |= opinion_columns(name, proba, opinion.spread)
+    return pd.DataFrame(table, index=features.index)
 
 
 def out_of_fold_predictions(ensembles: dict[str, RegimeEnsemble], reports: dict[str, Any],

@@ -47,25 +47,39 @@ def analyst_signals(oof_predictions: pd.DataFrame, predictions: pd.DataFrame,
     train = pd.concat([own, fallback]).set_index("bar_time")
     train = train.assign(period="train")[["period", "regime", "ensemble", *OPINION_COLUMNS]]
 
-    later_regime = predictions["regime"].astype(str).to_numpy()
-    later = pd.DataFrame({"period": predictions["period"].to_numpy(), "regime": later_regime,
-                          "ensemble": later_regime}, index=predictions.index)
-    for column in OPINION_COLUMNS:
-        values = np.empty(len(predictions), dtype=object if column == "prediction" else float)
-        for name in REGIMES:
-            rows = later_regime == name
-            values[rows] = predictions[f"{name}_{column}"].to_numpy()[rows]
-        later[column] = values
+    later = own_regime_opinions(predictions)
+    later.insert(0, "period", predictions["period"].to_numpy())
     table = pd.concat([train, later]).sort_index()
     if table.index.has_duplicates:
         raise ValueError("analyst predictions overlap: a bar has both an out-of-fold and a "
                          "validation/test opinion; re-run the analyst pipeline")
-    table["prediction"] = table["prediction"].astype(str)
-    unknown = sorted(set(table["prediction"]) - set(LABELS))
+    table["side"] = signal_side(table, min_directional_edge)
+    return table.rename_axis("bar_time")
+
+
+def own_regime_opinions(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per bar of a wide opinions table (``analyst_predictions`` layout: ``regime`` and
+    ``<ensemble>_<column>``), the opinion of the bar's regime's ensemble: ``regime``,
+    ``ensemble`` and the :data:`OPINION_COLUMNS`."""
+    regime = predictions["regime"].astype(str).to_numpy()
+    out = pd.DataFrame({"regime": regime, "ensemble": regime}, index=predictions.index)
+    for column in OPINION_COLUMNS:
+        values = np.empty(len(predictions), dtype=object if column == "prediction" else float)
+        for name in REGIMES:
+            rows = regime == name
+            values[rows] = predictions[f"{name}_{column}"].to_numpy()[rows]
+        out[column] = values
+    return out
+
+
+def signal_side(opinions: pd.DataFrame, min_directional_edge: float) -> np.ndarray:
+    """+1 / -1 / 0 per opinion: LONG / SHORT predicted, else the leading direction when
+    ``|p_long - p_short| >= min_directional_edge``, else no signal."""
+    prediction = opinions["prediction"].astype(str)
+    unknown = sorted(set(prediction) - set(LABELS))
     if unknown:
         raise ValueError(f"analyst predictions hold unknown labels {unknown}")
-    side = table["prediction"].map(SIDES).fillna(0).to_numpy(dtype=int)
-    edge = table["p_long"].to_numpy(dtype=float) - table["p_short"].to_numpy(dtype=float)
+    side = prediction.map(SIDES).fillna(0).to_numpy(dtype=int)
+    edge = opinions["p_long"].to_numpy(dtype=float) - opinions["p_short"].to_numpy(dtype=float)
     leads = np.abs(edge) >= min_directional_edge
-    table["side"] = np.where(side != 0, side, np.where(leads, np.sign(edge), 0)).astype(int)
-    return table.rename_axis("bar_time")
+    return np.where(side != 0, side, np.where(leads, np.sign(edge), 0)).astype(int)

@@ -20,6 +20,7 @@ from ares_kedro.analyst.baseline import (
 )
 from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades
+from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
 from ares_kedro.analyst.targets import TargetSearchParams
 from ares_kedro.governor.comparison import (
@@ -35,8 +36,10 @@ from ares_kedro.governor.final_parameters import (
     optimise_final_parameters,
 )
 from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
+from ares_kedro.governor.live import DecisionSystem
 from ares_kedro.governor.model import GovernorModelParams, fit_governor
 from ares_kedro.governor.model import class_probabilities as governor_proba
+from ares_kedro.market.timeframes import to_timedelta
 from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends, realised_volatility
 from ares_kedro.tactician.sizing import SizingParams
 
@@ -207,3 +210,36 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
                 test["single_lightgbm"]["classification"]["log_loss"],
                 test["governor"]["trading"]["sharpe"])
     return table, metrics
+
+
+def package_decision_system(regime_model: dict[str, Any], feature_report: dict[str, Any],
+                            analyst_metrics: dict[str, Any], analyst_calibrators: dict[str, Any],
+                            tactician_models, tactician_sizing: dict[str, Any],
+                            governor_model: Pipeline, governor_final_params: dict[str, Any],
+                            ingestion: dict[str, Any], **ensembles: Any) -> DecisionSystem:
+    """``governor_decision_system``: everything the live predictor needs, one hashed file.
+
+    Only the features some model reads are computed live (the ensembles', the tactician's
+    and the higher-timeframe trend columns); a regime served by the GLOBAL stand-in shares
+    the GLOBAL ensemble object, so it is evaluated once."""
+    members = {name: ensembles[f"analyst_ensemble_{name}"] for name in ENSEMBLES}
+    for name in ENSEMBLES:
+        if analyst_metrics[name]["model"] == "global_fallback":
+            members[name] = members[GLOBAL]
+    context = ContextParams.from_params(tactician_sizing["context"])
+    needed = {c for e in members.values() for c in e.feature_names_in_}
+    needed |= set(tactician_models.analyst_features) | set(context.trend_columns().values())
+    computed = list(feature_report["computed"])
+    missing = sorted(needed - set(computed))
+    if missing:
+        raise ValueError(f"decision system: models read features {missing} that the analyst "
+                         "did not compute; re-run the analyst pipeline")
+    return DecisionSystem(
+        market={k: ingestion[k] for k in ("exchange", "symbol", "market", "timeframe")
+                if k in ingestion},
+        bar_interval=to_timedelta(ingestion["timeframe"]),
+        regime_model=regime_model, feature_names=[c for c in computed if c in needed],
+        ensembles=members, calibrators=analyst_calibrators, tactician_models=tactician_models,
+        tactician_record=tactician_sizing, governor_model=governor_model,
+        final_params=governor_final_params,
+        created=pd.Timestamp.now(tz="UTC").isoformat())

@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from ares_kedro.governor.inputs import ENSEMBLES
 from ares_kedro.pipelines.governor import nodes
 
 
@@ -31,6 +32,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                   "analyst_labels", "pruned_features", "market_bars", "optimal_target_params",
                   "tactician_sizing"],
                  ["governor_decisions", "governor_metrics"], name="decide_and_compare"),
+            node(nodes.package_decision_system,
+                 {"regime_model": "regime_model", "feature_report": "feature_report",
+                  "analyst_metrics": "analyst_metrics",
+                  "analyst_calibrators": "analyst_calibrators",
+                  "tactician_models": "tactician_models", "tactician_sizing": "tactician_sizing",
+                  "governor_model": "governor_model",
+                  "governor_final_params": "governor_final_params",
+                  "ingestion": "params:ingestion",
+                  **{f"analyst_ensemble_{name}": f"analyst_ensemble_{name}"
+                     for name in ENSEMBLES}},
+                 "governor_decision_system", name="package_decision_system"),
         ],
         tags="governor",
     )

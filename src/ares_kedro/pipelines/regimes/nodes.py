@@ -9,9 +9,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from ares_kedro.regimes import reports
-from ares_kedro.regimes.mixture import MixtureParams, RegimeMixture, classify_mixture
+from ares_kedro.regimes.labelling import label_regimes
+from ares_kedro.regimes.mixture import MixtureParams, RegimeMixture
 from ares_kedro.regimes.rules import RuleParams, classify_rules
-from ares_kedro.regimes.support_resistance import SupportResistanceParams, sr_levels_table
+from ares_kedro.regimes.support_resistance import SupportResistanceParams
 
 METHODS = ("rules", "gmm")
 logger = logging.getLogger(__name__)
@@ -26,16 +27,13 @@ def classify_regimes(market_bars: pd.DataFrame, params: dict[str, Any]
         raise ValueError(f"regimes.method must be one of {METHODS}, got {method!r}")
     sr = SupportResistanceParams.from_params(params["support_resistance"])
     rules = RuleParams.from_params(params["rules"])
-    labels, pivots = classify_rules(market_bars, params["timeframe"], rules, sr)
     model: dict[str, Any] = {"method": method, "timeframe": params["timeframe"], "rules": rules,
                              "support_resistance": sr}
     if method == "gmm":
-        mixture = RegimeMixture(MixtureParams.from_params(params["gmm"])).fit(labels)
-        labels = classify_mixture(labels.drop(columns=["regime", "candidate_regime", "is_warmup"]),
-                                  mixture, rules.min_duration_bars, rules.smoothing_exempt,
-                                  rules.warmup_regime)
-        model["mixture"] = mixture
-    return labels, sr_levels_table(pivots, sr), model
+        rule_labels, _ = classify_rules(market_bars, params["timeframe"], rules, sr)
+        model["mixture"] = RegimeMixture(MixtureParams.from_params(params["gmm"])).fit(rule_labels)
+    labels, sr_levels = label_regimes(market_bars, model)
+    return labels, sr_levels, model
 
 
 def split_by_regime(market_bars: pd.DataFrame, regime_labels: pd.DataFrame

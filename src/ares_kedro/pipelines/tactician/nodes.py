@@ -8,11 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades
 from ares_kedro.regimes.indicators import average_true_range
-from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends, realised_volatility
-from ares_kedro.tactician.decisions import DecisionParams, decide
+from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends
+from ares_kedro.tactician.decisions import DecisionParams
 from ares_kedro.tactician.labels import (
     TacticianLabelParams,
     entry_timing_labels,
@@ -21,6 +20,7 @@ from ares_kedro.tactician.labels import (
 )
 from ares_kedro.tactician.metrics import review_metrics, signal_metrics
 from ares_kedro.tactician.models import TacticianModelParams
+from ares_kedro.tactician.serving import signal_decisions, signal_probabilities
 from ares_kedro.tactician.signals import OPINION_COLUMNS, analyst_signals
 from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.tactician.training import (
@@ -140,31 +140,30 @@ def decide_signals(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
     """``tactician_signals`` (act, entry, size per signal; training rows out of fold),
     ``tactician_reviews`` (close-early probability per review), the sizing parameters
     (``tactician_sizing``) and ``tactician_metrics`` per period."""
-    label_params = TacticianLabelParams.from_params(labels)
-    context_params = ContextParams.from_params(context)
+    TacticianLabelParams.from_params(labels)
+    ContextParams.from_params(context)
     decision_params = DecisionParams.from_params(decisions)
-    sizing_params = SizingParams.from_params(sizing)
+    SizingParams.from_params(sizing)
     barriers = _barriers(optimal_target_params)
-    trends, on_signals, on_reviews = _model_inputs(
-        analyst_features, tactician_labels, tactician_review_labels,
-        tactician_models.analyst_features, context)
+    record = {"sizing": sizing, "decisions": decisions, "context": context, "labels": labels,
+              "payoff_ratio": barriers.take_profit / barriers.stop_loss,
+              "barriers": {k: optimal_target_params[k] for k in (
+                  "take_profit", "stop_loss", "holding_bars", "round_trip_fee")}}
+    _, on_reviews = _model_inputs(analyst_features, tactician_labels, tactician_review_labels,
+                                  tactician_models.analyst_features, context)[1:]
 
     signals = tactician_labels.copy()
     reviews = tactician_review_labels.copy()
     later = (signals["period"] != "train").to_numpy()
-    signals["p_win"] = np.nan
-    signals["p_wait"] = np.nan
-    regime = signals["regime"].to_numpy()
-    signals.loc[later, "p_win"] = tactician_models.probability(
-        "meta", on_signals[later], regime[later])
-    signals.loc[later, "p_wait"] = tactician_models.probability(
-        "entry_timing", on_signals[later], regime[later])
+    p_win = np.full(len(signals), np.nan)
+    p_wait = np.full(len(signals), np.nan)
+    p_win[later], p_wait[later] = signal_probabilities(tactician_models, signals[later],
+                                                       analyst_features, context)
     oof = tactician_oof_probabilities
     on_signal = oof[oof["kind"] == "signal"]
-    signals.iloc[on_signal["label_row"].to_numpy(), signals.columns.get_loc("p_win")] = \
-        on_signal["p_win"].to_numpy()
-    signals.iloc[on_signal["label_row"].to_numpy(), signals.columns.get_loc("p_wait")] = \
-        on_signal["p_wait"].to_numpy()
+    p_win[on_signal["label_row"].to_numpy()] = on_signal["p_win"].to_numpy()
+    p_wait[on_signal["label_row"].to_numpy()] = on_signal["p_wait"].to_numpy()
+    signals["p_win"], signals["p_wait"] = p_win, p_wait
     later_reviews = (reviews["period"] != "train").to_numpy()
     reviews["p_close"] = np.nan
     reviews.loc[later_reviews, "p_close"] = tactician_models.probability(
@@ -174,16 +173,7 @@ def decide_signals(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
     reviews.iloc[on_review["label_row"].to_numpy(), reviews.columns.get_loc("p_close")] = \
         on_review["p_close"].to_numpy()
 
-    rows = signals["row"].to_numpy()
-    volatility = realised_volatility(market_bars["close"], context_params.volatility_window_bars,
-                                     YEAR / bar_interval(market_bars.index))
-    decided = decide(signals["side"].to_numpy(), signals["p_win"].to_numpy(),
-                     signals["p_wait"].to_numpy(), market_bars["close"].to_numpy()[rows],
-                     _atr(market_bars, label_params.atr_window).to_numpy()[rows],
-                     volatility.to_numpy()[rows], trends["trend_1d"].to_numpy()[rows],
-                     barriers.take_profit / barriers.stop_loss,
-                     float(label_params.limit_offset_atr), decision_params, sizing_params,
-                     context_params, signals.index)
+    decided = signal_decisions(record, signals, p_win, p_wait, market_bars, analyst_features)
     signals = pd.concat([signals, decided], axis=1)
     # a training signal no purged fold tested has no honest probability: it is not scored
     scored = signals["is_labelled"] & signals["p_win"].notna()
@@ -198,12 +188,8 @@ def decide_signals(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
                                                   decision_params.close_threshold),
         }
     metrics["training_probabilities"] = "out of fold (purged CV), cross-fitted calibration"
-    sizing_out = {"sizing": sizing, "decisions": decisions, "context": context,
-                  "labels": labels, "payoff_ratio": barriers.take_profit / barriers.stop_loss,
-                  "barriers": {k: optimal_target_params[k] for k in (
-                      "take_profit", "stop_loss", "holding_bars", "round_trip_fee")}}
     keep = ["period", "regime", "ensemble", *OPINION_COLUMNS, "side", "p_win", "p_wait",
             "act", "entry", "limit_price", "against_daily_trend", "size", "is_labelled",
             "meta_label", "net_return", "exit_row", "filled", "fill_row",
             "price_improvement", "wait_label"]
-    return signals[keep], reviews, sizing_out, metrics
+    return signals[keep], reviews, record, metrics

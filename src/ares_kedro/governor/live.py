@@ -1,0 +1,202 @@
+"""The live predictor: trailing raw bars in, one decision out.
+
+``Governor.load(path).decide(recent_bars)`` labels the regimes, computes the features,
+asks every ensemble, the tactician and the governor, with the **same functions** the
+pipelines use (:func:`~ares_kedro.regimes.labelling.label_regimes`,
+:func:`~ares_kedro.analyst.features.compute_features`,
+:func:`~ares_kedro.analyst.regime_predictions.calibrated_opinions`,
+:func:`~ares_kedro.tactician.serving.tactician_decisions`,
+:func:`~ares_kedro.governor.inputs.governor_inputs`,
+:func:`~ares_kedro.governor.decisions.governor_decisions`), never a second
+implementation. ``decide_batch`` scores every bar of a table at once (vectorised), and
+``decide`` is its last row.
+
+The decision system is one pickled bundle (``governor_decision_system``), saved with a
+SHA-256 record and unpickled only when its bytes still match
+(:func:`~ares_kedro.datasets.load_verified_pickle`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from ares_kedro.analyst.features import REGISTRY, compute_features
+from ares_kedro.analyst.features.inputs import bar_interval, feature_inputs
+from ares_kedro.analyst.features.registry import warmup_bars
+from ares_kedro.analyst.regime_predictions import calibrated_opinions
+from ares_kedro.datasets import load_verified_pickle, manifest_path, sha256_of
+from ares_kedro.governor.decisions import governor_decisions
+from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
+from ares_kedro.governor.model import class_probabilities
+from ares_kedro.regimes.labelling import label_regimes
+from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends, realised_volatility
+from ares_kedro.tactician.serving import payoff_ratio, tactician_decisions
+from ares_kedro.tactician.signals import own_regime_opinions, signal_side
+from ares_kedro.tactician.sizing import SizingParams
+from ares_kedro.tactician.training import TacticianModels
+
+YEAR = pd.Timedelta(days=365)
+PRICES = ("open", "high", "low", "close")
+ALWAYS = (*PRICES, "volume")  # the regime rules read volume too
+
+
+class BadBars(ValueError):
+    """The bars given to the live predictor cannot be used; the message says why."""
+
+
+@dataclass
+class DecisionSystem:
+    """Everything a decision needs, fitted by the pipelines (``governor_decision_system``)."""
+
+    market: dict[str, Any]  # symbol, exchange, market, timeframe
+    bar_interval: pd.Timedelta
+    regime_model: dict[str, Any]
+    feature_names: list[str]  # computed features (the analyst's table columns)
+    ensembles: dict[str, Any]  # GLOBAL and one per regime
+    calibrators: dict[str, Any]
+    tactician_models: TacticianModels
+    tactician_record: dict[str, Any]  # tactician_sizing
+    governor_model: Pipeline
+    final_params: dict[str, Any]  # governor_final_params
+    created: str
+
+    def required_columns(self) -> list[str]:
+        """Bar columns the features read (beyond the support/resistance and reference
+        context the predictor builds itself)."""
+        context = {"nearest_support", "nearest_resistance", "reference_close",
+                   "support_strength", "resistance_strength"}
+        needed = {c for name in self.feature_names for c in REGISTRY[name].inputs} - context
+        return sorted(set(ALWAYS) | needed)
+
+    def warmup_bars(self) -> int:
+        return warmup_bars(self.feature_names, self.bar_interval)
+
+
+def check_bars(bars: pd.DataFrame, system: DecisionSystem) -> None:
+    """Raise :class:`BadBars` naming the first problem of ``bars``."""
+    if not isinstance(bars, pd.DataFrame) or not isinstance(bars.index, pd.DatetimeIndex):
+        raise BadBars("bars must be a DataFrame indexed by bar open time (DatetimeIndex, UTC)")
+    if bars.index.tz is None:
+        raise BadBars("bar times must be timezone-aware UTC (e.g. index.tz_localize('UTC'))")
+    missing = sorted(set(system.required_columns()) - set(bars.columns))
+    if missing:
+        raise BadBars(f"bars lack the columns {missing} that the trained features read "
+                      "(market_bars layout, docs/data.md)")
+    duplicated = bars.index[bars.index.duplicated()]
+    if len(duplicated):
+        raise BadBars(f"duplicated bar time {duplicated[0]}: keep one row per bar")
+    steps = np.diff(bars.index.as_unit("ns").asi8)
+    if (steps <= 0).any():
+        at = int(np.flatnonzero(steps <= 0)[0]) + 1
+        raise BadBars(f"bar times are not sorted: row {at} ({bars.index[at]}) comes after "
+                      f"{bars.index[at - 1]}; sort by time")
+    prices = bars[list(PRICES)].to_numpy(dtype=float)
+    bad = ~np.isfinite(prices).all(axis=1)
+    if bad.any():
+        raise BadBars(f"NaN or infinite price at {bars.index[int(np.flatnonzero(bad)[0])]}: "
+                      "repair or drop the bar")
+    if len(bars) > 1 and bar_interval(bars.index) != system.bar_interval:
+        raise BadBars(f"bars are {bar_interval(bars.index)} apart, the models were trained on "
+                      f"{system.bar_interval} bars")
+    needed = system.warmup_bars() + 1
+    if len(bars) < needed:
+        raise BadBars(f"{len(bars)} bars given, the features need at least {needed} "
+                      f"({system.market['timeframe']} bars of warm-up plus the bar to decide)")
+
+
+class Governor:
+    """The trained decision system, ready to decide."""
+
+    def __init__(self, system: DecisionSystem, model_version: str):
+        self.system = system
+        self.model_version = model_version
+
+    @classmethod
+    def load(cls, source: str | Path, expected_sha256: str | None = None) -> Governor:
+        """Load a decision system file (``governor_decision_system.pkl``) or the newest
+        version in its versioned folder, after checking its SHA-256 against
+        ``expected_sha256`` or the record saved beside it."""
+        path = Path(source)
+        if path.is_dir():  # a Kedro versioned dataset folder: <name>.pkl/<version>/<name>.pkl
+            versions = sorted(p for p in path.glob("*/*.pkl"))
+            if not versions:
+                raise FileNotFoundError(f"{path}: no decision system saved yet; run "
+                                        "`kedro run --pipelines=governor`")
+            path = versions[-1]
+        system = load_verified_pickle(path, expected_sha256)
+        if not isinstance(system, DecisionSystem):
+            raise TypeError(f"{path} holds a {type(system).__name__}, not a DecisionSystem")
+        digest = expected_sha256 or sha256_of(path)
+        return cls(system, digest[:12])
+
+    def decide_batch(self, bars: pd.DataFrame, rows: np.ndarray | None = None,
+                     reference_bars: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Decisions at ``rows`` of ``bars`` (default: every bar after the warm-up),
+        vectorised: regime, every ensemble's prediction and confidence, the tactician's
+        view, the governor's prediction, confidence, decision and size."""
+        system = self.system
+        check_bars(bars, system)
+        regime_labels, sr_levels = label_regimes(bars, system.regime_model)
+        features, report = compute_features(
+            feature_inputs(bars, sr_levels=sr_levels, reference_bars=reference_bars),
+            system.feature_names)
+        if report["skipped"]:
+            raise BadBars(f"features {sorted(report['skipped'])} lack their inputs "
+                          f"{report['skipped']}")
+        if rows is None:
+            rows = np.arange(system.warmup_bars(), len(bars))
+        at = features.iloc[rows]
+        opinions = calibrated_opinions(system.ensembles, system.calibrators, at)
+        opinions["regime"] = regime_labels["regime"].astype(str).to_numpy()[rows]
+        own = own_regime_opinions(opinions)
+        own["side"] = signal_side(own, float(system.tactician_record["labels"][
+            "min_directional_edge"]))
+        signals = own[own["side"] != 0]
+        tactician = tactician_decisions(system.tactician_models, system.tactician_record,
+                                        signals, features, bars)
+        tactician["side"] = signals["side"]
+        governor_rows = governor_inputs(opinions, tactician)
+        proba = class_probabilities(system.governor_model, governor_rows[feature_columns()])
+        context = ContextParams.from_params(system.tactician_record["context"])
+        volatility = realised_volatility(bars["close"], context.volatility_window_bars,
+                                         YEAR / system.bar_interval).to_numpy()[rows]
+        trend_1d = higher_timeframe_trends(at, context)["trend_1d"].to_numpy()
+        decided = governor_decisions(
+            proba, float(system.final_params["overall_confidence_threshold"]), volatility,
+            trend_1d, payoff_ratio(system.tactician_record),
+            SizingParams.from_params(system.final_params["sizing"]), context, at.index)
+        tactician_columns = tactician.reindex(at.index)[["p_win", "p_wait", "act", "size"]]
+        return pd.concat([
+            decided, opinions[[c for c in opinions if c.endswith(("_prediction",
+                                                                  "_confidence"))]],
+            opinions[["regime"]], tactician_columns.add_prefix("tactician_")], axis=1)
+
+    def decide(self, recent_bars: pd.DataFrame,
+               reference_bars: pd.DataFrame | None = None) -> dict[str, Any]:
+        """The decision at the last of ``recent_bars`` (the seeds' ``get_all_predictions``,
+        plus the size and the model version)."""
+        row = self.decide_batch(recent_bars, np.array([len(recent_bars) - 1]),
+                                reference_bars).iloc[0]
+        return {
+            "bar_time": recent_bars.index[-1].isoformat(),
+            "prediction": row["decision"],
+            "confidence": float(row["confidence"]),
+            "size": float(row["size"]),
+            "primary_regime": row["regime"],
+            "ensemble_predictions": {n: row[f"{n}_prediction"] for n in ENSEMBLES},
+            "ensemble_confidences": {n: float(row[f"{n}_confidence"]) for n in ENSEMBLES},
+            "raw_prediction": row["prediction"],
+            "model_version": self.model_version,
+        }
+
+
+def describe_file(path: str | Path) -> dict[str, Any]:
+    """The hash record of a saved decision system (what to pin in a deployment)."""
+    return {"file": str(path), "sha256": sha256_of(path),
+            "record": str(manifest_path(path))}
