@@ -141,11 +141,29 @@ def test_the_final_parameter_study_reports_its_front_and_resumes(tmp_path):
                                      max_drawdown_limit=0.3, min_trades=5)
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
-                                       storage, show_progress_bar=False)
+                                       storage, show_progress_bar=False, default_threshold=0.55)
     assert result["trials_run"] == 8 and result["pareto_front"]
     assert 0.34 <= result["overall_confidence_threshold"] <= 0.7
     assert result["chosen_trial"] in {t["trial"] for t in result["pareto_front"]}
     assert result["chosen_metrics"]["sharpe"] > 0  # the edge is found, net of costs
     again = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
-                                      storage, show_progress_bar=False)
+                                      storage, show_progress_bar=False, default_threshold=0.55)
     assert again["trials_run"] == 8 and again["chosen_trial"] == result["chosen_trial"]
+
+
+def test_a_governor_that_never_trades_keeps_the_defaults_and_says_so(tmp_path):
+    n = 300
+    close = np.full(n, 100.0)
+    bars = pd.DataFrame({"open": close, "high": close, "low": close, "close": close},
+                        index=pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"))
+    trades, _ = barrier_trades(bars, BarrierParams(0.004, 0.004, 6, 0.001))
+    proba = np.tile([0.2, 0.2, 0.6], (n, 1))  # always HOLD
+    inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
+    params = FinalOptimisationParams(n_trials=4, seed=1, confidence_threshold=[0.34, 0.7],
+                                     target_volatility=[0.2, 1.0], max_position=[0.2, 1.0],
+                                     max_drawdown_limit=0.3, min_trades=1)
+    result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
+                                       f"sqlite:///{tmp_path / 's.db'}", False, 0.55)
+    assert result["overall_confidence_threshold"] == 0.55 and result["chosen_trial"] is None
+    assert result["trials_run"] == 4 and result["pareto_front"] == []
+    assert "defaults kept" in result["objective_note"]

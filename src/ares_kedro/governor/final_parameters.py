@@ -13,6 +13,7 @@ deflated Sharpe ratio (#8) needs it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -27,6 +28,8 @@ from ares_kedro.governor.decisions import governor_decisions
 from ares_kedro.params import checked_keys
 from ares_kedro.tactician.context import ContextParams
 from ares_kedro.tactician.sizing import SizingParams
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,13 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
                               context: ContextParams, payoff_ratio: float,
                               trades: pd.DataFrame, bars_per_year: float,
                               params: FinalOptimisationParams, storage: str,
-                              show_progress_bar: bool) -> dict[str, Any]:
-    """Run (or resume) the study; return the chosen threshold and sizing with the evidence."""
+                              show_progress_bar: bool, default_threshold: float
+                              ) -> dict[str, Any]:
+    """Run (or resume) the study; return the chosen threshold and sizing with the evidence.
+
+    When no trial trades ``min_trades`` times (the governor is rarely confident enough to
+    act on the validation period: no edge it can trust), nothing is chosen: the
+    ``default_threshold`` and the tactician's sizing stay, and the result says so."""
     name = "final-" + fingerprint(inputs.proba, inputs.bar_rows, inputs.volatility,
                                   inputs.trend_1d, asdict(sizing), asdict(context),
                                   {k: v for k, v in asdict(params).items() if k != "n_trials"},
@@ -121,9 +129,17 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     trials = study.get_trials(deepcopy=False)
     if not complete:
-        raise ValueError(f"final parameters study {name}: no trial made min_trades="
-                         f"{params.min_trades} trades on the validation period; lower "
-                         "governor.final_optimisation.min_trades or the threshold range")
+        logger.warning("Final parameters study %s: no trial made %d trades on the validation "
+                       "period; the governor keeps overall_confidence_threshold %.2f and the "
+                       "tactician's sizing (it will seldom act)", name, params.min_trades,
+                       default_threshold)
+        return {"overall_confidence_threshold": float(default_threshold),
+                "sizing": asdict(sizing), "chosen_trial": None,
+                "chosen_within_drawdown_limit": False, "chosen_metrics": None,
+                "pareto_front": [], "study_name": name, "trials_run": len(trials),
+                "trials_complete": 0,
+                "objective_note": f"no trial made min_trades={params.min_trades} trades on the "
+                                  "validation period: defaults kept"}
     front = study.best_trials
     within = [t for t in front if t.values[1] <= params.max_drawdown_limit]
     chosen = (max(within, key=lambda t: t.values[0]) if within

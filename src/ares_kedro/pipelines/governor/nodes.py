@@ -128,7 +128,8 @@ def tune_final_parameters(governor_inputs: pd.DataFrame,
                           governor_oof_probabilities: pd.DataFrame, market_bars: pd.DataFrame,
                           analyst_features: pd.DataFrame, optimal_target_params: dict[str, Any],
                           tactician_sizing: dict[str, Any], final_optimisation: dict[str, Any],
-                          optuna: dict[str, Any]) -> dict[str, Any]:
+                          overall_confidence_threshold: float, optuna: dict[str, Any]
+                          ) -> dict[str, Any]:
     """``governor_final_params``: threshold and sizing tuned on the validation period."""
     params = FinalOptimisationParams.from_params(final_optimisation)
     oof = governor_oof_probabilities.dropna()
@@ -139,11 +140,12 @@ def tune_final_parameters(governor_inputs: pd.DataFrame,
     result = optimise_final_parameters(
         inputs, SizingParams.from_params(tactician_sizing["sizing"]), context, payoff, trades,
         YEAR / bar_interval(market_bars.index), params, _storage(optuna),
-        bool(optuna["show_progress_bar"]))
-    logger.info("Final parameters: threshold %.3f, chosen trial %d of %d, validation Sharpe "
-                "%.2f, max drawdown %.3f", result["overall_confidence_threshold"],
-                result["chosen_trial"], result["trials_run"],
-                result["chosen_metrics"]["sharpe"], result["chosen_metrics"]["max_drawdown"])
+        bool(optuna["show_progress_bar"]), float(overall_confidence_threshold))
+    if result["chosen_metrics"]:
+        logger.info("Final parameters: threshold %.3f, chosen trial %d of %d, validation "
+                    "Sharpe %.2f, max drawdown %.3f", result["overall_confidence_threshold"],
+                    result["chosen_trial"], result["trials_run"],
+                    result["chosen_metrics"]["sharpe"], result["chosen_metrics"]["max_drawdown"])
     return result
 
 
