@@ -145,7 +145,7 @@ class Governor:
         regime_labels, sr_levels = label_regimes(bars, system.regime_model)
         features, report = compute_features(
             feature_inputs(bars, sr_levels=sr_levels, reference_bars=reference_bars),
-            system.feature_names)
+            system.feature_names, skip_empty_inputs=False)
         if report["skipped"]:
             raise BadBars(f"features {sorted(report['skipped'])} lack their inputs "
                           f"{report['skipped']}")

@@ -67,10 +67,15 @@ def register(name: str, category: str, warmup: int | pd.Timedelta, inputs: Itera
     return add
 
 
-def compute_features(bars: pd.DataFrame, names: Iterable[str] | None = None
-                     ) -> tuple[pd.DataFrame, dict[str, Any]]:
+def compute_features(bars: pd.DataFrame, names: Iterable[str] | None = None,
+                     skip_empty_inputs: bool = True) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Features of ``bars`` (all registered ones, or ``names``) and a report of what was
-    skipped and how many NaN or inf values remain after each feature's warm-up."""
+    skipped and how many NaN or inf values remain after each feature's warm-up.
+
+    A feature is skipped when an input column is absent, or (``skip_empty_inputs``) entirely
+    NaN: a data source the market does not have. Live prediction passes False: there an
+    empty input in a short window (no support zone known yet) is a NaN value, not a
+    missing source."""
     wanted = list(REGISTRY) if names is None else list(names)
     unknown = sorted(set(wanted) - set(REGISTRY))
     if unknown:
@@ -81,7 +86,8 @@ def compute_features(bars: pd.DataFrame, names: Iterable[str] | None = None
     bad_after_warmup: dict[str, int] = {}
     for name in wanted:
         feature = REGISTRY[name]
-        missing = [c for c in feature.inputs if c not in bars or bars[c].isna().all()]
+        missing = [c for c in feature.inputs
+                   if c not in bars or (skip_empty_inputs and bars[c].isna().all())]
         if missing:
             skipped[name] = missing
             continue
