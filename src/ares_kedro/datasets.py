@@ -12,6 +12,7 @@ from typing import Any
 import fsspec
 import pandas as pd
 from kedro.io.core import (
+    AbstractDataset,
     AbstractVersionedDataset,
     DatasetError,
     Version,
@@ -107,3 +108,33 @@ class HashedPickleDataset(AbstractVersionedDataset):
             return Path(str(self._get_load_path())).is_file()
         except DatasetError:
             return False
+
+
+class HashedPickleDirectory(AbstractDataset):
+    """A folder holding ``model.pkl`` and its ``model.pkl.sha256.json`` record: one path
+    that carries the model and its hash together (what an MLflow model logs as one
+    artifact). Loaded only when the bytes match the record; local files, unversioned."""
+
+    FILE = "model.pkl"
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
+        self._filepath = PurePosixPath(filepath)
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+    def load(self) -> Any:
+        return load_verified_pickle(Path(str(self._filepath)) / self.FILE)
+
+    def save(self, data: Any) -> None:
+        folder = Path(str(self._filepath))
+        folder.mkdir(parents=True, exist_ok=True)
+        payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+        (folder / self.FILE).write_bytes(payload)
+        manifest_path(folder / self.FILE).write_text(json.dumps(
+            {"sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload),
+             "file": self.FILE}, indent=2))
+
+    def _exists(self) -> bool:
+        return (Path(str(self._filepath)) / self.FILE).is_file()

@@ -13,8 +13,34 @@ from ares_kedro.pipelines import analyst, governor, ingestion, regimes, tacticia
 PIPELINE_ORDER = ("ingestion", "regimes", "analyst", "tactician", "governor", "validation")
 
 
+def with_served_model(training: Pipeline) -> Pipeline:
+    """``training`` that, when run, logs the governor's inference pipeline as an MLflow
+    model (kedro-mlflow's ``pipeline_ml_factory``): it loads with
+    ``mlflow.pyfunc.load_model`` and serves with ``mlflow models serve``
+    (docs/governor.md)."""
+    from kedro_mlflow.pipeline import pipeline_ml_factory
+
+    from ares_kedro.pipelines.governor.pipeline import create_inference_pipeline
+
+    return pipeline_ml_factory(training=training, inference=create_inference_pipeline(),
+                               input_name="recent_bars",
+                               log_model_kwargs={"name": "governor", "signature": None,
+                                                 "pip_requirements": served_requirements()})
+
+
+def served_requirements() -> list[str]:
+    """The packages the served model imports, at the versions installed (given explicitly:
+    MLflow would otherwise load the model in a subprocess to guess them)."""
+    from importlib.metadata import version
+
+    names = ("kedro", "kedro-datasets", "kedro-mlflow", "mlflow", "pandas", "numpy",
+             "scikit-learn", "lightgbm", "xgboost-cpu", "numba", "ta", "PyWavelets", "scipy")
+    return [f"{name}=={version(name)}" for name in names]
+
+
 def register_pipelines() -> dict[str, Pipeline]:
-    """Map pipeline names to pipelines; ``__default__`` runs all of them in order."""
+    """Map pipeline names to pipelines; ``__default__`` runs all of them in order. Runs
+    that end with the governor log its inference pipeline as an MLflow model."""
     built = {
         "ingestion": ingestion.create_pipeline(),
         "regimes": regimes.create_pipeline(),
@@ -23,5 +49,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "governor": governor.create_pipeline(),
     }
     pipelines = {name: built[name] for name in PIPELINE_ORDER if name in built}
-    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    everything = sum(pipelines.values(), Pipeline([]))
+    pipelines["governor"] = with_served_model(pipelines["governor"])
+    pipelines["__default__"] = with_served_model(everything)
     return pipelines

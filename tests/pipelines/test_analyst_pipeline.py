@@ -3,6 +3,16 @@ serves all three: each one's inputs are the previous one's outputs)."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,6 +125,7 @@ def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
     check_tactician_outputs(out, splits_start)
     check_governor_outputs(out, splits)
     check_live_parity(out)
+    check_mlflow_model_and_serving(project, out)
 
 
 def check_tactician_outputs(out, validation_start):
@@ -208,3 +219,77 @@ def check_live_parity(out):
         assert one["size"] == pytest.approx(expected["size"], rel=1e-12, abs=1e-15)
         assert one["primary_regime"] == expected["regime"]
         assert set(one["ensemble_predictions"]) == {"GLOBAL", *REGIMES}
+
+
+def _request(bars: pd.DataFrame) -> dict:
+    """Bars as a JSON request carries them: times in an ``open_time`` column (epoch ms)."""
+    table = bars.reset_index(names="open_time")
+    table["open_time"] = table["open_time"].astype("int64") // 10**6
+    return json.loads(table.to_json(orient="split", index=False))
+
+
+def check_mlflow_model_and_serving(project, out):
+    """`kedro run --pipelines=governor` logs the inference pipeline as an MLflow model; it
+    loads with mlflow.pyfunc and serves with `mlflow models serve` on 127.0.0.1, giving
+    the live predictor's decision."""
+    import mlflow
+
+    from ares_kedro.governor.live import Governor
+
+    again = run_pipelines(project, ["governor"], {"system": "governor_decision_system"},
+                          env="blank", synthetic={"signal": {"strength": 1.0}})
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    experiments = [e.experiment_id for e in mlflow.search_experiments()]
+    models = mlflow.search_logged_models(experiment_ids=experiments, output_format="list",
+                                         order_by=[{"field_name": "creation_time",
+                                                    "ascending": False}])
+    assert models and models[0].name == "governor"
+    bars = out["bars"].iloc[-720:]
+    expected = Governor(again["system"]).decide(bars)  # the system this run logged
+    model = mlflow.pyfunc.load_model(f"models:/{models[0].model_id}")
+    served = model.predict(pd.DataFrame(**_request(bars))).iloc[0]
+    assert served["prediction"] == expected["prediction"]
+    assert served["confidence"] == pytest.approx(expected["confidence"], rel=1e-12)
+
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m",
+         f"models:/{models[0].model_id}", "-h", "127.0.0.1", "-p", str(port),
+         "--env-manager", "local"], env=env, cwd=project, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/ping", server)
+        body = json.dumps({"dataframe_split": _request(bars)}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            answer = json.loads(response.read())["predictions"][0]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert answer["prediction"] == expected["prediction"]
+    assert answer["size"] == pytest.approx(expected["size"], abs=1e-12)
+    assert answer["primary_regime"] == expected["primary_regime"]
+    assert answer["model_version"] == expected["model_version"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(url: str, server: subprocess.Popen, seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"mlflow models serve exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"mlflow models serve did not answer {url} in {seconds:.0f} s")

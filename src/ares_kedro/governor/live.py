@@ -64,7 +64,12 @@ class DecisionSystem:
     tactician_record: dict[str, Any]  # tactician_sizing
     governor_model: Pipeline
     final_params: dict[str, Any]  # governor_final_params
-    created: str
+    created: str  # UTC, ISO 8601
+
+    @property
+    def version(self) -> str:
+        """The model version: its packaging time, e.g. ``20261123T191214Z``."""
+        return pd.Timestamp(self.created).strftime("%Y%m%dT%H%M%SZ")
 
     def required_columns(self) -> list[str]:
         """Bar columns the features read (beyond the support/resistance and reference
@@ -113,9 +118,10 @@ def check_bars(bars: pd.DataFrame, system: DecisionSystem) -> None:
 class Governor:
     """The trained decision system, ready to decide."""
 
-    def __init__(self, system: DecisionSystem, model_version: str):
+    def __init__(self, system: DecisionSystem, sha256: str | None = None):
         self.system = system
-        self.model_version = model_version
+        self.model_version = system.version
+        self.sha256 = sha256  # of the file it was loaded from
 
     @classmethod
     def load(cls, source: str | Path, expected_sha256: str | None = None) -> Governor:
@@ -132,8 +138,7 @@ class Governor:
         system = load_verified_pickle(path, expected_sha256)
         if not isinstance(system, DecisionSystem):
             raise TypeError(f"{path} holds a {type(system).__name__}, not a DecisionSystem")
-        digest = expected_sha256 or sha256_of(path)
-        return cls(system, digest[:12])
+        return cls(system, expected_sha256 or sha256_of(path))
 
     def decide_batch(self, bars: pd.DataFrame, rows: np.ndarray | None = None,
                      reference_bars: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -194,6 +199,21 @@ class Governor:
             "raw_prediction": row["prediction"],
             "model_version": self.model_version,
         }
+
+
+def bars_from_records(frame: pd.DataFrame) -> pd.DataFrame:
+    """Bars as the predictor wants them from a table whose times are a column (what a
+    JSON request carries): ``open_time`` as epoch milliseconds or ISO 8601 strings becomes
+    the UTC index. A table already indexed by time passes through."""
+    if isinstance(frame.index, pd.DatetimeIndex):
+        return frame
+    if "open_time" not in frame:
+        raise BadBars("bars need their open times: a DatetimeIndex or an 'open_time' column "
+                      "(epoch milliseconds or ISO 8601)")
+    times = frame["open_time"]
+    index = (pd.to_datetime(times.to_numpy(), unit="ms", utc=True)
+             if pd.api.types.is_numeric_dtype(times) else pd.to_datetime(times, utc=True))
+    return frame.drop(columns="open_time").set_index(pd.DatetimeIndex(index, name="open_time"))
 
 
 def describe_file(path: str | Path) -> dict[str, Any]:

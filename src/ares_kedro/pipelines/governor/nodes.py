@@ -36,7 +36,7 @@ from ares_kedro.governor.final_parameters import (
     optimise_final_parameters,
 )
 from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
-from ares_kedro.governor.live import DecisionSystem
+from ares_kedro.governor.live import DecisionSystem, Governor, bars_from_records
 from ares_kedro.governor.model import GovernorModelParams, fit_governor
 from ares_kedro.governor.model import class_probabilities as governor_proba
 from ares_kedro.market.timeframes import to_timedelta
@@ -245,3 +245,21 @@ def package_decision_system(regime_model: dict[str, Any], feature_report: dict[s
         tactician_record=tactician_sizing, governor_model=governor_model,
         final_params=governor_final_params,
         created=pd.Timestamp.now(tz="UTC").isoformat())
+
+
+def copy_for_serving(governor_decision_system: DecisionSystem) -> DecisionSystem:
+    """``governor_serving_system``: the latest decision system in one unversioned folder
+    with its hash record, the artifact the MLflow model carries."""
+    return governor_decision_system
+
+
+def serve_decision(governor_serving_system: DecisionSystem, recent_bars: pd.DataFrame
+                   ) -> pd.DataFrame:
+    """The inference pipeline's one node: the decision at the last of ``recent_bars`` as
+    one row (the MLflow model's output)."""
+    decision = Governor(governor_serving_system).decide(bars_from_records(recent_bars))
+    row = {k: v for k, v in decision.items() if not isinstance(v, dict)}
+    for name in ENSEMBLES:
+        row[f"{name}_prediction"] = decision["ensemble_predictions"][name]
+        row[f"{name}_confidence"] = decision["ensemble_confidences"][name]
+    return pd.DataFrame([row])

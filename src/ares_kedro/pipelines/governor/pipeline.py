@@ -5,6 +5,8 @@ from kedro.pipeline import Pipeline, node, pipeline
 from ares_kedro.governor.inputs import ENSEMBLES
 from ares_kedro.pipelines.governor import nodes
 
+__all__ = ["create_inference_pipeline", "create_pipeline"]
+
 
 def create_pipeline(**kwargs) -> Pipeline:
     return pipeline(
@@ -44,6 +46,15 @@ def create_pipeline(**kwargs) -> Pipeline:
                   **{f"analyst_ensemble_{name}": f"analyst_ensemble_{name}"
                      for name in ENSEMBLES}},
                  "governor_decision_system", name="package_decision_system"),
+            node(nodes.copy_for_serving, "governor_decision_system", "governor_serving_system",
+                 name="copy_for_serving"),
         ],
         tags="governor",
     )
+
+
+def create_inference_pipeline() -> Pipeline:
+    """What the MLflow model runs: trailing bars in (``recent_bars``), one decision out."""
+    return pipeline([node(nodes.serve_decision, ["governor_serving_system", "recent_bars"],
+                          "governor_served_decision", name="serve_decision")],
+                    tags="serving")
