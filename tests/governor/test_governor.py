@@ -13,6 +13,7 @@ from ares_kedro.governor.decisions import governor_decisions
 from ares_kedro.governor.final_parameters import (
     DecisionInputs,
     FinalOptimisationParams,
+    decision_threshold,
     optimise_final_parameters,
 )
 from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
@@ -138,7 +139,8 @@ def test_the_final_parameter_study_reports_its_front_and_resumes(tmp_path):
     inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
     params = FinalOptimisationParams(n_trials=8, seed=1, confidence_threshold=[0.34, 0.7],
                                      target_volatility=[0.2, 1.0], max_position=[0.2, 1.0],
-                                     max_drawdown_limit=0.3, min_trades=5)
+                                     max_drawdown_limit=0.3, min_trades=5,
+                                     min_validation_sharpe=0.0)
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
                                        storage, show_progress_bar=False, default_threshold=0.55)
@@ -146,6 +148,7 @@ def test_the_final_parameter_study_reports_its_front_and_resumes(tmp_path):
     assert 0.34 <= result["overall_confidence_threshold"] <= 0.7
     assert result["chosen_trial"] in {t["trial"] for t in result["pareto_front"]}
     assert result["chosen_metrics"]["sharpe"] > 0  # the edge is found, net of costs
+    assert result["acts"] and decision_threshold(result) == result["overall_confidence_threshold"]
     again = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
                                       storage, show_progress_bar=False, default_threshold=0.55)
     assert again["trials_run"] == 8 and again["chosen_trial"] == result["chosen_trial"]
@@ -161,9 +164,36 @@ def test_a_governor_that_never_trades_keeps_the_defaults_and_says_so(tmp_path):
     inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
     params = FinalOptimisationParams(n_trials=4, seed=1, confidence_threshold=[0.34, 0.7],
                                      target_volatility=[0.2, 1.0], max_position=[0.2, 1.0],
-                                     max_drawdown_limit=0.3, min_trades=1)
+                                     max_drawdown_limit=0.3, min_trades=1,
+                                     min_validation_sharpe=0.0)
     result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
                                        f"sqlite:///{tmp_path / 's.db'}", False, 0.55)
     assert result["overall_confidence_threshold"] == 0.55 and result["chosen_trial"] is None
     assert result["trials_run"] == 4 and result["pareto_front"] == []
     assert "defaults kept" in result["objective_note"]
+
+
+def test_a_governor_that_loses_on_validation_does_not_trade(tmp_path):
+    n = 800
+    rng = np.random.default_rng(4)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
+    bars = pd.DataFrame({"open": close, "high": close * 1.002, "low": close * 0.998,
+                         "close": close},
+                        index=pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"))
+    trades, _ = barrier_trades(bars, BarrierParams(0.004, 0.004, 6, 0.001))
+    # confident, and wrong: it leans towards the long trade exactly when it loses
+    losses = (trades["long_outcome"] != 1).to_numpy()
+    p_long = np.clip(0.33 + 0.3 * losses + rng.normal(0, 0.05, n), 0.01, 0.9)
+    proba = np.stack([p_long, (1 - p_long) / 2, (1 - p_long) / 2], axis=1)
+    inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
+    params = FinalOptimisationParams(n_trials=6, seed=1, confidence_threshold=[0.34, 0.6],
+                                     target_volatility=[0.2, 1.0], max_position=[0.2, 1.0],
+                                     max_drawdown_limit=0.3, min_trades=5,
+                                     min_validation_sharpe=0.0)
+    result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
+                                       f"sqlite:///{tmp_path / 's.db'}", False, 0.55)
+    assert result["chosen_metrics"]["sharpe"] < 0 and not result["acts"]
+    assert decision_threshold(result) == float("inf")
+    decided = governor_decisions(proba, decision_threshold(result), np.full(n, 0.5),
+                                 np.zeros(n), 1.0, SIZING, CONTEXT, bars.index)
+    assert (decided["decision"] == "HOLD").all() and (decided["size"] == 0).all()

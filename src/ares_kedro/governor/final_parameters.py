@@ -7,8 +7,11 @@ governor's decisions traded on the validation bars with its **out-of-fold**
 probabilities: one position at a time, the analyst's barriers, returns net of the
 round-trip costs, scaled by each decision's size. The Pareto front is reported; the
 chosen point is the front's best Sharpe among trials within ``max_drawdown_limit`` (the
-smallest drawdown when none is). The number of trials is recorded: validation's
-deflated Sharpe ratio (#8) needs it.
+smallest drawdown when none is). When even the chosen point's net Sharpe is below
+``min_validation_sharpe`` (no setting of these parameters traded profitably on data the
+governor was not fitted to), the governor does not trade: ``acts`` is false and every
+decision is HOLD. The number of trials is recorded: validation's deflated Sharpe ratio
+(#8) needs it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class FinalOptimisationParams:
     max_position: list[float]
     max_drawdown_limit: float  # the chosen point's drawdown should stay within it
     min_trades: int  # fewer trades on validation: the trial is pruned
+    min_validation_sharpe: float  # the chosen point earns less: the governor does not trade
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> FinalOptimisationParams:
@@ -69,6 +73,14 @@ class DecisionInputs:
     volatility: np.ndarray  # (n,) annualised
     trend_1d: np.ndarray  # (n,)
     index: pd.Index
+
+
+def decision_threshold(final_params: dict[str, Any]) -> float:
+    """The confidence a decision needs: the tuned threshold, or infinity when the final
+    optimisation found no profitable setting (the governor holds)."""
+    if not final_params.get("acts", True):
+        return float("inf")
+    return float(final_params["overall_confidence_threshold"])
 
 
 def sized_performance(side: np.ndarray, size: np.ndarray, bar_rows: np.ndarray,
@@ -133,7 +145,7 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
                        "period; the governor keeps overall_confidence_threshold %.2f and the "
                        "tactician's sizing (it will seldom act)", name, params.min_trades,
                        default_threshold)
-        return {"overall_confidence_threshold": float(default_threshold),
+        return {"acts": True, "overall_confidence_threshold": float(default_threshold),
                 "sizing": asdict(sizing), "chosen_trial": None,
                 "chosen_within_drawdown_limit": False, "chosen_metrics": None,
                 "pareto_front": [], "study_name": name, "trials_run": len(trials),
@@ -144,7 +156,13 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
     within = [t for t in front if t.values[1] <= params.max_drawdown_limit]
     chosen = (max(within, key=lambda t: t.values[0]) if within
               else min(front, key=lambda t: t.values[1]))
+    acts = chosen.values[0] >= params.min_validation_sharpe
+    if not acts:
+        logger.warning("Final parameters: the best validation net Sharpe on the front is %.2f "
+                       "(< min_validation_sharpe %.2f): the governor will not trade",
+                       chosen.values[0], params.min_validation_sharpe)
     return {
+        "acts": bool(acts),
         "overall_confidence_threshold": float(chosen.params["confidence_threshold"]),
         "sizing": {**asdict(sizing), "target_volatility": chosen.params["target_volatility"],
                    "max_position": chosen.params["max_position"]},

@@ -32,6 +32,7 @@ from ares_kedro.analyst.features.registry import warmup_bars
 from ares_kedro.analyst.regime_predictions import calibrated_opinions
 from ares_kedro.datasets import load_verified_pickle, manifest_path, sha256_of
 from ares_kedro.governor.decisions import governor_decisions
+from ares_kedro.governor.final_parameters import decision_threshold
 from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
 from ares_kedro.governor.model import class_probabilities
 from ares_kedro.regimes.labelling import label_regimes
@@ -173,7 +174,7 @@ class Governor:
                                          YEAR / system.bar_interval).to_numpy()[rows]
         trend_1d = higher_timeframe_trends(at, context)["trend_1d"].to_numpy()
         decided = governor_decisions(
-            proba, float(system.final_params["overall_confidence_threshold"]), volatility,
+            proba, decision_threshold(system.final_params), volatility,
             trend_1d, payoff_ratio(system.tactician_record),
             SizingParams.from_params(system.final_params["sizing"]), context, at.index)
         tactician_columns = tactician.reindex(at.index)[["p_win", "p_wait", "act", "size"]]

@@ -33,6 +33,7 @@ from ares_kedro.governor.decisions import governor_decisions
 from ares_kedro.governor.final_parameters import (
     DecisionInputs,
     FinalOptimisationParams,
+    decision_threshold,
     optimise_final_parameters,
 )
 from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
@@ -165,7 +166,7 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
     inputs, context = _decision_inputs(governor_inputs, governor_inputs.index, proba,
                                        market_bars, analyst_features,
                                        tactician_sizing["context"])
-    threshold = float(governor_final_params["overall_confidence_threshold"])
+    threshold = decision_threshold(governor_final_params)
     sizing = SizingParams.from_params(governor_final_params["sizing"])
     trades, payoff = _trades(market_bars, optimal_target_params)
     decided = governor_decisions(proba, threshold, inputs.volatility, inputs.trend_1d, payoff,
@@ -189,7 +190,9 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
     best = best_single_ensemble(governor_inputs[validation & labelled],
                                 labels[validation & labelled])
     metrics: dict[str, Any] = {"best_single_ensemble": best, "periods": {},
-                               "overall_confidence_threshold": threshold}
+                               "acts": bool(governor_final_params.get("acts", True)),
+                               "overall_confidence_threshold": governor_final_params[
+                                   "overall_confidence_threshold"]}
     for period in ("validation", "test"):
         rows = (governor_inputs["period"] == period).to_numpy()
         sub = DecisionInputs(None, inputs.bar_rows[rows], inputs.volatility[rows],
