@@ -124,23 +124,38 @@ def test_one_pipeline_from_raw_row_to_probabilities_same_for_one_row_or_many():
     assert hits.mean() > 0.5
 
 
+def _market(n: int, seed: int, step: float = 0.004) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Random-walk hourly bars (``step`` = log-return sd; 0 = flat) and their barrier trades
+    (0.4 % take-profit and stop, 6 bars, 0.1 % costs)."""
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, step, n))) if step else np.full(n, 100.0)
+    bars = pd.DataFrame({"open": close, "high": close * (1 + step / 2),
+                         "low": close * (1 - step / 2), "close": close},
+                        index=pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"))
+    return bars, barrier_trades(bars, BarrierParams(0.004, 0.004, 6, 0.001))[0]
+
+
+def _leaning_towards(outcome: np.ndarray, seed: int, noise: float) -> np.ndarray:
+    """(n, 3) probabilities whose p_long rises where ``outcome`` is true."""
+    rng = np.random.default_rng(seed)
+    p_long = np.clip(0.33 + 0.3 * outcome + rng.normal(0, noise, outcome.size), 0.01, 0.9)
+    return np.stack([p_long, (1 - p_long) / 2, (1 - p_long) / 2], axis=1)
+
+
+def _study(n_trials: int, low: float, high: float, min_trades: int) -> FinalOptimisationParams:
+    return FinalOptimisationParams(n_trials=n_trials, seed=1, confidence_threshold=[low, high],
+                                   target_volatility=[0.2, 1.0], max_position=[0.2, 1.0],
+                                   max_drawdown_limit=0.3, min_trades=min_trades,
+                                   min_validation_sharpe=0.0)
+
+
 def test_the_final_parameter_study_reports_its_front_and_resumes(tmp_path):
     n = 800
-    rng = np.random.default_rng(3)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
-    bars = pd.DataFrame({"open": close, "high": close * 1.002, "low": close * 0.998,
-                         "close": close},
-                        index=pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"))
-    trades, _ = barrier_trades(bars, BarrierParams(0.004, 0.004, 6, 0.001))
+    bars, trades = _market(n, seed=3)
     # probabilities that lean towards the long trade's outcome (an edge to find)
-    wins = (trades["long_outcome"] == 1).to_numpy()
-    p_long = np.clip(0.33 + 0.3 * wins + rng.normal(0, 0.1, n), 0.01, 0.9)
-    proba = np.stack([p_long, (1 - p_long) / 2, (1 - p_long) / 2], axis=1)
+    proba = _leaning_towards((trades["long_outcome"] == 1).to_numpy(), seed=3, noise=0.1)
     inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
-    params = FinalOptimisationParams(n_trials=8, seed=1, confidence_threshold=[0.34, 0.7],
-                                     target_volatility=[0.2, 1.0], max_position=[0.2, 1.0],
-                                     max_drawdown_limit=0.3, min_trades=5,
-                                     min_validation_sharpe=0.0)
+    params = _study(8, 0.34, 0.7, min_trades=5)
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
                                        storage, show_progress_bar=False, default_threshold=0.55)
@@ -156,17 +171,11 @@ def test_the_final_parameter_study_reports_its_front_and_resumes(tmp_path):
 
 def test_a_governor_that_never_trades_keeps_the_defaults_and_says_so(tmp_path):
     n = 300
-    close = np.full(n, 100.0)
-    bars = pd.DataFrame({"open": close, "high": close, "low": close, "close": close},
-                        index=pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"))
-    trades, _ = barrier_trades(bars, BarrierParams(0.004, 0.004, 6, 0.001))
+    bars, trades = _market(n, seed=0, step=0.0)
     proba = np.tile([0.2, 0.2, 0.6], (n, 1))  # always HOLD
     inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
-    params = FinalOptimisationParams(n_trials=4, seed=1, confidence_threshold=[0.34, 0.7],
-                                     target_volatility=[0.2, 1.0], max_position=[0.2, 1.0],
-                                     max_drawdown_limit=0.3, min_trades=1,
-                                     min_validation_sharpe=0.0)
-    result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
+    result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0,
+                                       _study(4, 0.34, 0.7, min_trades=1),
                                        f"sqlite:///{tmp_path / 's.db'}", False, 0.55)
     assert result["overall_confidence_threshold"] == 0.55 and result["chosen_trial"] is None
     assert result["trials_run"] == 4 and result["pareto_front"] == []
@@ -175,22 +184,12 @@ def test_a_governor_that_never_trades_keeps_the_defaults_and_says_so(tmp_path):
 
 def test_a_governor_that_loses_on_validation_does_not_trade(tmp_path):
     n = 800
-    rng = np.random.default_rng(4)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
-    bars = pd.DataFrame({"open": close, "high": close * 1.002, "low": close * 0.998,
-                         "close": close},
-                        index=pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"))
-    trades, _ = barrier_trades(bars, BarrierParams(0.004, 0.004, 6, 0.001))
+    bars, trades = _market(n, seed=4)
     # confident, and wrong: it leans towards the long trade exactly when it loses
-    losses = (trades["long_outcome"] != 1).to_numpy()
-    p_long = np.clip(0.33 + 0.3 * losses + rng.normal(0, 0.05, n), 0.01, 0.9)
-    proba = np.stack([p_long, (1 - p_long) / 2, (1 - p_long) / 2], axis=1)
+    proba = _leaning_towards((trades["long_outcome"] != 1).to_numpy(), seed=4, noise=0.05)
     inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
-    params = FinalOptimisationParams(n_trials=6, seed=1, confidence_threshold=[0.34, 0.6],
-                                     target_volatility=[0.2, 1.0], max_position=[0.2, 1.0],
-                                     max_drawdown_limit=0.3, min_trades=5,
-                                     min_validation_sharpe=0.0)
-    result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
+    result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0,
+                                       _study(6, 0.34, 0.6, min_trades=5),
                                        f"sqlite:///{tmp_path / 's.db'}", False, 0.55)
     assert result["chosen_metrics"]["sharpe"] < 0 and not result["acts"]
     assert decision_threshold(result) == float("inf")

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import optuna
+from sqlalchemy.engine import make_url
 
 logger = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def storage_url(optuna_params: dict[str, Any]) -> str:
+    """The studies' storage URL (``params:optuna``), creating a SQLite file's folder."""
+    url = make_url(optuna_params["storage"])
+    if url.drivername.startswith("sqlite") and url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    return str(optuna_params["storage"])
 
 
 def run_resumable_study(study: optuna.Study, objective: Callable[[optuna.Trial], object],

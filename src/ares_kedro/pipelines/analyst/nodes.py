@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.engine import make_url
 
 from ares_kedro.analyst import targets
 from ares_kedro.analyst.baseline import fingerprint, training_samples
@@ -33,6 +31,7 @@ from ares_kedro.analyst.regime_training import (
     regime_samples,
 )
 from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
+from ares_kedro.analyst.studies import storage_url
 from ares_kedro.analyst.targets import TargetSamplesSpec, TargetSearchParams
 from ares_kedro.analyst.tuning import TuningParams, search_space, tune_model, tuning_study_name
 from ares_kedro.regimes import REGIMES
@@ -60,13 +59,6 @@ def _splits(market_bars: pd.DataFrame, time_splits: dict[str, Any],
                          f"{longest_horizon}), or training labels would reach into validation")
     return split_timeline(market_bars.index, split, longest_horizon)
 
-
-def _storage(optuna: dict[str, Any]) -> str:
-    """The studies' storage URL, creating the SQLite file's folder."""
-    url = make_url(optuna["storage"])
-    if url.drivername.startswith("sqlite") and url.database:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    return str(optuna["storage"])
 
 
 def make_time_splits(market_bars: pd.DataFrame, time_splits: dict[str, Any],
@@ -104,7 +96,7 @@ def optimise_targets(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
     return targets.optimise_targets(
         market_bars, TargetSamplesSpec(analyst_features.iloc[rows], rows),
         round_trip_cost(costs, market), search, baseline_model, int(time_splits["embargo_bars"]),
-        YEAR / bar_interval(market_bars.index), _storage(optuna),
+        YEAR / bar_interval(market_bars.index), storage_url(optuna),
         show_progress_bar=bool(optuna["show_progress_bar"]))
 
 
@@ -124,9 +116,7 @@ def label_bars(market_bars: pd.DataFrame, optimal_target_params: dict[str, Any],
                klines_raw: pd.DataFrame, klines_quality: dict[str, Any]) -> pd.DataFrame:
     """Triple-barrier ``analyst_labels`` for every bar, with the chosen targets; same-bar
     barrier touches are ordered by the source klines when they are finer than the bars."""
-    barriers = BarrierParams.from_params(
-        {k: optimal_target_params[k] for k in ("take_profit", "stop_loss", "holding_bars",
-                                              "round_trip_fee")})
+    barriers = BarrierParams.from_params(optimal_target_params)
     labels = triple_barrier_labels(market_bars, barriers,
                                    finer_bars(klines_raw, klines_quality, market_bars))
     logger.info("Labels: %s; same-bar barrier touches %s",
@@ -166,7 +156,7 @@ def narrow_hyperparameter_ranges(market_bars: pd.DataFrame, analyst_features: pd
                                    {k: v for k, v in coarse.items() if k != "n_trials"},
                                    baseline_model)
     return coarse_search(samples, baseline_model, params, int(time_splits["embargo_bars"]),
-                         _storage(optuna), name, bool(optuna["show_progress_bar"]))
+                         storage_url(optuna), name, bool(optuna["show_progress_bar"]))
 
 
 # ---- part 2 (issue #5): per-regime specialist ensembles
@@ -216,8 +206,7 @@ def _train(regime, analyst_features, analyst_labels, regime_labels, pruned_featu
                                      regime_labels, period, regime)
     trades, bars_per_year = None, None
     if tuning_params.objective == "sharpe":
-        barriers = BarrierParams.from_params({k: optimal_target_params[k] for k in (
-            "take_profit", "stop_loss", "holding_bars", "round_trip_fee")})
+        barriers = BarrierParams.from_params(optimal_target_params)
         trades = barrier_trades(market_bars, barriers)[0]
         bars_per_year = YEAR / bar_interval(market_bars.index)
     models, tuned = {}, {}
@@ -226,7 +215,7 @@ def _train(regime, analyst_features, analyst_labels, regime_labels, pruned_featu
         name = tuning_study_name(f"tune-{regime}", kind, samples, fixed, space, reg,
                                  tuning_params, embargo, trades, bars_per_year)
         tuned[kind] = tune_model(kind, samples, fixed, space, reg, tuning_params, embargo,
-                                 _storage(optuna), name, bool(optuna["show_progress_bar"]),
+                                 storage_url(optuna), name, bool(optuna["show_progress_bar"]),
                                  trades, bars_per_year)
         models[kind] = tuned[kind]["best_params"]
     ensemble, report = fit_regime_ensemble(samples, models, params, reg, embargo)

@@ -4,13 +4,11 @@ compare with the baselines."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
-from sqlalchemy.engine import make_url
 
 from ares_kedro.analyst.baseline import (
     baseline_classifier,
@@ -22,6 +20,7 @@ from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades
 from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
+from ares_kedro.analyst.studies import storage_url
 from ares_kedro.analyst.targets import TargetSearchParams
 from ares_kedro.governor.comparison import (
     best_single_ensemble,
@@ -48,12 +47,6 @@ logger = logging.getLogger(__name__)
 YEAR = pd.Timedelta(days=365)
 LABEL_COLUMNS = ["p_long", "p_short", "p_hold"]
 
-
-def _storage(optuna: dict[str, Any]) -> str:
-    url = make_url(optuna["storage"])
-    if url.drivername.startswith("sqlite") and url.database:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    return str(optuna["storage"])
 
 
 def _bar_rows(market_bars: pd.DataFrame, index: pd.Index) -> np.ndarray:
@@ -120,8 +113,7 @@ def _decision_inputs(governor_inputs, index, proba, market_bars, analyst_feature
 
 
 def _trades(market_bars, optimal_target_params):
-    barriers = BarrierParams.from_params({k: optimal_target_params[k] for k in (
-        "take_profit", "stop_loss", "holding_bars", "round_trip_fee")})
+    barriers = BarrierParams.from_params(optimal_target_params)
     return barrier_trades(market_bars, barriers)[0], barriers.take_profit / barriers.stop_loss
 
 
@@ -140,7 +132,7 @@ def tune_final_parameters(governor_inputs: pd.DataFrame,
     trades, payoff = _trades(market_bars, optimal_target_params)
     result = optimise_final_parameters(
         inputs, SizingParams.from_params(tactician_sizing["sizing"]), context, payoff, trades,
-        YEAR / bar_interval(market_bars.index), params, _storage(optuna),
+        YEAR / bar_interval(market_bars.index), params, storage_url(optuna),
         bool(optuna["show_progress_bar"]), float(overall_confidence_threshold))
     if result["chosen_metrics"]:
         logger.info("Final parameters: threshold %.3f, chosen trial %d of %d, validation "

@@ -38,8 +38,7 @@ PERIODS = ("train", "validation", "test")
 
 
 def _barriers(optimal_target_params: dict[str, Any]) -> BarrierParams:
-    return BarrierParams.from_params({k: optimal_target_params[k] for k in (
-        "take_profit", "stop_loss", "holding_bars", "round_trip_fee")})
+    return BarrierParams.from_params(optimal_target_params)
 
 
 def _atr(market_bars: pd.DataFrame, window: int) -> pd.Series:
