@@ -55,7 +55,6 @@ def _tactician_outputs(bars: pd.DataFrame, models: TacticianModels) -> pd.DataFr
 def fitted() -> tuple[pd.DataFrame, TacticianModels]:
     bars = market(n=1500)
     # specialists fitted on whatever: only their use at prediction time is under test
-    models = TacticianModels({}, COLUMNS)
     first = _tactician_outputs(bars, _untrained(COLUMNS))
     first = first.drop(columns=["act", "entry", "limit_price", "against_daily_trend", "size",
                                 "p_win"])
@@ -63,8 +62,7 @@ def fitted() -> tuple[pd.DataFrame, TacticianModels]:
     rows = bars.index.get_indexer(first.index)
     samples = QuestionSamples(first, answer, np.full(len(first), "BULL_TREND"), rows, rows + 4)
     specialists, _, _ = train_question(samples, MODELS, embargo=4)
-    models.specialists = {"meta": specialists}
-    return bars, models
+    return bars, TacticianModels({"meta": specialists}, COLUMNS)
 
 
 def _untrained(columns: list[str]) -> TacticianModels:

@@ -82,14 +82,15 @@ def label_signals(market_bars: pd.DataFrame, analyst_oof_predictions: pd.DataFra
     return table, reviews
 
 
-def _model_inputs(analyst_features, tactician_labels, tactician_review_labels, columns,
-                  context):
-    params = ContextParams.from_params(context)
-    trends = higher_timeframe_trends(analyst_features, params)
-    on_signals = signal_features(analyst_features, trends, tactician_labels, columns)
-    on_reviews = review_features(analyst_features, trends, tactician_review_labels,
-                                 tactician_labels, columns)
-    return trends, on_signals, on_reviews
+def _signal_rows(analyst_features, tactician_labels, columns, context):
+    trends = higher_timeframe_trends(analyst_features, ContextParams.from_params(context))
+    return signal_features(analyst_features, trends, tactician_labels, columns)
+
+
+def _review_rows(analyst_features, tactician_labels, tactician_review_labels, columns, context):
+    trends = higher_timeframe_trends(analyst_features, ContextParams.from_params(context))
+    return review_features(analyst_features, trends, tactician_review_labels, tactician_labels,
+                           columns)
 
 
 def train_tactician(analyst_features: pd.DataFrame, tactician_labels: pd.DataFrame,
@@ -103,8 +104,9 @@ def train_tactician(analyst_features: pd.DataFrame, tactician_labels: pd.DataFra
     params = TacticianModelParams.from_params(models)
     embargo = int(time_splits["embargo_bars"])
     columns = list(pruned_features["features"])[: int(params.top_features)]
-    _, on_signals, on_reviews = _model_inputs(
-        analyst_features, tactician_labels, tactician_review_labels, columns, context)
+    on_signals = _signal_rows(analyst_features, tactician_labels, columns, context)
+    on_reviews = _review_rows(analyst_features, tactician_labels, tactician_review_labels,
+                              columns, context)
     specialists, report = {}, {}
     oof = {}
     for question in QUESTIONS:
@@ -148,8 +150,8 @@ def decide_signals(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
               "payoff_ratio": barriers.take_profit / barriers.stop_loss,
               "barriers": {k: optimal_target_params[k] for k in (
                   "take_profit", "stop_loss", "holding_bars", "round_trip_fee")}}
-    _, on_reviews = _model_inputs(analyst_features, tactician_labels, tactician_review_labels,
-                                  tactician_models.analyst_features, context)[1:]
+    on_reviews = _review_rows(analyst_features, tactician_labels, tactician_review_labels,
+                              tactician_models.analyst_features, context)
 
     signals = tactician_labels.copy()
     reviews = tactician_review_labels.copy()
