@@ -39,6 +39,16 @@ def _one_position_at_a_time(bar_rows, signal, long_exit, short_exit):  # pragma:
     return np.flatnonzero(taken)
 
 
+def non_overlapping_entries(bar_rows: np.ndarray, signal: np.ndarray, long_exit: np.ndarray,
+                            short_exit: np.ndarray) -> np.ndarray:
+    """Positions (into ``bar_rows``) of the signals that open a trade when one position is
+    held at a time: a signal is taken once the previous trade has exited by its bar."""
+    return _one_position_at_a_time(np.asarray(bar_rows, dtype=np.int64),
+                                   np.asarray(signal, dtype=np.int8),
+                                   np.asarray(long_exit, dtype=np.int64),
+                                   np.asarray(short_exit, dtype=np.int64))
+
+
 def trade_list(bar_rows: np.ndarray, signal: np.ndarray, trades: pd.DataFrame) -> pd.DataFrame:
     """The trades taken: entry_row, exit_row (rows of the bar table), side, net return.
 
@@ -49,8 +59,7 @@ def trade_list(bar_rows: np.ndarray, signal: np.ndarray, trades: pd.DataFrame) -
     """
     long_exit = trades["long_exit"].to_numpy(dtype=np.int64)
     short_exit = trades["short_exit"].to_numpy(dtype=np.int64)
-    taken = _one_position_at_a_time(np.asarray(bar_rows, dtype=np.int64),
-                                     np.asarray(signal, dtype=np.int8), long_exit, short_exit)
+    taken = non_overlapping_entries(bar_rows, signal, long_exit, short_exit)
     rows, side = np.asarray(bar_rows)[taken], np.asarray(signal)[taken].astype(int)
     is_long = side > 0
     return pd.DataFrame({

@@ -1,0 +1,229 @@
+"""Vectorised, bar-based backtests of sized LONG / SHORT decisions, every cost in.
+
+A decision at bar t (side +1 / -1, size a fraction of equity) opens a trade at t's close
+when no trade is open (one position at a time). It leaves by the analyst's barrier rule,
+the same as the labels (:func:`~ares_kedro.analyst.labels.barrier_trades`): at the
+take-profit or stop price when a later bar's high or low touches it (the stop first when
+one bar touches both), else at the close ``holding_bars`` later; a trade still open at the
+period's last bar is closed at its close.
+
+Costs, all in (see :mod:`.costs`): the entry fill (taker with slippage, or maker), the exit
+fill (a take-profit is a resting limit order when ``take_profit_order`` is maker; stops and
+time exits are market orders with slippage), and on futures the funding payment at every
+funding time the position is held (``side x size x rate x price / entry price`` of equity
+paid; a long pays a positive rate).
+
+Equity is marked to market at every close: within a trade held with ``size`` of the equity
+at entry, equity relative to entry is ``1 - entry cost + side x size x (P_t / P_entry - 1)
+- funding so far`` (minus the exit cost at the exit bar), so the product of the bar returns
+over a trade equals ``1 +`` its net return. Everything is array arithmetic over the
+trades' bars; no loop over bars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ares_kedro.analyst.labels import BarrierParams
+from ares_kedro.analyst.trade_scoring import non_overlapping_entries
+from ares_kedro.validation.costs import CostModel
+
+TAKE_PROFIT, STOP, TIME_EXIT = 1, -1, 0
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """One backtest over the bars ``first_row..last_row`` of a bar table."""
+
+    bar_returns: pd.Series  # net simple return of equity per bar (close t-1 to close t)
+    positions: pd.Series  # signed size held through each bar (0 when flat)
+    trades: pd.DataFrame  # one row per trade, see :func:`run_trades`
+    bars_per_year: float
+
+    @property
+    def equity(self) -> pd.Series:
+        """Equity per bar close, starting at 1 before the first bar."""
+        return (1.0 + self.bar_returns).cumprod()
+
+
+def funding_by_bar(index: pd.DatetimeIndex, interval: pd.Timedelta,
+                   funding_rates: pd.DataFrame | None) -> np.ndarray:
+    """(n,) sum of the funding rates whose funding time falls inside each bar
+    ([open, open + interval)); zeros without a funding table.
+
+    ``funding_rates``: ``funding_time`` (UTC datetimes or epoch nanoseconds) and
+    ``funding_rate`` (fraction per funding event)."""
+    paid = np.zeros(len(index))
+    if funding_rates is None or funding_rates.empty:
+        return paid
+    times = pd.DatetimeIndex(pd.to_datetime(funding_rates["funding_time"], utc=True)
+                             ).as_unit("ns").asi8
+    bar_open = index.as_unit("ns").asi8
+    row = np.searchsorted(bar_open, times, side="right") - 1
+    inside = (row >= 0) & (times < bar_open[np.clip(row, 0, None)] + interval.value)
+    np.add.at(paid, row[inside], funding_rates["funding_rate"].to_numpy(dtype=float)[inside])
+    return paid
+
+
+def run_trades(bars: pd.DataFrame, entry_row: np.ndarray, exit_row: np.ndarray,
+               side: np.ndarray, size: np.ndarray, exit_price: np.ndarray,
+               outcome: np.ndarray, costs: CostModel, funding: np.ndarray,
+               first_row: int, last_row: int, bars_per_year: float) -> Backtest:
+    """Equity path of non-overlapping trades, all costs in.
+
+    Args:
+        bars: open, high, low, close (quote_volume for range_volume slippage); sorted.
+        entry_row, exit_row: (k,) rows of ``bars``, entry < exit, trades not overlapping.
+        side: (k,) +1 / -1; size: (k,) fraction of equity, > 0.
+        exit_price: (k,); outcome: (k,) TAKE_PROFIT / STOP / TIME_EXIT (chooses the fill).
+        funding: (n,) :func:`funding_by_bar` (ignored unless ``costs.funding``).
+        first_row, last_row: the period (inclusive); every trade lies inside it.
+
+    Returns:
+        :class:`Backtest` whose ``trades`` has entry_time, exit_time, entry_row, exit_row,
+        side, size, outcome, entry_price, exit_price, gross_return (per unit, unsized),
+        fees, slippage, funding (fractions of equity at entry) and net_return (of equity).
+    """
+    entry_row, exit_row = np.asarray(entry_row, np.int64), np.asarray(exit_row, np.int64)
+    side, size = np.asarray(side, float), np.asarray(size, float)
+    exit_price, outcome = np.asarray(exit_price, float), np.asarray(outcome, np.int64)
+    if (exit_row <= entry_row).any() or (entry_row < first_row).any() or \
+            (exit_row > last_row).any() or (entry_row[1:] < exit_row[:-1]).any():
+        raise ValueError("trades must lie inside the period, exit after entry, not overlap")
+    close, open_ = bars["close"].to_numpy(float), bars["open"].to_numpy(float)
+    high, low = bars["high"].to_numpy(float), bars["low"].to_numpy(float)
+    volume = bars["quote_volume"].to_numpy(float) if "quote_volume" in bars else None
+    entry_price = close[entry_row]
+
+    def slip(rows: np.ndarray) -> np.ndarray:
+        return costs.slippage(size, high[rows], low[rows], close[rows],
+                              None if volume is None else volume[rows])
+
+    entry_fee = np.full(size.shape, costs.fee(costs.entry_order))
+    entry_slip = slip(entry_row) if costs.entry_order == "taker" else np.zeros(size.shape)
+    maker_exit = (outcome == TAKE_PROFIT) & (costs.take_profit_order == "maker")
+    exit_fee = np.where(maker_exit, costs.maker_fee, costs.taker_fee)
+    exit_slip = np.where(maker_exit, 0.0, slip(exit_row))
+    ratio = exit_price / entry_price
+    entry_cost = size * (entry_fee + entry_slip)
+    exit_cost = size * (exit_fee + exit_slip) * ratio
+
+    held = exit_row - entry_row  # bars each trade is exposed to (entry + 1 .. exit)
+    trade = np.repeat(np.arange(entry_row.size), held)
+    start = np.repeat(np.cumsum(held) - held, held)
+    rows = np.repeat(entry_row, held) + 1 + (np.arange(held.sum()) - start)
+    last = rows == exit_row[trade]
+    price = np.where(last, exit_price[trade], close[rows])
+    rate = funding[rows] if costs.funding else np.zeros(rows.size)
+    paid = side[trade] * size[trade] * rate * open_[rows] / entry_price[trade]
+    cumulative = np.cumsum(paid)
+    paid_so_far = cumulative - (cumulative[start] - paid[start])
+    relative = (1.0 - entry_cost[trade] + side[trade] * size[trade] *
+                (price / entry_price[trade] - 1.0) - paid_so_far - np.where(last, exit_cost[trade],
+                                                                            0.0))
+    relative = np.maximum(relative, 1e-12)  # the account cannot go below nothing
+    previous = np.empty_like(relative)
+    previous[1:] = relative[:-1]
+    first = rows == entry_row[trade] + 1
+    previous[first] = 1.0 - entry_cost[trade[first]]
+
+    n = last_row - first_row + 1
+    log_growth = np.zeros(n)
+    np.add.at(log_growth, entry_row - first_row, np.log1p(-entry_cost))
+    np.add.at(log_growth, rows - first_row, np.log(relative) - np.log(previous))
+    positions = np.zeros(n)
+    positions[rows - first_row] = side[trade] * size[trade]
+    index = bars.index[first_row:last_row + 1]
+    table = pd.DataFrame({
+        "entry_time": bars.index[entry_row], "exit_time": bars.index[exit_row],
+        "entry_row": entry_row, "exit_row": exit_row, "side": side.astype(int), "size": size,
+        "outcome": outcome, "entry_price": entry_price, "exit_price": exit_price,
+        "gross_return": side * (ratio - 1.0),
+        "fees": size * (entry_fee + exit_fee * ratio),
+        "slippage": size * (entry_slip + exit_slip * ratio),
+        "funding": paid_so_far[last] if rows.size else np.zeros(0),
+        "net_return": relative[last] - 1.0 if rows.size else np.zeros(0)})
+    return Backtest(pd.Series(np.expm1(log_growth), index=index, name="net_return"),
+                    pd.Series(positions, index=index, name="position"), table, bars_per_year)
+
+
+def barrier_exits(trades: pd.DataFrame, barriers: BarrierParams, close: np.ndarray,
+                  entry_row: np.ndarray, side: np.ndarray, last_row: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(exit_row, exit_price, outcome) of trades entered at ``entry_row`` with ``side`` by
+    the barrier rule of :func:`~ares_kedro.analyst.labels.barrier_trades` (its ``trades``
+    table), closed at ``last_row``'s close when still open there."""
+    is_long = side > 0
+    exit_row = np.where(is_long, trades["long_exit"].to_numpy()[entry_row],
+                        trades["short_exit"].to_numpy()[entry_row]).astype(np.int64)
+    outcome = np.where(is_long, trades["long_outcome"].to_numpy()[entry_row],
+                       trades["short_outcome"].to_numpy()[entry_row]).astype(np.int64)
+    gain = barriers.take_profit + barriers.round_trip_fee  # the barriers' gross distances
+    loss = barriers.stop_loss - barriers.round_trip_fee
+    entry = close[entry_row]
+    price = np.where(outcome == TAKE_PROFIT, entry * (1 + side * gain),
+                     np.where(outcome == STOP, entry * (1 - side * loss), close[exit_row]))
+    late = exit_row > last_row
+    return (np.where(late, last_row, exit_row), np.where(late, close[last_row], price),
+            np.where(late, TIME_EXIT, outcome))
+
+
+def backtest_decisions(bars: pd.DataFrame, decision_rows: np.ndarray, side: np.ndarray,
+                       size: np.ndarray, trades: pd.DataFrame, barriers: BarrierParams,
+                       costs: CostModel, funding: np.ndarray, first_row: int, last_row: int,
+                       bars_per_year: float, max_daily_loss: float | None = None) -> Backtest:
+    """Backtest of decisions (``side`` +1 / -1 / 0 and ``size`` >= 0 at sorted
+    ``decision_rows`` of ``bars``) over ``first_row..last_row``.
+
+    ``max_daily_loss`` (fraction of equity, the tactician's limit): once the UTC day's
+    net loss through a bar's close reaches it, no new trade opens at a later bar of that
+    day (the open one runs its course). The limit only removes entries after a breach, so
+    the backtest is repeated until no more entries are removed (a few passes, each
+    vectorised; blocked entries stay blocked, so the passes end).
+    """
+    decision_rows = np.asarray(decision_rows, np.int64)
+    keep = (decision_rows >= first_row) & (decision_rows < last_row)
+    signal = np.where(np.asarray(size, float) > 0, np.asarray(side), 0).astype(np.int8)
+    signal = np.where(keep, signal, 0).astype(np.int8)
+    size = np.asarray(size, float)
+    close = bars["close"].to_numpy(float)
+    day = bars.index.floor("D").to_numpy()
+    blocked = np.zeros(decision_rows.size, dtype=bool)
+    while True:
+        live = np.where(blocked, 0, signal).astype(np.int8)
+        taken = non_overlapping_entries(decision_rows, live, trades["long_exit"].to_numpy(),
+                                        trades["short_exit"].to_numpy())
+        entry = decision_rows[taken]
+        sides = live[taken].astype(float)
+        exit_row, exit_price, outcome = barrier_exits(trades, barriers, close, entry, sides,
+                                                      last_row)
+        result = run_trades(bars, entry, exit_row, sides, size[taken], exit_price, outcome,
+                            costs, funding, first_row, last_row, bars_per_year)
+        if max_daily_loss is None:
+            return result
+        log_pnl = np.log1p(result.bar_returns.to_numpy())
+        period_day = day[first_row:last_row + 1]
+        cumulative = pd.Series(log_pnl).groupby(period_day).cumsum().to_numpy()
+        breach = cumulative <= np.log1p(-max_daily_loss)
+        reached = pd.Series(breach).groupby(period_day).cummax().to_numpy()
+        before = np.zeros(reached.size, dtype=bool)  # reached by the previous close, same day
+        before[1:] = reached[:-1] & (period_day[1:] == period_day[:-1])
+        inside = (decision_rows >= first_row) & (decision_rows <= last_row)
+        now_blocked = blocked.copy()  # blocking only grows: the passes converge
+        now_blocked[inside] |= before[decision_rows[inside] - first_row]
+        if (now_blocked == blocked).all():
+            return result
+        blocked = now_blocked
+
+
+def buy_and_hold(bars: pd.DataFrame, costs: CostModel, funding: np.ndarray, first_row: int,
+                 last_row: int, bars_per_year: float) -> Backtest:
+    """Long with all the equity from ``first_row``'s close to ``last_row``'s close, paying
+    the entry and exit fills (market orders) and funding like any other trade."""
+    close = bars["close"].to_numpy(float)
+    return run_trades(bars, np.array([first_row]), np.array([last_row]), np.array([1.0]),
+                      np.array([1.0]), close[[last_row]], np.array([TIME_EXIT]), costs,
+                      funding, first_row, last_row, bars_per_year)
