@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from benchmarks import analyst_run, features, governor, labels, regimes
+from benchmarks import analyst_run, features, governor, labels, regimes, validation
 from benchmarks.generate import Dataset, KlineSpec, TradeSpec, ensure
 from benchmarks.ingestion import REPO, measure_in_child, run_module_in_child
 
@@ -302,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     extra += analyst_run.section(args.quick)
     say("governor: live decisions and batch scoring")
     extra += governor.section(args.quick)
+    say("validation: backtest and Monte Carlo")
+    extra += validation.section(args.quick)
     report = report.replace("\n## Machine\n", "\n" + "\n".join(extra) + "\n## Machine\n", 1)
     sys.stdout.write(report)
     if not args.quick:

@@ -68,6 +68,17 @@ BAD = {
     "governor confidence threshold above one": (
         lambda p: p["governor"].update(overall_confidence_threshold=1.5),
         "overall_confidence_threshold"),
+    "validation market without fees": (
+        lambda p: p["validation"]["costs"]["fees"].pop("um_futures"), "validation.costs.fees"),
+    "validation slippage model unknown": (
+        lambda p: p["validation"]["costs"].update(slippage_model="hope"), "slippage_model"),
+    "validation odd CSCV blocks": (
+        lambda p: p["validation"]["overfitting"].update(cscv_blocks=7), "cscv_blocks"),
+    "validation rollout that never reaches everyone": (
+        lambda p: p["validation"]["ab_test"].update(rollout_shares=[0.1, 0.5]),
+        "rollout_shares"),
+    "validation too few simulations": (
+        lambda p: p["validation"]["monte_carlo"].update(simulations=3), "monte_carlo"),
     "tactician threshold above one": (
         lambda p: p["tactician"]["decisions"].update(wait_threshold=1.5), "tactician.decisions"),
 }

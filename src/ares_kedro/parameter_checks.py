@@ -71,6 +71,25 @@ def check_parameters(params: dict[str, Any]) -> None:
         check_tactician(params["tactician"], names)
     if "governor" in params:
         check_governor(params["governor"])
+    if "validation" in params:
+        check_validation(params["validation"], market)
+
+
+def check_validation(validation: dict[str, Any], market: str | None) -> None:
+    """The ``validation`` block (the fees of the market traded must be given)."""
+    from ares_kedro.validation.ab_test import ABTestParams
+    from ares_kedro.validation.costs import CostModel
+    from ares_kedro.validation.monte_carlo import MonteCarloParams
+
+    if market is not None:
+        CostModel.from_params(validation["costs"], market)
+    MonteCarloParams.from_params(validation["monte_carlo"])
+    ABTestParams.from_params(validation["ab_test"])
+    blocks = int(validation["overfitting"]["cscv_blocks"])
+    if blocks < 2 or blocks % 2:
+        raise ValueError(f"validation.overfitting.cscv_blocks must be even and >= 2, got {blocks}")
+    if not 0 < float(validation["overfitting"]["alpha"]) < 0.5:
+        raise ValueError("validation.overfitting.alpha must be in (0, 0.5)")
 
 
 def check_governor(governor: dict[str, Any]) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from ares_kedro.pipelines import analyst, governor, ingestion, regimes, tactician
+from ares_kedro.pipelines import analyst, governor, ingestion, regimes, tactician, validation
 
-# Run order of the whole system. Each later issue adds its pipeline here:
-# validation (#8).
+# Run order of the whole system.
 # A pipeline is registered only once it exists: `kedro run --pipelines=<name>` of one
 # that is not built yet fails with Kedro's "pipeline not found", never runs a stub.
 PIPELINE_ORDER = ("ingestion", "regimes", "analyst", "tactician", "governor", "validation")
@@ -47,6 +46,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "analyst": analyst.create_pipeline(),
         "tactician": tactician.create_pipeline(),
         "governor": governor.create_pipeline(),
+        "validation": validation.create_pipeline(),
     }
     pipelines = {name: built[name] for name in PIPELINE_ORDER if name in built}
     everything = sum(pipelines.values(), Pipeline([]))

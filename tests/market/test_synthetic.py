@@ -84,7 +84,7 @@ def test_planted_signal_flow_imbalance_leads_next_bar_return(spec):
 
 
 def test_null_market_has_no_autocorrelation_and_no_signal(spec):
-    market = generate_market(replace(spec, mode="null"))
+    market = generate_market(replace(spec, mode="random_walk"))
     returns = _returns(market.close)
     band = 4 / np.sqrt(returns.size)  # about 4 standard errors
     for lag in range(1, 11):

@@ -38,13 +38,18 @@ OUTPUTS = {"bars": "market_bars", "splits": "time_splits_report", "labels": "ana
            "governor_decisions": "governor_decisions", "governor_metrics": "governor_metrics",
            "governor_oof": "governor_oof_probabilities",
            "governor_final": "governor_final_params", "governor_model": "governor_model",
-           "decision_system": "governor_decision_system"}
+           "decision_system": "governor_decision_system",
+           "validation_backtest": "validation_backtest", "validation_returns": "validation_returns",
+           "validation_trades": "validation_trades", "validation_mc": "validation_monte_carlo",
+           "validation_overfitting": "validation_overfitting",
+           "validation_ab": "validation_ab_test", "validation_report": "validation_report"}
 
 
 def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
     # blank mode on the built-in market with a clearly planted edge (taker flow leads the
     # next bar's return by one bar volatility per unit of imbalance)
-    out = run_pipelines(project, ["ingestion", "regimes", "analyst", "tactician", "governor"],
+    out = run_pipelines(project, ["ingestion", "regimes", "analyst", "tactician", "governor",
+                                  "validation"],
                         OUTPUTS,
                         env="blank",
                         synthetic={"signal": {"strength": 1.0}})
@@ -124,8 +129,40 @@ def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
 
     check_tactician_outputs(out, splits_start)
     check_governor_outputs(out, splits)
+    check_validation_outputs(project, out, splits)
     check_live_parity(out)
     check_mlflow_model_and_serving(project, out)
+
+
+def check_validation_outputs(project, out, splits):
+    """Validation trades the test period only, net of every cost; on the planted-signal
+    market the governor beats buy-and-hold there."""
+    backtest, returns, trades = (out["validation_backtest"], out["validation_returns"],
+                                 out["validation_trades"])
+    assert returns.index.min() >= pd.Timestamp(splits["test"]["first_bar"])
+    strategies = backtest["strategies"]
+    assert {"governor", "buy_and_hold", "single_lightgbm", "ensemble_GLOBAL",
+            *(f"ensemble_{r}" for r in REGIMES)} <= set(strategies)
+    governor = strategies["governor"]
+    assert governor["trades"] == len(trades) > 0
+    assert np.prod(1 + returns["governor"]) - 1 == pytest.approx(governor["total_return"])
+    assert (trades["fees"] > 0).all() and (trades["funding"] != 0).any()
+    assert (trades["entry_time"] >= returns.index.min()).all()
+    # the planted edge survives costs out of sample: more net return per unit of risk than
+    # buy-and-hold (which is fully invested, so its raw return follows the market's trend)
+    assert governor["sharpe"] > strategies["buy_and_hold"]["sharpe"]
+    assert governor["total_return"] > 0
+    assert set(backtest["per_regime"]) <= set(REGIMES)
+    mc = out["validation_mc"]["block_bootstrap"]
+    assert mc["cvar_99"] >= mc["var_99"] >= mc["var_95"] - 1e-12
+    overfitting = out["validation_overfitting"]
+    assert overfitting["deflated_sharpe"]["trials"] >= 15 + 4  # at least final + targets
+    assert overfitting["pbo"]["combinations"] == 252
+    assert out["validation_ab"]["decision"] in {"promote", "keep", "inconclusive"}
+    folder = next((project / "data" / "08_reporting").glob("*/validation"))
+    assert {"validation_equity.png", "validation_monte_carlo.png",
+            "validation_calibration.png"} <= {p.name for p in folder.iterdir()}
+    assert "## A/B test" in out["validation_report"]
 
 
 def check_tactician_outputs(out, validation_start):

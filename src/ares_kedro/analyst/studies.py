@@ -47,3 +47,10 @@ def run_resumable_study(study: optuna.Study, objective: Callable[[optuna.Trial],
     finally:
         optuna.logging.set_verbosity(verbosity)
     return len(study.get_trials(deepcopy=False)) - before
+
+
+def trials_in_storage(storage: str) -> dict[str, int]:
+    """How many studies, and trials (any state), the storage holds: every configuration the
+    project has tried, the count the deflated Sharpe ratio needs."""
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    return {"studies": len(summaries), "trials": int(sum(s.n_trials for s in summaries))}

@@ -25,11 +25,12 @@ import optuna
 import pandas as pd
 
 from ares_kedro.analyst.baseline import fingerprint
+from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.studies import run_resumable_study
 from ares_kedro.analyst.trade_scoring import trade_list, trade_performance
 from ares_kedro.governor.decisions import governor_decisions
 from ares_kedro.params import checked_keys
-from ares_kedro.tactician.context import ContextParams
+from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends, realised_volatility
 from ares_kedro.tactician.sizing import SizingParams
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,24 @@ class DecisionInputs:
     volatility: np.ndarray  # (n,) annualised
     trend_1d: np.ndarray  # (n,)
     index: pd.Index
+
+
+YEAR = pd.Timedelta(days=365)
+
+
+def decision_inputs(index: pd.Index, proba: np.ndarray | None, market_bars: pd.DataFrame,
+                    analyst_features: pd.DataFrame, context: ContextParams) -> DecisionInputs:
+    """What turns ``proba`` at the bars ``index`` into sized decisions: their rows in
+    ``market_bars``, the annualised realised volatility and the daily trend there."""
+    rows = market_bars.index.get_indexer(index)
+    if (rows < 0).any():
+        raise ValueError("decisions at bars missing from market_bars; re-run the upstream "
+                         "pipelines on the same data")
+    volatility = realised_volatility(market_bars["close"], context.volatility_window_bars,
+                                     YEAR / bar_interval(market_bars.index)).to_numpy()[rows]
+    trend = higher_timeframe_trends(analyst_features, context)["trend_1d"]
+    return DecisionInputs(proba, rows, volatility, trend.reindex(index).to_numpy(dtype=float),
+                          index)
 
 
 def decision_threshold(final_params: dict[str, Any]) -> float:

@@ -20,7 +20,7 @@ The market (``mode: regimes``):
   * 8-hourly funding rates that follow the trailing trend, and open interest.
 The true regime of every bar is written to a side file (``*-true_regimes.parquet``).
 
-``mode: null`` is a pure random walk: i.i.d. fat-tailed returns, constant volatility, no
+``mode: random_walk`` is a pure random walk: i.i.d. fat-tailed returns, constant volatility, no
 regimes, order flow independent of prices and no signal. Models must find no edge there.
 """
 
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 BULL, BEAR, RANGE = "BULL_TREND", "BEAR_TREND", "SIDEWAYS_RANGE"
 SR_ZONE, HIGH_IMPACT = "SR_ZONE_ACTION", "HIGH_IMPACT_CANDLE"
-NO_REGIME = "NONE"  # null mode
+NO_REGIME = "NONE"  # random_walk mode
 SEGMENT_STATES = (BULL, BEAR, RANGE)
 GENERATOR_VERSION = "1"
 _SPOT_MICROSECONDS_FROM = pd.Timestamp("2025-01-01", tz="UTC")  # Binance spot switched to µs
@@ -59,7 +59,7 @@ class SyntheticMarketSpec:
     """Every knob of the generator (``ingestion.synthetic`` in conf). Units in comments."""
 
     seed: int
-    mode: str  # "regimes" or "null"
+    mode: str  # "regimes" or "random_walk" (no regimes, no signal: the null market)
     start: str  # first bar, UTC date
     days: int
     interval: str  # bar interval, e.g. "1h"
@@ -116,8 +116,9 @@ class SyntheticMarketSpec:
         return spec
 
     def validate(self) -> None:
-        if self.mode not in ("regimes", "null"):
-            raise ValueError(f"ingestion.synthetic.mode must be 'regimes' or 'null', got {self.mode!r}")
+        if self.mode not in ("regimes", "random_walk"):
+            raise ValueError("ingestion.synthetic.mode must be 'regimes' or 'random_walk' (the "
+                             f"null market), got {self.mode!r}")
         if self.tail_dof <= 2:
             raise ValueError("ingestion.synthetic.tail_dof must be > 2 (finite variance)")
         for state in SEGMENT_STATES:
@@ -188,7 +189,7 @@ def generate_market(spec: SyntheticMarketSpec) -> SyntheticMarket:
     bars_per_year = 365 * bars_per_day(spec.interval)
     calm_bar_vol = spec.annual_volatility / np.sqrt(bars_per_year)
     shocks = _student_t(rng, spec.tail_dof, n)
-    null = spec.mode == "null"
+    null = spec.mode == "random_walk"
 
     if null:
         volatility = np.full(n, calm_bar_vol)

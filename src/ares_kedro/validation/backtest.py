@@ -32,6 +32,7 @@ from ares_kedro.analyst.trade_scoring import non_overlapping_entries
 from ares_kedro.validation.costs import CostModel
 
 TAKE_PROFIT, STOP, TIME_EXIT = 1, -1, 0
+DAY_NS = 86_400 * 10**9
 
 
 @dataclass(frozen=True)
@@ -164,9 +165,10 @@ def barrier_exits(trades: pd.DataFrame, barriers: BarrierParams, close: np.ndarr
     gain = barriers.take_profit + barriers.round_trip_fee  # the barriers' gross distances
     loss = barriers.stop_loss - barriers.round_trip_fee
     entry = close[entry_row]
-    price = np.where(outcome == TAKE_PROFIT, entry * (1 + side * gain),
-                     np.where(outcome == STOP, entry * (1 - side * loss), close[exit_row]))
     late = exit_row > last_row
+    price = np.where(outcome == TAKE_PROFIT, entry * (1 + side * gain),
+                     np.where(outcome == STOP, entry * (1 - side * loss),
+                              close[np.minimum(exit_row, last_row)]))
     return (np.where(late, last_row, exit_row), np.where(late, close[last_row], price),
             np.where(late, TIME_EXIT, outcome))
 
@@ -190,7 +192,7 @@ def backtest_decisions(bars: pd.DataFrame, decision_rows: np.ndarray, side: np.n
     signal = np.where(keep, signal, 0).astype(np.int8)
     size = np.asarray(size, float)
     close = bars["close"].to_numpy(float)
-    day = bars.index.floor("D").to_numpy()
+    day = bars.index.as_unit("ns").asi8 // DAY_NS  # UTC day number of each bar
     blocked = np.zeros(decision_rows.size, dtype=bool)
     while True:
         live = np.where(blocked, 0, signal).astype(np.int8)
@@ -206,9 +208,9 @@ def backtest_decisions(bars: pd.DataFrame, decision_rows: np.ndarray, side: np.n
             return result
         log_pnl = np.log1p(result.bar_returns.to_numpy())
         period_day = day[first_row:last_row + 1]
-        cumulative = pd.Series(log_pnl).groupby(period_day).cumsum().to_numpy()
-        breach = cumulative <= np.log1p(-max_daily_loss)
-        reached = pd.Series(breach).groupby(period_day).cummax().to_numpy()
+        new_day = np.r_[True, period_day[1:] != period_day[:-1]]
+        cumulative = _cumsum_within_day(log_pnl, new_day)
+        reached = _cumsum_within_day(cumulative <= np.log1p(-max_daily_loss), new_day) > 0
         before = np.zeros(reached.size, dtype=bool)  # reached by the previous close, same day
         before[1:] = reached[:-1] & (period_day[1:] == period_day[:-1])
         inside = (decision_rows >= first_row) & (decision_rows <= last_row)
@@ -217,6 +219,13 @@ def backtest_decisions(bars: pd.DataFrame, decision_rows: np.ndarray, side: np.n
         if (now_blocked == blocked).all():
             return result
         blocked = now_blocked
+
+
+def _cumsum_within_day(values: np.ndarray, new_day: np.ndarray) -> np.ndarray:
+    """Running sum of ``values`` restarting at every bar where ``new_day`` is true."""
+    running = np.cumsum(values, dtype=float)
+    before_day = (running - values)[new_day]  # the running sum just before each day
+    return running - before_day[np.cumsum(new_day) - 1]
 
 
 def buy_and_hold(bars: pd.DataFrame, costs: CostModel, funding: np.ndarray, first_row: int,

@@ -19,7 +19,8 @@
 * **Probability of backtest overfitting** by combinatorially symmetric cross-validation
   (Bailey, Borwein, López de Prado & Zhu, 2015): the bars are cut into S blocks; for every
   choice of S/2 blocks as in-sample, the configuration with the best in-sample Sharpe is
-  ranked out of sample; PBO is the share of choices where it lands in the bottom half.
+  ranked out of sample; PBO is the share of choices where it lands in the bottom half
+  (exactly at the median counts one half).
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ def probability_of_backtest_overfitting(returns: np.ndarray, blocks: int) -> dic
     bars, configurations = returns.shape
     if configurations < 2:
         return {"pbo": None, "note": "needs at least two configurations"}
+    if np.allclose(returns, returns[:, :1]):
+        return {"pbo": None, "note": "every configuration trades identically (e.g. none trades)"}
     if blocks % 2 or blocks < 2 or bars < 2 * blocks:
         raise ValueError(f"CSCV needs an even number of blocks >= 2 and >= 2 bars per block; "
                          f"got {blocks} blocks for {bars} bars")
@@ -110,6 +113,6 @@ def probability_of_backtest_overfitting(returns: np.ndarray, blocks: int) -> dic
         0.5 * ((out_of_sample == oos_of_best[:, None]).sum(axis=1) + 1)
     relative = rank / (configurations + 1)
     logit = np.log(relative / (1 - relative))
-    return {"pbo": float((logit <= 0).mean()), "combinations": int(len(best)),
+    return {"pbo": float((logit < 0).mean() + 0.5 * (logit == 0).mean()), "combinations": int(len(best)),
             "configurations": int(configurations), "blocks": int(blocks),
             "logit_median": float(np.median(logit))}

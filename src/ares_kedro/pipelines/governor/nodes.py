@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
@@ -32,6 +31,7 @@ from ares_kedro.governor.decisions import governor_decisions
 from ares_kedro.governor.final_parameters import (
     DecisionInputs,
     FinalOptimisationParams,
+    decision_inputs,
     decision_threshold,
     optimise_final_parameters,
 )
@@ -40,21 +40,13 @@ from ares_kedro.governor.live import DecisionSystem, Governor, bars_from_records
 from ares_kedro.governor.model import GovernorModelParams, fit_governor
 from ares_kedro.governor.model import class_probabilities as governor_proba
 from ares_kedro.market.timeframes import to_timedelta
-from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends, realised_volatility
+from ares_kedro.tactician.context import ContextParams
 from ares_kedro.tactician.sizing import SizingParams
 
 logger = logging.getLogger(__name__)
 YEAR = pd.Timedelta(days=365)
 LABEL_COLUMNS = ["p_long", "p_short", "p_hold"]
 
-
-
-def _bar_rows(market_bars: pd.DataFrame, index: pd.Index) -> np.ndarray:
-    rows = market_bars.index.get_indexer(index)
-    if (rows < 0).any():
-        raise ValueError("governor: predictions hold bars missing from market_bars; re-run "
-                         "the upstream pipelines on the same data")
-    return rows
 
 
 def assemble_governor_inputs(analyst_predictions: pd.DataFrame,
@@ -104,12 +96,8 @@ def train_baseline_lightgbm(analyst_features: pd.DataFrame, analyst_labels: pd.D
 
 def _decision_inputs(governor_inputs, index, proba, market_bars, analyst_features, context):
     context_params = ContextParams.from_params(context)
-    rows = _bar_rows(market_bars, index)
-    volatility = realised_volatility(market_bars["close"], context_params.volatility_window_bars,
-                                     YEAR / bar_interval(market_bars.index)).to_numpy()[rows]
-    trend = higher_timeframe_trends(analyst_features, context_params)["trend_1d"]
-    trend = trend.reindex(index).to_numpy(dtype=float)
-    return DecisionInputs(proba, rows, volatility, trend, index), context_params
+    return decision_inputs(index, proba, market_bars, analyst_features,
+                           context_params), context_params
 
 
 def _trades(market_bars, optimal_target_params):

@@ -1,0 +1,5 @@
+"""Validation pipeline: cost-aware backtests, Monte Carlo, overfitting statistics, A/B."""
+
+from ares_kedro.pipelines.validation.pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,338 @@
+"""Validation nodes: backtest the governor and its baselines on the test period, resample
+the results, deflate the Sharpe ratio, A/B test against the control, and report.
+
+Only the test period is traded: bars no model was trained, tuned or calibrated on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from ares_kedro.analyst.baseline import class_probabilities
+from ares_kedro.analyst.features.inputs import bar_interval
+from ares_kedro.analyst.labels import LABELS, BarrierParams, barrier_trades
+from ares_kedro.analyst.studies import storage_url, trials_in_storage
+from ares_kedro.governor.comparison import ensemble_probabilities
+from ares_kedro.governor.decisions import governor_decisions
+from ares_kedro.governor.final_parameters import DecisionInputs, decision_inputs
+from ares_kedro.governor.inputs import ENSEMBLES
+from ares_kedro.tactician.context import ContextParams
+from ares_kedro.tactician.sizing import SizingParams
+from ares_kedro.validation.ab_test import ABTestParams, ab_test
+from ares_kedro.validation.backtest import (
+    Backtest,
+    backtest_decisions,
+    buy_and_hold,
+    funding_by_bar,
+)
+from ares_kedro.validation.costs import CostModel
+from ares_kedro.validation.metrics import performance
+from ares_kedro.validation.monte_carlo import (
+    MonteCarloParams,
+    bootstrap_bar_returns,
+    resample_trades,
+)
+from ares_kedro.validation.overfitting import deflated_sharpe, probability_of_backtest_overfitting
+from ares_kedro.validation.report import (
+    HEADLINE,
+    calibration_chart,
+    equity_chart,
+    markdown_table,
+    monte_carlo_chart,
+    reliability_table,
+)
+
+logger = logging.getLogger(__name__)
+YEAR = pd.Timedelta(days=365)
+PROBABILITY_COLUMNS = ["p_long", "p_short", "p_hold"]
+NOT_STRATEGIES = {"governor_position", "regime", "label", "is_labelled", *PROBABILITY_COLUMNS,
+                  "decision"}
+
+
+class _Trading:
+    """Everything needed to trade decisions on ``market_bars`` (built once per node)."""
+
+    def __init__(self, market_bars, funding_rates, optimal_target_params, tactician_sizing,
+                 governor_final_params, costs, market, analyst_features):
+        self.bars = market_bars
+        self.interval = bar_interval(market_bars.index)
+        self.bars_per_year = YEAR / self.interval
+        self.barriers = BarrierParams.from_params(optimal_target_params)
+        self.trades = barrier_trades(market_bars, self.barriers)[0]
+        self.costs = CostModel.from_params(costs, market)
+        if self.costs.funding and (funding_rates is None or funding_rates.empty):
+            raise ValueError(f"validation: the {market} market pays funding but funding_rates "
+                             "is empty or missing; run `kedro run --pipelines=ingestion` with "
+                             "funding data, or set validation.costs.funding: false")
+        self.funding = funding_by_bar(market_bars.index, self.interval, funding_rates)
+        self.context = ContextParams.from_params(tactician_sizing["context"])
+        self.sizing = SizingParams.from_params(governor_final_params["sizing"])
+        self.threshold = float(governor_final_params["overall_confidence_threshold"])
+        self.payoff = self.barriers.take_profit / self.barriers.stop_loss
+        self.features = analyst_features
+
+    def inputs(self, index: pd.Index) -> DecisionInputs:
+        return decision_inputs(index, None, self.bars, self.features, self.context)
+
+    def decide(self, proba: np.ndarray, inputs: DecisionInputs, threshold: float | None = None,
+               sizing: SizingParams | None = None) -> pd.DataFrame:
+        return governor_decisions(proba, self.threshold if threshold is None else threshold,
+                                  inputs.volatility, inputs.trend_1d, self.payoff,
+                                  sizing or self.sizing, self.context, inputs.index)
+
+    def backtest(self, rows: np.ndarray, side: np.ndarray, size: np.ndarray) -> Backtest:
+        return backtest_decisions(self.bars, rows, side, size, self.trades, self.barriers,
+                                  self.costs, self.funding, int(rows[0]), int(rows[-1]),
+                                  self.bars_per_year, self.sizing.max_daily_loss)
+
+
+def _per_regime(returns: pd.DataFrame, trades: pd.DataFrame, bars_per_year: float
+                ) -> dict[str, dict[str, Any]]:
+    """The governor's results split by the regime of each bar (trades: of the entry bar)."""
+    regime_of_entry = returns["regime"].reindex(trades["entry_time"]).to_numpy()
+    out = {}
+    for regime, group in returns.groupby("regime", observed=True):
+        r = group["governor"].to_numpy()
+        std = r.std(ddof=1) if r.size > 1 else 0.0
+        net = trades["net_return"].to_numpy()[regime_of_entry == regime]
+        out[str(regime)] = {"bars": int(r.size), "share_of_bars": r.size / len(returns),
+                            "total_return": float(np.prod(1 + r) - 1),
+                            "sharpe": float(r.mean() / std * np.sqrt(bars_per_year))
+                            if std > 0 else 0.0,
+                            "trades": int(net.size),
+                            "win_rate": float((net > 0).mean()) if net.size else None}
+    return out
+
+
+def backtest_test_period(governor_decisions: pd.DataFrame, governor_inputs: pd.DataFrame,
+                         governor_final_params: dict[str, Any], governor_baseline_lightgbm,
+                         analyst_features: pd.DataFrame, pruned_features: dict[str, Any],
+                         market_bars: pd.DataFrame, funding_rates: pd.DataFrame,
+                         optimal_target_params: dict[str, Any],
+                         tactician_sizing: dict[str, Any], costs: dict[str, Any],
+                         ingestion: dict[str, Any]
+                         ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """``validation_returns`` (net bar returns of the governor and every baseline on the
+    test bars), ``validation_trades`` (the governor's trades) and ``validation_backtest``
+    (metrics of each, the governor per regime)."""
+    trading = _Trading(market_bars, funding_rates, optimal_target_params, tactician_sizing,
+                       governor_final_params, costs, ingestion["market"], analyst_features)
+    test = governor_decisions[governor_decisions["period"] == "test"]
+    if len(test) < 2:
+        raise ValueError("validation: fewer than 2 test bars in governor_decisions; use more "
+                         "data or a larger test share (time_splits)")
+    inputs = trading.inputs(test.index)
+    rows = inputs.bar_rows
+    results = {"governor": trading.backtest(rows, test["side"].to_numpy(),
+                                            test["size"].to_numpy())}
+    results["buy_and_hold"] = buy_and_hold(market_bars, trading.costs, trading.funding,
+                                           int(rows[0]), int(rows[-1]), trading.bars_per_year)
+    baselines = {"single_lightgbm": class_probabilities(
+        governor_baseline_lightgbm, analyst_features.loc[test.index, pruned_features["features"]])}
+    baselines.update({f"ensemble_{name}": ensemble_probabilities(governor_inputs.loc[test.index],
+                                                                 name) for name in ENSEMBLES})
+    for name, proba in baselines.items():
+        decided = trading.decide(proba, inputs)
+        results[name] = trading.backtest(rows, decided["side"].to_numpy(),
+                                         decided["size"].to_numpy())
+    bar_index = market_bars.index[int(rows[0]):int(rows[-1]) + 1]
+    returns = pd.DataFrame({name: r.bar_returns for name, r in results.items()}, index=bar_index)
+    returns["governor_position"] = results["governor"].positions
+    returns["regime"] = test["regime"].reindex(bar_index).ffill().astype(str)
+    decided_columns = ["label", "is_labelled", *PROBABILITY_COLUMNS, "decision"]
+    returns = returns.join(test[decided_columns])
+    metrics = {name: performance(r) for name, r in results.items()}
+    report = {
+        "period": {"first_bar": str(bar_index[0]), "last_bar": str(bar_index[-1]),
+                   "bars": len(bar_index)},
+        "strategies": metrics,
+        "governor_acts": bool(governor_final_params.get("acts", True)),
+        "per_regime": _per_regime(returns, results["governor"].trades, trading.bars_per_year),
+        "costs": {**trading.costs.__dict__, "market": ingestion["market"]},
+        "barriers": trading.barriers.__dict__,
+        "note": ("test period only (never trained, tuned or calibrated on); baselines use the "
+                 "governor's tuned threshold and sizing (even when the governor itself does not "
+                 "act), so differences come from their probabilities; one position at a time, "
+                 "barrier exits as the labels, every cost in"),
+    }
+    governor = metrics["governor"]
+    logger.info("Validation backtest (%d test bars): governor net Sharpe %.2f, return %.2f%% "
+                "(%d trades); buy-and-hold Sharpe %.2f, return %.2f%%", len(bar_index),
+                governor["sharpe"], 100 * governor["total_return"], governor["trades"],
+                metrics["buy_and_hold"]["sharpe"], 100 * metrics["buy_and_hold"]["total_return"])
+    return returns, results["governor"].trades, report
+
+
+def run_monte_carlo(validation_returns: pd.DataFrame, validation_trades: pd.DataFrame,
+                    monte_carlo: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """``validation_monte_carlo`` (summaries) and ``validation_monte_carlo_samples``."""
+    params = MonteCarloParams.from_params(monte_carlo)
+    bars_per_year = YEAR / bar_interval(validation_returns.index)
+    returns = validation_returns["governor"].to_numpy()
+    bars = bootstrap_bar_returns(returns, bars_per_year, params)
+    trades = resample_trades(validation_trades["net_return"].to_numpy(),
+                             returns.size / bars_per_year, params)
+    samples = [pd.DataFrame({"resampling": name, **{k: result[k] for k in
+                                                    ("total_return", "sharpe", "max_drawdown")}})
+               for name, result in (("block_bootstrap", bars), ("trades", trades))
+               if "sharpe" in result]
+    summary = {"simulations": params.simulations, "mean_block_bars": params.mean_block_bars,
+               "block_bootstrap": bars["summary"], "trades": trades["summary"]}
+    logger.info("Monte Carlo (%d simulations): probability of loss %.1f%%, 95%% VaR %.2f%% of "
+                "equity, stability %.2f", params.simulations,
+                100 * bars["summary"]["probability_of_loss"], 100 * bars["summary"]["var_95"],
+                bars["summary"]["stability_score"])
+    return summary, pd.concat(samples, ignore_index=True)
+
+
+def overfitting_statistics(validation_returns: pd.DataFrame, governor_decisions: pd.DataFrame,
+                           governor_final_params: dict[str, Any], analyst_features: pd.DataFrame,
+                           market_bars: pd.DataFrame, funding_rates: pd.DataFrame,
+                           optimal_target_params: dict[str, Any],
+                           tactician_sizing: dict[str, Any], costs: dict[str, Any],
+                           ingestion: dict[str, Any], overfitting: dict[str, Any],
+                           optuna_params: dict[str, Any]) -> dict[str, Any]:
+    """``validation_overfitting``: the governor's test Sharpe deflated by every trial the
+    project ran, and the PBO of the final-parameter choice (CSCV over its trials traded on
+    the validation and test bars)."""
+    storage = storage_url(optuna_params)
+    counted = trials_in_storage(storage)
+    bars_per_year = YEAR / bar_interval(validation_returns.index)
+    study = optuna.load_study(study_name=governor_final_params["study_name"], storage=storage)
+    configurations = [t for t in study.get_trials(deepcopy=False) if t.params]
+    trial_sharpes = np.array([t.user_attrs["sharpe"] for t in configurations
+                              if "sharpe" in t.user_attrs]) / np.sqrt(bars_per_year)
+    alpha = float(overfitting["alpha"])
+    strategies = [c for c in validation_returns if c not in NOT_STRATEGIES]
+    every = {name: deflated_sharpe(validation_returns[name].to_numpy(), counted["trials"],
+                                   trial_sharpes, alpha) for name in strategies}
+    result = {"deflated_sharpe": every["governor"], "trials_counted": counted,
+              "deflated_sharpe_per_strategy": {
+                  name: {k: every[name][k] for k in ("deflated_sharpe", "p_value",
+                                                     "significant")} for name in strategies}}
+    if len(configurations) < 2:
+        result["pbo"] = {"pbo": None, "note": "fewer than 2 final-parameter trials"}
+        return result
+    trading = _Trading(market_bars, funding_rates, optimal_target_params, tactician_sizing,
+                       governor_final_params, costs, ingestion["market"], analyst_features)
+    rows = governor_decisions[governor_decisions["period"].isin(["validation", "test"])]
+    inputs = trading.inputs(rows.index)
+    proba = rows[PROBABILITY_COLUMNS].to_numpy(dtype=float)
+    matrix = []
+    for trial in configurations:
+        sizing = replace(trading.sizing, target_volatility=trial.params["target_volatility"],
+                         max_position=trial.params["max_position"])
+        decided = trading.decide(proba, inputs, trial.params["confidence_threshold"], sizing)
+        matrix.append(trading.backtest(inputs.bar_rows, decided["side"].to_numpy(),
+                                       decided["size"].to_numpy()).bar_returns.to_numpy())
+    result["pbo"] = {**probability_of_backtest_overfitting(np.column_stack(matrix),
+                                                           int(overfitting["cscv_blocks"])),
+                     "of": "final-parameter trials, validation and test bars"}
+    dsr = result["deflated_sharpe"]
+    logger.info("Overfitting: deflated Sharpe %.3f (p %.3f, %d trials counted), PBO %s",
+                dsr["deflated_sharpe"], dsr["p_value"], dsr["trials"], result["pbo"]["pbo"])
+    return result
+
+
+def ab_test_against_control(validation_returns: pd.DataFrame, ab_params: dict[str, Any]
+                            ) -> dict[str, Any]:
+    """``validation_ab_test``: the governor (treatment) against the control on the test
+    bars."""
+    params = ABTestParams.from_params(ab_params)
+    if params.control not in validation_returns:
+        raise ValueError(f"validation.ab_test.control {params.control!r} is not a backtested "
+                         "strategy; choose one of buy_and_hold, single_lightgbm, ensemble_<name>")
+    result = ab_test(validation_returns[params.control].to_numpy(),
+                     validation_returns["governor"].to_numpy(),
+                     YEAR / bar_interval(validation_returns.index), params)
+    result.update({"control": params.control, "treatment": "governor"})
+    logger.info("A/B test governor vs %s: Sharpe difference %.2f [%.2f, %.2f] -> %s",
+                params.control, result["sharpe_difference"]["observed"],
+                result["sharpe_difference"]["ci_low"], result["sharpe_difference"]["ci_high"],
+                result["decision"])
+    return result
+
+
+def write_report(validation_backtest: dict[str, Any], validation_returns: pd.DataFrame,
+                 validation_monte_carlo: dict[str, Any], monte_carlo_samples: pd.DataFrame,
+                 validation_overfitting: dict[str, Any], validation_ab_test: dict[str, Any],
+                 report: dict[str, Any]):
+    """``validation_report`` (Markdown), its three charts and the MLflow metrics."""
+    strategies = [c for c in validation_backtest["strategies"]]
+    labelled = validation_returns["is_labelled"].fillna(False).to_numpy(dtype=bool)
+    reliability = reliability_table(
+        validation_returns.loc[labelled, PROBABILITY_COLUMNS].to_numpy(dtype=float),
+        validation_returns.loc[labelled, "label"].astype(str).to_numpy(), LABELS,
+        int(report["calibration_bins"]))
+    period = validation_backtest["period"]
+    dsr, pbo = validation_overfitting["deflated_sharpe"], validation_overfitting["pbo"]
+    boot = validation_monte_carlo["block_bootstrap"]
+    ab = validation_ab_test
+    lines = [
+        "# Validation report", "",
+        f"Test period {period['first_bar']} to {period['last_bar']} ({period['bars']:,} bars), "
+        "never trained, tuned or calibrated on. Every figure is net of fees, slippage and "
+        "funding.", "",
+        f"Governor acts: **{validation_backtest['governor_acts']}**.", "",
+        "## Strategies", "", *markdown_table(validation_backtest["strategies"], HEADLINE), "",
+        validation_backtest["note"], "", "![equity](validation_equity.png)", "",
+        "## Governor per regime", "",
+        *markdown_table(validation_backtest["per_regime"],
+                        ("bars", "share_of_bars", "total_return", "sharpe", "trades",
+                         "win_rate")), "",
+        "## Monte Carlo", "",
+        f"{validation_monte_carlo['simulations']:,} stationary block-bootstrap paths (mean "
+        f"block {validation_monte_carlo['mean_block_bars']} bars) of the governor's bar "
+        "returns, and as many resamplings of its trades.", "",
+        *markdown_table({k: v for k, v in (("block bootstrap", boot),
+                                           ("trades", validation_monte_carlo["trades"]))
+                         if "var_95" in v},
+                        ("probability_of_loss", "var_95", "cvar_95", "var_99", "cvar_99",
+                         "worst_total_return", "stability_score")), "",
+        "![monte carlo](validation_monte_carlo.png)", "",
+        "## Overfitting", "",
+        f"* Deflated Sharpe ratio {dsr['deflated_sharpe']:.3f} (p-value {dsr['p_value']:.3f}, "
+        f"{dsr['trials']:,} trials counted in the Optuna storage; probabilistic Sharpe "
+        f"{dsr['probabilistic_sharpe']:.3f}): the edge is "
+        f"**{'significant' if dsr['significant'] else 'not significant'}** at "
+        f"{dsr['alpha']:.0%}. Every strategy, deflated by the same trials: " + ", ".join(
+            f"{name} {v['deflated_sharpe']:.2f}{' (significant)' if v['significant'] else ''}"
+            for name, v in validation_overfitting["deflated_sharpe_per_strategy"].items()) + ".",
+        f"* Probability of backtest overfitting: "
+        f"{'n/a (' + pbo.get('note', '') + ')' if pbo.get('pbo') is None else format(pbo['pbo'], '.2f')}"
+        f"{'' if pbo.get('pbo') is None else ' (' + pbo['of'] + ', ' + str(pbo['combinations']) + ' CSCV splits)'}.",
+        "", "## A/B test", "",
+        f"Governor (treatment) against {ab['control']} (control) on the same test bars: "
+        f"Sharpe difference {ab['sharpe_difference']['observed']:.2f} "
+        f"[{ab['sharpe_difference']['ci_low']:.2f}, {ab['sharpe_difference']['ci_high']:.2f}] "
+        f"({1 - ab['alpha']:.0%} paired block bootstrap), mean-return difference "
+        f"{ab['mean_return_difference']['observed']:.2%} a year "
+        f"[{ab['mean_return_difference']['ci_low']:.2%}, "
+        f"{ab['mean_return_difference']['ci_high']:.2%}]. Decision: **{ab['decision']}**.", "",
+        f"Rollout: {ab['rollout']['plan']}.",
+        *([""] + [f"* stage {s['stage']}: treatment share {s['treatment_share']:.0%} for at "
+                  f"least {s['min_bars']} bars" for s in ab["rollout"]["stages"]]
+          + [f"* stop rule: {ab['rollout']['stop_rules']}"]
+          if ab["rollout"]["stages"] else []), "",
+        "## Calibration", "", "![calibration](validation_calibration.png)", ""]
+    metrics = {f"validation.{name}.{key}": {"value": float(value), "step": 0}
+               for name, values in validation_backtest["strategies"].items()
+               for key, value in values.items()
+               if key in HEADLINE and np.isfinite(float(value))}
+    metrics.update({
+        "validation.deflated_sharpe": {"value": float(dsr["deflated_sharpe"]), "step": 0},
+        "validation.monte_carlo.probability_of_loss": {"value": float(
+            boot["probability_of_loss"]), "step": 0},
+        "validation.monte_carlo.var_95": {"value": float(boot["var_95"]), "step": 0},
+        "validation.ab_test.sharpe_difference": {"value": float(
+            ab["sharpe_difference"]["observed"]), "step": 0}})
+    if pbo.get("pbo") is not None:
+        metrics["validation.pbo"] = {"value": float(pbo["pbo"]), "step": 0}
+    return ("\n".join(lines), equity_chart(validation_returns, strategies),
+            monte_carlo_chart(monte_carlo_samples), calibration_chart(reliability), metrics)

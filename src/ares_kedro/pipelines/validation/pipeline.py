@@ -1,0 +1,41 @@
+"""Validation pipeline wiring: backtest, Monte Carlo, overfitting statistics, A/B, report."""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from ares_kedro.pipelines.validation import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return pipeline(
+        [
+            node(nodes.backtest_test_period,
+                 ["governor_decisions", "governor_inputs", "governor_final_params",
+                  "governor_baseline_lightgbm", "analyst_features", "pruned_features",
+                  "market_bars", "funding_rates", "optimal_target_params", "tactician_sizing",
+                  "params:validation.costs", "params:ingestion"],
+                 ["validation_returns", "validation_trades", "validation_backtest"],
+                 name="backtest_test_period"),
+            node(nodes.run_monte_carlo,
+                 ["validation_returns", "validation_trades", "params:validation.monte_carlo"],
+                 ["validation_monte_carlo", "validation_monte_carlo_samples"],
+                 name="run_monte_carlo"),
+            node(nodes.overfitting_statistics,
+                 ["validation_returns", "governor_decisions", "governor_final_params",
+                  "analyst_features", "market_bars", "funding_rates", "optimal_target_params",
+                  "tactician_sizing", "params:validation.costs", "params:ingestion",
+                  "params:validation.overfitting", "params:optuna"],
+                 "validation_overfitting", name="overfitting_statistics"),
+            node(nodes.ab_test_against_control,
+                 ["validation_returns", "params:validation.ab_test"], "validation_ab_test",
+                 name="ab_test_against_control"),
+            node(nodes.write_report,
+                 ["validation_backtest", "validation_returns", "validation_monte_carlo",
+                  "validation_monte_carlo_samples", "validation_overfitting",
+                  "validation_ab_test", "params:validation.report"],
+                 ["validation_report", "validation_equity_chart",
+                  "validation_monte_carlo_chart", "validation_calibration_chart",
+                  "validation_mlflow_metrics"],
+                 name="write_validation_report"),
+        ],
+        tags="validation",
+    )
