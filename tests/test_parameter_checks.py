@@ -79,6 +79,10 @@ BAD = {
         "rollout_shares"),
     "validation too few simulations": (
         lambda p: p["validation"]["monte_carlo"].update(simulations=3), "monte_carlo"),
+    "walk-forward with one fold": (
+        lambda p: p["validation"]["walk_forward"].update(folds=1), "walk_forward"),
+    "walk-forward scheme unknown": (
+        lambda p: p["validation"]["walk_forward"].update(scheme="sideways"), "scheme"),
     "tactician threshold above one": (
         lambda p: p["tactician"]["decisions"].update(wait_threshold=1.5), "tactician.decisions"),
 }

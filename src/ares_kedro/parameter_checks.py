@@ -80,7 +80,9 @@ def check_validation(validation: dict[str, Any], market: str | None) -> None:
     from ares_kedro.validation.ab_test import ABTestParams
     from ares_kedro.validation.costs import CostModel
     from ares_kedro.validation.monte_carlo import MonteCarloParams
+    from ares_kedro.validation.walk_forward import WalkForwardParams
 
+    WalkForwardParams.from_params(validation["walk_forward"])
     if market is not None:
         CostModel.from_params(validation["costs"], market)
     MonteCarloParams.from_params(validation["monte_carlo"])

@@ -9,7 +9,8 @@ from ares_kedro.pipelines import analyst, governor, ingestion, regimes, tacticia
 # Run order of the whole system.
 # A pipeline is registered only once it exists: `kedro run --pipelines=<name>` of one
 # that is not built yet fails with Kedro's "pipeline not found", never runs a stub.
-PIPELINE_ORDER = ("ingestion", "regimes", "analyst", "tactician", "governor", "validation")
+PIPELINE_ORDER = ("ingestion", "regimes", "analyst", "tactician", "governor", "validation",
+                  "walk_forward")
 
 
 def with_served_model(training: Pipeline) -> Pipeline:
@@ -47,6 +48,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "tactician": tactician.create_pipeline(),
         "governor": governor.create_pipeline(),
         "validation": validation.create_pipeline(),
+        "walk_forward": validation.create_walk_forward_pipeline(),
     }
     pipelines = {name: built[name] for name in PIPELINE_ORDER if name in built}
     everything = sum(pipelines.values(), Pipeline([]))

@@ -107,3 +107,20 @@ def reliability_table(proba: np.ndarray, labels: np.ndarray, classes: tuple[str,
     grouped = table.groupby("bin").agg(confidence=("confidence", "mean"),
                                        hit_rate=("hit", "mean"), bars=("hit", "size"))
     return grouped.reset_index(drop=True)
+
+
+def walk_forward_chart(folds: pd.DataFrame) -> plt.Figure:
+    """Each fold's test-period net Sharpe ratio: the governor beside its baselines."""
+    figure, axis = plt.subplots(figsize=(9, 4))
+    names = [c[: -len("_sharpe")] for c in folds if c.endswith("_sharpe")
+             and c != "validation_sharpe"]
+    width = 0.8 / max(len(names), 1)
+    for k, name in enumerate(names):
+        axis.bar(folds["fold"] + k * width, folds[f"{name}_sharpe"], width, label=name)
+    axis.axhline(0, color="grey", lw=1)
+    axis.set_xlabel("fold (test periods in time order)")
+    axis.set_ylabel("test-period net Sharpe")
+    axis.set_title("Walk-forward: each fold retrained, tested on the bars after it")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    return figure

@@ -6,15 +6,21 @@ Only the test period is traded: bars no model was trained, tuned or calibrated o
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
+from tqdm.auto import tqdm
 
-from ares_kedro.analyst.baseline import class_probabilities
+from ares_kedro.analyst.baseline import class_probabilities, fingerprint
 from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.labels import LABELS, BarrierParams, barrier_trades
 from ares_kedro.analyst.studies import storage_url, trials_in_storage
@@ -22,6 +28,7 @@ from ares_kedro.governor.comparison import ensemble_probabilities
 from ares_kedro.governor.decisions import governor_decisions
 from ares_kedro.governor.final_parameters import DecisionInputs, decision_inputs
 from ares_kedro.governor.inputs import ENSEMBLES
+from ares_kedro.pipelines.validation.fold_runner import RESULT_FILE
 from ares_kedro.tactician.context import ContextParams
 from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.validation.ab_test import ABTestParams, ab_test
@@ -46,7 +53,9 @@ from ares_kedro.validation.report import (
     markdown_table,
     monte_carlo_chart,
     reliability_table,
+    walk_forward_chart,
 )
+from ares_kedro.validation.walk_forward import WalkForwardParams, plan_folds, summarise_folds
 
 logger = logging.getLogger(__name__)
 YEAR = pd.Timedelta(days=365)
@@ -336,3 +345,83 @@ def write_report(validation_backtest: dict[str, Any], validation_returns: pd.Dat
         metrics["validation.pbo"] = {"value": float(pbo["pbo"]), "step": 0}
     return ("\n".join(lines), equity_chart(validation_returns, strategies),
             monte_carlo_chart(monte_carlo_samples), calibration_chart(reliability), metrics)
+
+
+def _fold_runtime(ingestion: dict[str, Any], fold: dict[str, Any], root: Path,
+                  time_splits: dict[str, Any]) -> dict[str, Any]:
+    window_end = pd.Timestamp(fold["window_end"]).tz_convert(None)
+    return {"data_root": str(root), "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+            "ingestion": {**ingestion, "end": str(window_end),
+                          "lookback_days": fold["lookback_days"]},
+            "time_splits": {**time_splits, "train_fraction": fold["train_fraction"],
+                            "validation_fraction": fold["validation_fraction"]}}
+
+
+def walk_forward(market_bars: pd.DataFrame, ingestion: dict[str, Any],
+                 time_splits: dict[str, Any], walk_forward_params: dict[str, Any]
+                 ) -> tuple[dict[str, Any], pd.DataFrame, Any]:
+    """``walk_forward_report``, ``walk_forward_folds`` and its chart: the whole system
+    retrained and tested on successive windows (each fold a separate ``kedro run`` process,
+    several at once when cores allow; a fold already done with the same settings is
+    reused, so an interrupted walk-forward resumes)."""
+    params = WalkForwardParams.from_params(walk_forward_params)
+    project = Path.cwd()
+    if not (project / "pyproject.toml").exists():
+        raise RuntimeError(f"walk-forward starts its folds from the project folder; {project} "
+                           "is not one (run kedro from the project root)")
+    interval = bar_interval(market_bars.index)
+    folds = plan_folds(market_bars.index[0], market_bars.index[-1] + interval, params)
+    market_id = "-".join(str(ingestion[k]) for k in ("exchange", "market", "symbol",
+                                                       "timeframe"))
+    base = Path(params.root) / market_id / params.scheme
+    pending, results = [], {}
+    for fold in folds:
+        root = (base / f"fold_{fold['fold']}").resolve()
+        runtime = _fold_runtime(ingestion, fold, root, time_splits)
+        spec_hash = fingerprint(runtime["ingestion"], runtime["time_splits"], params.env)
+        done = root / RESULT_FILE
+        if done.exists() and json.loads(done.read_text()).get("spec_hash") == spec_hash:
+            results[fold["fold"]] = json.loads(done.read_text())
+            logger.info("Walk-forward fold %d: reused (same settings) from %s", fold["fold"], root)
+            continue
+        root.mkdir(parents=True, exist_ok=True)
+        spec = {"project": str(project), "env": params.env, "fold": fold["fold"],
+                "spec_hash": spec_hash, "window": fold, "runtime_params": runtime,
+                "psi_bins": params.psi_bins}
+        (root / "fold_spec.json").write_text(json.dumps(spec, indent=2, default=str))
+        pending.append((fold["fold"], root))
+    at_once = params.parallel_folds or os.cpu_count() or 1
+    running: list[tuple[int, Path, subprocess.Popen, Any]] = []
+    progress = tqdm(total=len(pending), desc="walk-forward folds", unit="fold")
+    while pending or running:
+        while pending and len(running) < at_once:
+            number, root = pending.pop(0)
+            log = (root / "run.log").open("w")
+            process = subprocess.Popen(
+                [sys.executable, "-m", "ares_kedro.pipelines.validation.fold_runner",
+                 str(root / "fold_spec.json")], cwd=project, stdout=log, stderr=subprocess.STDOUT)
+            running.append((number, root, process, log))
+        number, root, process, log = running.pop(0)
+        code = process.wait()
+        log.close()
+        if code != 0:
+            for _, _, other, other_log in running:
+                other.kill()
+                other_log.close()
+            raise RuntimeError(f"walk-forward fold {number} failed (exit {code}); its log: "
+                               f"{root / 'run.log'}")
+        results[number] = json.loads((root / RESULT_FILE).read_text())
+        progress.update(1)
+        logger.info("Walk-forward fold %d done: governor test Sharpe %.2f", number,
+                    results[number]["strategies"]["governor"]["sharpe"])
+    progress.close()
+    summary = summarise_folds([results[k] for k in sorted(results)], params)
+    table = pd.DataFrame(summary["folds"]).drop(columns=["drifted_features"])
+    summary["folds_table_note"] = ("each fold: a full retraining (analyst, tactician, governor) "
+                                   f"in conf env {params.env!r}, tested on the next "
+                                   f"{params.test_days} days")
+    governor = summary["summary"]["governor_sharpe"]
+    logger.info("Walk-forward (%s, %d folds): governor test Sharpe %.2f [%.2f, %.2f]",
+                params.scheme, len(folds), governor["mean"], governor["ci_low"],
+                governor["ci_high"])
+    return summary, table, walk_forward_chart(table)

@@ -39,3 +39,15 @@ def create_pipeline(**kwargs) -> Pipeline:
         ],
         tags="validation",
     )
+
+
+def create_walk_forward_pipeline(**kwargs) -> Pipeline:
+    """Walk-forward: every fold a full retraining and test (its own ``kedro run`` process)."""
+    return pipeline(
+        [node(nodes.walk_forward,
+              ["market_bars", "params:ingestion", "params:time_splits",
+               "params:validation.walk_forward"],
+              ["walk_forward_report", "walk_forward_folds", "walk_forward_chart"],
+              name="walk_forward")],
+        tags=["validation", "walk_forward"],
+    )
