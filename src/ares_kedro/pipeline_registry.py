@@ -11,6 +11,7 @@ from ares_kedro.pipelines import analyst, governor, ingestion, regimes, tacticia
 # that is not built yet fails with Kedro's "pipeline not found", never runs a stub.
 PIPELINE_ORDER = ("ingestion", "regimes", "analyst", "tactician", "governor", "validation",
                   "walk_forward")
+ON_DEMAND = ("walk_forward",)  # not in __default__: `kedro run --pipelines=walk_forward`
 
 
 def with_served_model(training: Pipeline) -> Pipeline:
@@ -39,8 +40,9 @@ def served_requirements() -> list[str]:
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Map pipeline names to pipelines; ``__default__`` runs all of them in order. Runs
-    that end with the governor log its inference pipeline as an MLflow model."""
+    """Map pipeline names to pipelines; ``__default__`` runs all of them in order but the
+    on-demand walk-forward. Runs that end with the governor log its inference pipeline as an
+    MLflow model."""
     built = {
         "ingestion": ingestion.create_pipeline(),
         "regimes": regimes.create_pipeline(),
@@ -51,7 +53,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         "walk_forward": validation.create_walk_forward_pipeline(),
     }
     pipelines = {name: built[name] for name in PIPELINE_ORDER if name in built}
-    everything = sum(pipelines.values(), Pipeline([]))
+    # walk-forward retrains everything once per fold: run on demand, not by a plain `kedro run`
+    everything = sum((p for name, p in pipelines.items() if name not in ON_DEMAND), Pipeline([]))
     pipelines["governor"] = with_served_model(pipelines["governor"])
     pipelines["__default__"] = with_served_model(everything)
     return pipelines

@@ -13,7 +13,8 @@ import pandas as pd  # noqa: E402
 
 HEADLINE = ("total_return", "annualised_return", "sharpe", "sortino", "max_drawdown", "calmar",
             "win_rate", "profit_factor", "turnover", "exposure", "trades")
-PERCENT = {"total_return", "annualised_return", "max_drawdown", "win_rate", "exposure"}
+PERCENT = {"total_return", "annualised_return", "max_drawdown", "win_rate", "exposure",
+           "share_of_bars", "probability_of_loss", "var_95", "cvar_95", "var_99", "cvar_99"}
 
 
 def _cell(name: str, value: Any) -> str:
@@ -24,7 +25,7 @@ def _cell(name: str, value: Any) -> str:
     if isinstance(value, float):
         if not np.isfinite(value):
             return "inf" if value > 0 else "-inf"
-        return f"{value:.2%}" if name in PERCENT else f"{value:.2f}"
+        return f"{value:.2%}" if name.endswith(tuple(PERCENT)) else f"{value:.2f}"
     return str(value)
 
 
