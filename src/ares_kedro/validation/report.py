@@ -55,6 +55,7 @@ def equity_chart(returns: pd.DataFrame, strategies: list[str]) -> plt.Figure:
     drawdown = 1 - equity / np.maximum(equity.cummax(), 1.0)
     bottom.fill_between(drawdown.index, -drawdown.to_numpy(), 0, color="tab:red", alpha=0.5)
     bottom.set_ylabel("governor drawdown")
+    figure.autofmt_xdate()
     figure.tight_layout()
     return figure
 
