@@ -113,7 +113,7 @@ def reliability_table(proba: np.ndarray, labels: np.ndarray, classes: tuple[str,
 
 def walk_forward_chart(folds: pd.DataFrame) -> plt.Figure:
     """Each fold's test-period net Sharpe ratio: the governor beside its baselines."""
-    figure, axis = plt.subplots(figsize=(9, 4))
+    figure, axis = plt.subplots(figsize=(11, 4.5))
     names = [c[: -len("_sharpe")] for c in folds if c.endswith("_sharpe")
              and c != "validation_sharpe"]
     width = 0.8 / max(len(names), 1)
@@ -123,6 +123,6 @@ def walk_forward_chart(folds: pd.DataFrame) -> plt.Figure:
     axis.set_xlabel("fold (test periods in time order)")
     axis.set_ylabel("test-period net Sharpe")
     axis.set_title("Walk-forward: each fold retrained, tested on the bars after it")
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=7, ncol=3)
     figure.tight_layout()
     return figure

@@ -20,6 +20,7 @@ import pandas as pd
 
 FOLD_PIPELINES = ["ingestion", "regimes", "analyst", "tactician", "governor", "validation"]
 RESULT_FILE = "fold_result.json"
+RESULT_VERSION = 2  # bump when fold_result.json changes shape: older folds are then rerun
 
 
 def run_fold(spec: dict[str, Any]) -> dict[str, Any]:
@@ -51,8 +52,7 @@ def run_fold(spec: dict[str, Any]) -> dict[str, Any]:
         "test_bars": splits["test"]["bars"],
         "governor_acts": backtest["governor_acts"],
         "validation_sharpe": chosen.get("sharpe"),
-        "strategies": {name: backtest["strategies"][name] for name in
-                       ("governor", "buy_and_hold", "single_lightgbm")},
+        "strategies": backtest["strategies"],  # the governor and every baseline
         "feature_psi": feature_drift(features, pd.Timestamp(splits["train"]["last_bar"]),
                                      pd.Timestamp(splits["test"]["first_bar"]),
                                      list(pruned["features"]), int(spec["psi_bins"])),

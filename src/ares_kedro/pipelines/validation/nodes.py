@@ -28,7 +28,7 @@ from ares_kedro.governor.comparison import ensemble_probabilities
 from ares_kedro.governor.decisions import governor_decisions
 from ares_kedro.governor.final_parameters import DecisionInputs, decision_inputs
 from ares_kedro.governor.inputs import ENSEMBLES
-from ares_kedro.pipelines.validation.fold_runner import RESULT_FILE
+from ares_kedro.pipelines.validation.fold_runner import RESULT_FILE, RESULT_VERSION
 from ares_kedro.tactician.context import ContextParams
 from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.validation.ab_test import ABTestParams, ab_test
@@ -378,7 +378,8 @@ def walk_forward(market_bars: pd.DataFrame, ingestion: dict[str, Any],
     for fold in folds:
         root = (base / f"fold_{fold['fold']}").resolve()
         runtime = _fold_runtime(ingestion, fold, root, time_splits)
-        spec_hash = fingerprint(runtime["ingestion"], runtime["time_splits"], params.env)
+        spec_hash = fingerprint(runtime["ingestion"], runtime["time_splits"], params.env,
+                                RESULT_VERSION)
         done = root / RESULT_FILE
         if done.exists() and json.loads(done.read_text()).get("spec_hash") == spec_hash:
             results[fold["fold"]] = json.loads(done.read_text())
