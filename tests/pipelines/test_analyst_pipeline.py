@@ -163,6 +163,13 @@ def check_validation_outputs(project, out, splits):
     assert {"validation_equity.png", "validation_monte_carlo.png",
             "validation_calibration.png"} <= {p.name for p in folder.iterdir()}
     assert "## A/B test" in out["validation_report"]
+    import mlflow  # the run's MLflow metrics carry the report's headline figures
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["ares"], order_by=["start_time DESC"])
+    logged = runs.iloc[0]
+    assert logged["metrics.validation.governor.sharpe"] == pytest.approx(governor["sharpe"])
+    assert "metrics.validation.deflated_sharpe" in runs.columns
 
 
 def check_tactician_outputs(out, validation_start):

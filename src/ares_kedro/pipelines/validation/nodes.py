@@ -330,19 +330,19 @@ def write_report(validation_backtest: dict[str, Any], validation_returns: pd.Dat
           + [f"* stop rule: {ab['rollout']['stop_rules']}"]
           if ab["rollout"]["stages"] else []), "",
         "## Calibration", "", "![calibration](validation_calibration.png)", ""]
-    metrics = {f"validation.{name}.{key}": {"value": float(value), "step": 0}
+    metrics = {f"{name}.{key}": {"value": float(value), "step": 0}
                for name, values in validation_backtest["strategies"].items()
                for key, value in values.items()
                if key in HEADLINE and np.isfinite(float(value))}
     metrics.update({
-        "validation.deflated_sharpe": {"value": float(dsr["deflated_sharpe"]), "step": 0},
-        "validation.monte_carlo.probability_of_loss": {"value": float(
+        "deflated_sharpe": {"value": float(dsr["deflated_sharpe"]), "step": 0},
+        "monte_carlo.probability_of_loss": {"value": float(
             boot["probability_of_loss"]), "step": 0},
-        "validation.monte_carlo.var_95": {"value": float(boot["var_95"]), "step": 0},
-        "validation.ab_test.sharpe_difference": {"value": float(
+        "monte_carlo.var_95": {"value": float(boot["var_95"]), "step": 0},
+        "ab_test.sharpe_difference": {"value": float(
             ab["sharpe_difference"]["observed"]), "step": 0}})
     if pbo.get("pbo") is not None:
-        metrics["validation.pbo"] = {"value": float(pbo["pbo"]), "step": 0}
+        metrics["pbo"] = {"value": float(pbo["pbo"]), "step": 0}
     return ("\n".join(lines), equity_chart(validation_returns, strategies),
             monte_carlo_chart(monte_carlo_samples), calibration_chart(reliability), metrics)
 
@@ -425,9 +425,9 @@ def walk_forward(market_bars: pd.DataFrame, ingestion: dict[str, Any],
     logger.info("Walk-forward (%s, %d folds): governor test Sharpe %.2f [%.2f, %.2f]",
                 params.scheme, len(folds), governor["mean"], governor["ci_low"],
                 governor["ci_high"])
-    metrics = {f"walk_forward.{name}.mean": {"value": float(v["mean"]), "step": 0}
+    metrics = {f"{name}.mean": {"value": float(v["mean"]), "step": 0}
                for name, v in summary["summary"].items() if np.isfinite(v["mean"])}
-    metrics.update({f"walk_forward.fold.{name}": [{"value": float(row[name]), "step": int(
+    metrics.update({f"fold.{name}": [{"value": float(row[name]), "step": int(
         row["fold"])} for _, row in table.iterrows() if np.isfinite(row[name])]
         for name in ("governor_sharpe", "buy_and_hold_sharpe", "max_feature_psi")})
     return (summary, table, walk_forward_markdown(summary, params), walk_forward_chart(table),
