@@ -22,10 +22,12 @@ def with_served_model(training: Pipeline) -> Pipeline:
     from kedro_mlflow.pipeline import pipeline_ml_factory
 
     from ares_kedro.pipelines.governor.pipeline import create_inference_pipeline
+    from ares_kedro.run_tracking import REGISTERED_MODEL
 
     return pipeline_ml_factory(training=training, inference=create_inference_pipeline(),
                                input_name="recent_bars",
                                log_model_kwargs={"name": "governor", "signature": None,
+                                                 "registered_model_name": REGISTERED_MODEL,
                                                  "pip_requirements": served_requirements()})
 
 

@@ -22,6 +22,14 @@ CONFIG_LOADER_ARGS = {
 
 # Bad parameters stop a run at start-up, before any node (src/ares_kedro/parameter_checks.py).
 from ares_kedro.parameter_checks import ParameterChecks  # noqa: E402
+from ares_kedro.run_tracking import (  # noqa: E402
+    ModelRegistry,
+    NodeTimings,
+    RunManifest,
+    RunTags,
+)
 from ares_kedro.upstream_checks import UpstreamChecks  # noqa: E402
 
-HOOKS = (ParameterChecks(), UpstreamChecks())
+_TAGS = RunTags()  # shared: the manifest and the registry need the run's tags
+HOOKS = (ParameterChecks(), UpstreamChecks(), _TAGS, NodeTimings(), RunManifest(_TAGS),
+         ModelRegistry(_TAGS))

@@ -318,6 +318,51 @@ def check_mlflow_model_and_serving(project, out):
     assert answer["size"] == pytest.approx(expected["size"], abs=1e-12)
     assert answer["primary_regime"] == expected["primary_regime"]
     assert answer["model_version"] == expected["model_version"]
+    check_registry_and_promotion(project, bars, expected, uri)
+
+
+def check_registry_and_promotion(project, bars, expected, uri):
+    """The logged governor is a registered model version tagged with its decision system's
+    hash; a validation run whose A/B test says promote makes it @champion, which
+    `Governor.load()` then loads by default. Every run is tagged and leaves a manifest."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from ares_kedro.governor.live import Governor
+    from ares_kedro.run_tracking import CHAMPION, REGISTERED_MODEL, SHA_TAG
+
+    ab = run_pipelines(project, ["validation"], {"ab": "validation_ab_test"}, env="blank",
+                       synthetic={"signal": {"strength": 1.0}})["ab"]
+    assert ab["decision"] == "promote", ab  # the planted edge beats the single LightGBM
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
+    record = json.loads(next((project / "data" / "06_models").glob(
+        "*/governor_serving_system/model.pkl.sha256.json")).read_text())
+    assert champion.tags[SHA_TAG] == record["sha256"]
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        live = Governor.load()  # models:/ares-governor@champion
+    finally:
+        del os.environ["MLFLOW_TRACKING_URI"]
+    assert live.sha256 == record["sha256"]
+    assert live.decide(bars)["prediction"] == expected["prediction"]
+
+    runs = mlflow.search_runs(experiment_names=["ares"], order_by=["start_time DESC"])
+    latest = runs.iloc[0]
+    assert latest["tags.symbol"] == "BTCUSDT" and latest["tags.mode"] == "blank"
+    assert latest["tags.git_commit"] and latest["tags.data_version"]
+    manifests = sorted((project / "data" / "08_reporting").glob("*/run_manifests/*.json"))
+    manifest = json.loads(manifests[-1].read_text())
+    assert manifest["metrics"]["ab_decision"] == "promote"
+    assert len(manifest["parameters_sha256"]) == 64 and manifest["artifacts"]
+    assert all(len(digest) == 64 for digest in manifest["artifacts"].values())
+
+    from ares_kedro.history import history  # `python -m ares_kedro.history`
+
+    past, registered = history(uri, 10)
+    assert past["sharpe"].notna().any() and (past["mode"] == "blank").any()
+    assert registered.loc[registered["champion"], "version"].tolist() == [int(champion.version)]
 
 
 def _free_port() -> int:

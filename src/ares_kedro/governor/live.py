@@ -125,17 +125,18 @@ class Governor:
         self.sha256 = sha256  # of the file it was loaded from
 
     @classmethod
-    def load(cls, source: str | Path, expected_sha256: str | None = None) -> Governor:
-        """Load a decision system file (``governor_decision_system.pkl``) or the newest
-        version in its versioned folder, after checking its SHA-256 against
-        ``expected_sha256`` or the record saved beside it."""
-        path = Path(source)
-        if path.is_dir():  # a Kedro versioned dataset folder: <name>.pkl/<version>/<name>.pkl
-            versions = sorted(p for p in path.glob("*/*.pkl"))
-            if not versions:
-                raise FileNotFoundError(f"{path}: no decision system saved yet; run "
-                                        "`kedro run --pipelines=governor`")
-            path = versions[-1]
+    def load(cls, source: str | Path | None = None,
+             expected_sha256: str | None = None) -> Governor:
+        """Load a decision system, after checking its SHA-256 against ``expected_sha256``
+        or the record saved beside it. ``source``:
+
+        * None (default): the registered champion, ``models:/ares-governor@champion``
+          (the MLflow tracking URI from ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``);
+        * an MLflow model URI (``models:/ares-governor/3``, ``models:/...@champion``,
+          ``runs:/<run id>/governor``);
+        * a decision system file (``governor_decision_system.pkl``), the newest version in
+          its versioned folder, or a serving folder holding ``model.pkl``."""
+        path = _local_file(source)
         system = load_verified_pickle(path, expected_sha256)
         if not isinstance(system, DecisionSystem):
             raise TypeError(f"{path} holds a {type(system).__name__}, not a DecisionSystem")
@@ -200,6 +201,39 @@ class Governor:
             "raw_prediction": row["prediction"],
             "model_version": self.model_version,
         }
+
+
+CHAMPION_URI = "models:/ares-governor@champion"
+SERVING_FOLDER = ("artifacts", "governor_serving_system")
+
+
+def _local_file(source: str | Path | None) -> Path:
+    """The decision system file behind ``source`` (see :meth:`Governor.load`), downloaded
+    from MLflow when ``source`` is a model URI."""
+    source = CHAMPION_URI if source is None else source
+    if str(source).startswith(("models:/", "runs:/")):
+        import os
+
+        import mlflow
+
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            mlflow.set_tracking_uri("sqlite:///mlflow.db")
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=str(source)))
+        except mlflow.exceptions.MlflowException as error:
+            raise FileNotFoundError(f"{source}: {error}. Register and promote a governor "
+                                    "first (`kedro run`; docs/tracking.md)") from error
+        return local.joinpath(*SERVING_FOLDER, "model.pkl")
+    path = Path(source)
+    if path.is_dir():
+        if (path / "model.pkl").is_file():  # a serving folder (governor_serving_system)
+            return path / "model.pkl"
+        versions = sorted(path.glob("*/*.pkl"))  # Kedro versions: <name>/<version>/<name>
+        if not versions:
+            raise FileNotFoundError(f"{path}: no decision system saved yet; run "
+                                    "`kedro run --pipelines=governor`")
+        return versions[-1]
+    return path
 
 
 def bars_from_records(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,239 @@
+"""What every run leaves behind for later: MLflow tags, node timings, a run manifest
+(the seeds' step 16) and the governor's model registry entry.
+
+Kedro hooks (registered in ``settings.py``), beside kedro-mlflow's, which opens the MLflow
+run before ours see it and logs the governor's MLflow model at the end:
+
+* :class:`RunTags`: tags the MLflow run with symbol, exchange, market, timeframe, mode
+  (the conf env), git commit and data version (the ``market_bars`` version read);
+* :class:`NodeTimings`: one log line per node with its wall time;
+* :class:`RunManifest`: after the run, ``run_manifests/<run id>.json`` under
+  08_reporting (and in the MLflow run): data version, parameters hash, git commit, the
+  run's headline metrics and the SHA-256 of every versioned file it saved;
+* :class:`ModelRegistry`: tags the registered governor model version logged by this run
+  with its decision system's SHA-256, and sets the ``champion`` alias on the version
+  whose decision system an A/B test of this run says to promote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+REGISTERED_MODEL = "ares-governor"
+CHAMPION = "champion"
+SHA_TAG = "decision_system_sha256"
+
+
+def git_commit(project: Path) -> str:
+    """``<commit>`` of the project's checkout, ``+dirty`` when it has uncommitted changes,
+    ``unknown`` outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True,
+                                text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=project, capture_output=True, text=True, check=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def _dataset(catalog, name: str):
+    try:
+        return catalog.get(name) if hasattr(catalog, "get") else catalog._get_dataset(name)
+    except Exception:  # noqa: BLE001 - a dataset the catalog cannot build has no version
+        return None
+
+
+def data_version(catalog, produced_here: bool, run_id: str) -> str:
+    """The ``market_bars`` version the run reads: this run's when it makes them."""
+    if produced_here:
+        return run_id
+    dataset = _dataset(catalog, "market_bars")
+    resolve = getattr(dataset, "resolve_load_version", None)
+    try:
+        return str(resolve()) if resolve else "unversioned"
+    except Exception:  # noqa: BLE001 - no version saved yet
+        return "none"
+
+
+def _market(params: dict[str, Any]) -> dict[str, str]:
+    ingestion = params.get("ingestion", {})
+    return {k: str(ingestion.get(k, "")) for k in ("symbol", "exchange", "market", "timeframe")}
+
+
+def _parameters(catalog) -> dict[str, Any]:
+    try:
+        return catalog.load("parameters")
+    except Exception:  # noqa: BLE001 - a catalog without the parameters entry
+        return {}
+
+
+def _active_run_id() -> str | None:
+    import mlflow
+
+    run = mlflow.active_run()
+    return run.info.run_id if run else None
+
+
+class RunTags:
+    """MLflow tags that say what a run was trained on and with which code."""
+
+    def __init__(self) -> None:
+        self.tags: dict[str, str] = {}
+        self.mlflow_run_id: str | None = None
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        params = _parameters(catalog)
+        project = Path(run_params.get("project_path") or ".")
+        self.tags = {**_market(params), "mode": str(run_params.get("env") or "base"),
+                     "git_commit": git_commit(project),
+                     "data_version": data_version(catalog, "market_bars" in
+                                                  pipeline.all_outputs(), run_params["run_id"]),
+                     "kedro_run_id": run_params["run_id"],
+                     "pipelines": ",".join(run_params.get("pipeline_names") or ["__default__"])}
+        self.mlflow_run_id = _active_run_id()
+        if self.mlflow_run_id:
+            import mlflow
+
+            mlflow.set_tags(self.tags)
+
+
+class NodeTimings:
+    """One log line per node: its name and wall time."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+
+    @hook_impl
+    def before_node_run(self, node) -> None:
+        self._started[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node) -> None:
+        started = self._started.pop(node.name, None)
+        if started is not None:
+            logger.info("Node %s took %.1f s", node.name, time.perf_counter() - started)
+
+
+HEADLINES = {  # dataset -> how to pick the manifest's metrics from it
+    "validation_backtest": lambda d: {f"test.{name}.{k}": v[k] for name, v in
+                                      d["strategies"].items() if name in ("governor",
+                                                                          "buy_and_hold")
+                                      for k in ("sharpe", "total_return", "max_drawdown",
+                                                "trades")},
+    "validation_overfitting": lambda d: {"deflated_sharpe": d["deflated_sharpe"][
+        "deflated_sharpe"], "pbo": d["pbo"].get("pbo")},
+    "validation_ab_test": lambda d: {"ab_decision": d["decision"]},
+    "governor_final_params": lambda d: {"governor_acts": d["acts"],
+                                        "confidence_threshold": d[
+                                            "overall_confidence_threshold"]},
+}
+
+
+class RunManifest:
+    """The seeds' step 16: a record of what produced the run's models and results."""
+
+    def __init__(self, tags: RunTags) -> None:
+        self.tags = tags
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow closes the MLflow run
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        from ares_kedro.datasets import sha256_of  # lazy: settings load on every command
+
+        params = _parameters(catalog)
+        project = Path(run_params.get("project_path") or ".")
+        runtime = run_params.get("runtime_params") or {}
+        data_root = Path(runtime.get("data_root") or project / "data")
+        run_id = run_params["run_id"]
+        saved = sorted(p for p in data_root.rglob("*") if p.is_file() and run_id in p.parts)
+        metrics: dict[str, Any] = {}
+        for name, pick in HEADLINES.items():
+            if name in pipeline.all_outputs():
+                try:
+                    metrics.update(pick(catalog.load(name)))
+                except Exception as error:  # noqa: BLE001 - the manifest must not fail a run
+                    logger.warning("Run manifest: could not read %s (%s)", name, error)
+        manifest = {
+            "kedro_run_id": run_id, "mlflow_run_id": self.tags.mlflow_run_id,
+            "env": run_params.get("env"), "pipelines": run_params.get("pipeline_names"),
+            "git_commit": self.tags.tags.get("git_commit") or git_commit(project),
+            "data_version": self.tags.tags.get("data_version"),
+            "parameters_sha256": hashlib.sha256(json.dumps(
+                params, sort_keys=True, default=str).encode()).hexdigest(),
+            "market": _market(params), "metrics": metrics,
+            "artifacts": {str(p.relative_to(data_root)): sha256_of(p) for p in saved},
+        }
+        market_id = "-".join(manifest["market"][k] for k in ("exchange", "market", "symbol",
+                                                             "timeframe"))
+        folder = data_root / "08_reporting" / market_id / "run_manifests"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{run_id}.json"
+        path.write_text(json.dumps(manifest, indent=2, default=str))
+        logger.info("Run manifest: %s (%d files hashed)", path, len(saved))
+        if _active_run_id():
+            import mlflow
+
+            mlflow.log_artifact(str(path), artifact_path="manifest")
+
+
+class ModelRegistry:
+    """The registered governor model: its versions carry their decision system's hash;
+    an A/B promotion sets the ``champion`` alias."""
+
+    def __init__(self, tags: RunTags) -> None:
+        self.tags = tags
+
+    @hook_impl(trylast=True)  # after kedro-mlflow has logged and registered the model
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        if not self.tags.mlflow_run_id:
+            return
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+        serving = _serving_sha256(catalog)
+        for version in client.search_model_versions(f"name='{REGISTERED_MODEL}'"):
+            if version.run_id == self.tags.mlflow_run_id and serving:
+                client.set_model_version_tag(REGISTERED_MODEL, version.version, SHA_TAG,
+                                             serving)
+                for key in ("symbol", "timeframe", "mode", "git_commit", "data_version"):
+                    client.set_model_version_tag(REGISTERED_MODEL, version.version, key,
+                                                 self.tags.tags.get(key, ""))
+        if "validation_ab_test" not in pipeline.all_outputs():
+            return
+        decision = catalog.load("validation_ab_test")["decision"]
+        if decision != "promote":
+            logger.info("A/B decision %s: the champion stays", decision)
+            return
+        matching = [v for v in client.search_model_versions(f"name='{REGISTERED_MODEL}'")
+                    if v.tags.get(SHA_TAG) == serving]
+        if not matching:
+            logger.warning("A/B says promote, but no registered %s version holds this "
+                           "decision system (sha256 %s); run `kedro run` (or the governor "
+                           "pipeline) to register it, then validate again",
+                           REGISTERED_MODEL, serving)
+            return
+        newest = max(matching, key=lambda v: int(v.version))
+        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, newest.version)
+        logger.info("A/B says promote: %s version %s is now @%s", REGISTERED_MODEL,
+                    newest.version, CHAMPION)
+
+
+def _serving_sha256(catalog) -> str | None:
+    """SHA-256 of the latest governor decision system prepared for serving."""
+    dataset = _dataset(catalog, "governor_serving_system")
+    folder = getattr(dataset, "_filepath", None)
+    record = Path(str(folder)) / "model.pkl.sha256.json" if folder else None
+    if record is None or not record.is_file():
+        return None
+    return json.loads(record.read_text())["sha256"]
