@@ -333,7 +333,9 @@ def check_registry_and_promotion(project, bars, expected, uri):
 
     ab = run_pipelines(project, ["validation"], {"ab": "validation_ab_test"}, env="blank",
                        synthetic={"signal": {"strength": 1.0}})["ab"]
-    assert ab["decision"] == "promote", ab  # the planted edge beats the single LightGBM
+    # no champion yet: the control is the fallback baseline, which the planted edge beats
+    assert ab["control"] == "single_lightgbm" and "no champion" in ab["control_note"]
+    assert ab["decision"] == "promote", ab
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
     champion = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
@@ -357,6 +359,18 @@ def check_registry_and_promotion(project, bars, expected, uri):
     assert manifest["metrics"]["ab_decision"] == "promote"
     assert len(manifest["parameters_sha256"]) == 64 and manifest["artifacts"]
     assert all(len(digest) == 64 for digest in manifest["artifacts"].values())
+
+    # a retrained governor is A/B-tested against the champion itself (its own decisions,
+    # sizes and barriers on the same bars): the same data gives the same model, no winner
+    run_pipelines(project, ["governor"], {}, env="blank",
+                  synthetic={"signal": {"strength": 1.0}})
+    ab = run_pipelines(project, ["validation"], {"ab": "validation_ab_test"}, env="blank",
+                       synthetic={"signal": {"strength": 1.0}})["ab"]
+    assert ab["control"] == f"champion {live.model_version}", ab
+    assert ab["decision"] == "inconclusive" and ab["sharpe_difference"]["observed"] == \
+        pytest.approx(0.0, abs=1e-9)
+    assert client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION).version == \
+        champion.version  # inconclusive: the champion stays
 
     from ares_kedro.history import history  # `python -m ares_kedro.history`
 

@@ -24,7 +24,7 @@ from ares_kedro.validation.overfitting import (
 HOURS = 8760.0
 MC = MonteCarloParams(simulations=4000, mean_block_bars=1, seed=7, var_levels=[0.95, 0.99],
                       chunk_bars=2_000_000)
-AB = ABTestParams(control="single_lightgbm", primary_metric="sharpe", alpha=0.05,
+AB = ABTestParams(control="champion", fallback_control="single_lightgbm", primary_metric="sharpe", alpha=0.05,
                   simulations=1000, mean_block_bars=24, seed=3,
                   rollout_shares=[0.1, 0.5, 1.0], stage_bars=168, stop_drawdown=0.1,
                   stop_sharpe_gap=1.0)

@@ -125,8 +125,8 @@ class Governor:
         self.sha256 = sha256  # of the file it was loaded from
 
     @classmethod
-    def load(cls, source: str | Path | None = None,
-             expected_sha256: str | None = None) -> Governor:
+    def load(cls, source: str | Path | None = None, expected_sha256: str | None = None,
+             tracking_uri: str | None = None) -> Governor:
         """Load a decision system, after checking its SHA-256 against ``expected_sha256``
         or the record saved beside it. ``source``:
 
@@ -135,8 +135,10 @@ class Governor:
         * an MLflow model URI (``models:/ares-governor/3``, ``models:/...@champion``,
           ``runs:/<run id>/governor``);
         * a decision system file (``governor_decision_system.pkl``), the newest version in
-          its versioned folder, or a serving folder holding ``model.pkl``."""
-        path = _local_file(source)
+          its versioned folder, or a serving folder holding ``model.pkl``.
+
+        ``tracking_uri`` overrides the MLflow tracking URI for a model URI."""
+        path = _local_file(source, tracking_uri)
         system = load_verified_pickle(path, expected_sha256)
         if not isinstance(system, DecisionSystem):
             raise TypeError(f"{path} holds a {type(system).__name__}, not a DecisionSystem")
@@ -207,7 +209,7 @@ CHAMPION_URI = "models:/ares-governor@champion"
 SERVING_FOLDER = ("artifacts", "governor_serving_system")
 
 
-def _local_file(source: str | Path | None) -> Path:
+def _local_file(source: str | Path | None, tracking_uri: str | None = None) -> Path:
     """The decision system file behind ``source`` (see :meth:`Governor.load`), downloaded
     from MLflow when ``source`` is a model URI."""
     source = CHAMPION_URI if source is None else source
@@ -216,7 +218,9 @@ def _local_file(source: str | Path | None) -> Path:
 
         import mlflow
 
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
+        if tracking_uri:
+            mlflow.set_tracking_uri(tracking_uri)
+        elif not os.environ.get("MLFLOW_TRACKING_URI"):
             mlflow.set_tracking_uri("sqlite:///mlflow.db")
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=str(source)))

@@ -29,7 +29,8 @@ METRICS = ("sharpe", "mean_return")
 class ABTestParams:
     """``validation.ab_test`` in conf."""
 
-    control: str  # a baseline name of the backtest report, e.g. single_lightgbm
+    control: str  # champion (the registered model in use) or a baseline, e.g. single_lightgbm
+    fallback_control: str  # a baseline, when there is no other champion to compare with
     primary_metric: str  # sharpe | mean_return
     alpha: float
     simulations: int
@@ -46,6 +47,9 @@ class ABTestParams:
         if spec.primary_metric not in METRICS or not 0 < spec.alpha < 0.5:
             raise ValueError(f"validation.ab_test: primary_metric in {METRICS}, alpha in "
                              "(0, 0.5)")
+        if spec.fallback_control == "champion":
+            raise ValueError("validation.ab_test.fallback_control must be a baseline, not "
+                             "champion")
         shares = spec.rollout_shares
         if not shares or shares[-1] != 1 or any(b <= a for a, b in zip(shares, shares[1:],
                                                                          strict=False)):

@@ -86,7 +86,7 @@ class _Trading:
         self.payoff = self.barriers.take_profit / self.barriers.stop_loss
         self.features = analyst_features
 
-    def inputs(self, index: pd.Index) -> DecisionInputs:
+    def inputs(self, index: pd.Index) -> DecisionInputs:  # needs analyst_features
         return decision_inputs(index, None, self.bars, self.features, self.context)
 
     def decide(self, proba: np.ndarray, inputs: DecisionInputs, threshold: float | None = None,
@@ -249,22 +249,63 @@ def overfitting_statistics(validation_returns: pd.DataFrame, governor_decisions:
     return result
 
 
-def ab_test_against_control(validation_returns: pd.DataFrame, ab_params: dict[str, Any]
-                            ) -> dict[str, Any]:
+def _champion_returns(market_bars: pd.DataFrame, funding_rates: pd.DataFrame,
+                      index: pd.Index, treatment_version: str, costs: dict[str, Any],
+                      ingestion: dict[str, Any]) -> tuple[np.ndarray | None, str]:
+    """Net bar returns of the registered champion on the test bars (its own decisions,
+    sizes and barriers, the same costs), or None with the reason it cannot be the
+    control."""
+    import mlflow
+
+    from ares_kedro.governor.live import CHAMPION_URI, Governor
+
+    try:
+        champion = Governor.load(CHAMPION_URI, tracking_uri=mlflow.get_tracking_uri())
+    except (FileNotFoundError, mlflow.exceptions.MlflowException) as error:
+        return None, f"no champion registered yet ({str(error).splitlines()[0][:120]})"
+    if champion.model_version == treatment_version:
+        return None, f"the champion is this governor (version {treatment_version})"
+    system = champion.system
+    rows = market_bars.index.get_indexer(index)
+    try:
+        decided = champion.decide_batch(market_bars, rows)
+    except ValueError as error:  # BadBars: the champion needs inputs these bars lack
+        return None, f"the champion cannot decide on these bars: {error}"
+    trading = _Trading(market_bars, funding_rates, system.tactician_record["barriers"],
+                       system.tactician_record, system.final_params, costs, ingestion["market"],
+                       None)
+    result = trading.backtest(rows, decided["side"].to_numpy(), decided["size"].to_numpy())
+    return result.bar_returns.reindex(index).to_numpy(), f"champion {champion.model_version}"
+
+
+def ab_test_against_control(validation_returns: pd.DataFrame, market_bars: pd.DataFrame,
+                            funding_rates: pd.DataFrame, governor_serving_system,
+                            ab_params: dict[str, Any], costs: dict[str, Any],
+                            ingestion: dict[str, Any]) -> dict[str, Any]:
     """``validation_ab_test``: the governor (treatment) against the control on the test
-    bars."""
+    bars: the registered champion (``control: champion``), or a baseline; the
+    ``fallback_control`` baseline when there is no other champion."""
     params = ABTestParams.from_params(ab_params)
-    if params.control not in validation_returns:
-        raise ValueError(f"validation.ab_test.control {params.control!r} is not a backtested "
-                         "strategy; choose one of buy_and_hold, single_lightgbm, ensemble_<name>")
-    result = ab_test(validation_returns[params.control].to_numpy(),
-                     validation_returns["governor"].to_numpy(),
-                     YEAR / bar_interval(validation_returns.index), params)
-    result.update({"control": params.control, "treatment": "governor"})
-    logger.info("A/B test governor vs %s: Sharpe difference %.2f [%.2f, %.2f] -> %s",
-                params.control, result["sharpe_difference"]["observed"],
-                result["sharpe_difference"]["ci_low"], result["sharpe_difference"]["ci_high"],
-                result["decision"])
+    bars_per_year = YEAR / bar_interval(validation_returns.index)
+    control, note = None, ""
+    if params.control == "champion":
+        control, note = _champion_returns(market_bars, funding_rates, validation_returns.index,
+                                          governor_serving_system.version, costs, ingestion)
+    name = note if control is not None else (
+        params.fallback_control if params.control == "champion" else params.control)
+    if control is None:
+        if name not in validation_returns:
+            raise ValueError(f"validation.ab_test control {name!r} is not a backtested "
+                             "strategy; choose champion, buy_and_hold, single_lightgbm or "
+                             "ensemble_<name>")
+        control = validation_returns[name].to_numpy()
+        if note:
+            logger.info("A/B test: %s; control: %s", note, name)
+    result = ab_test(control, validation_returns["governor"].to_numpy(), bars_per_year, params)
+    result.update({"control": name, "treatment": "governor", "control_note": note})
+    logger.info("A/B test governor vs %s: Sharpe difference %.2f [%.2f, %.2f] -> %s", name,
+                result["sharpe_difference"]["observed"], result["sharpe_difference"]["ci_low"],
+                result["sharpe_difference"]["ci_high"], result["decision"])
     return result
 
 
