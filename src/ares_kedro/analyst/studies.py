@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.study import MaxTrialsCallback
 from sqlalchemy.engine import make_url
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,10 @@ def run_resumable_study(study: optuna.Study, objective: Callable[[optuna.Trial],
     stopping early after ``timeout_seconds`` (None: no time limit; a later run resumes).
     Returns how many trials this call started.
 
+    Several processes (machines, with a shared PostgreSQL storage; docs/tracking.md) may
+    run the same study at once: each stops once the study as a whole has ``n_trials``
+    finished trials (at most one in-flight trial per extra worker more).
+
     With a progress bar, Optuna's per-trial log lines are silenced while it runs.
     """
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
@@ -43,7 +48,8 @@ def run_resumable_study(study: optuna.Study, objective: Callable[[optuna.Trial],
     before = len(study.get_trials(deepcopy=False))
     try:
         study.optimize(objective, n_trials=remaining, timeout=timeout_seconds, n_jobs=n_jobs,
-                       show_progress_bar=show_progress_bar)
+                       show_progress_bar=show_progress_bar,
+                       callbacks=[MaxTrialsCallback(n_trials, states=FINISHED)])
     finally:
         optuna.logging.set_verbosity(verbosity)
     return len(study.get_trials(deepcopy=False)) - before
