@@ -130,8 +130,36 @@ def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
     check_tactician_outputs(out, splits_start)
     check_governor_outputs(out, splits)
     check_validation_outputs(project, out, splits)
+    check_exploration_notebook(project)
     check_live_parity(out)
     check_mlflow_model_and_serving(project, out)
+
+
+def check_exploration_notebook(project):
+    """notebooks/exploration.ipynb runs top to bottom on this run's outputs and draws its
+    charts (what `kedro jupyter lab` users open first)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from tests.conftest import PROJECT_ROOT
+
+    notebook = nbformat.read(PROJECT_ROOT / "notebooks" / "exploration.ipynb", as_version=4)
+    settings = {"ARES_PROJECT": str(project), "ARES_ENV": "blank",
+                "ARES_DATA_ROOT": str(project / "data")}
+    saved = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
+    try:
+        NotebookClient(notebook, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(project)}}).execute()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    images = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert len(images) == 3  # regimes, equity curves, feature importances
 
 
 def check_validation_outputs(project, out, splits):

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
-matplotlib.use("Agg")  # files only, no screen
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ares_kedro.regimes import REGIMES  # noqa: E402
+from ares_kedro.regimes import REGIMES
 
 REGIME_COLOURS = {"BULL_TREND": "#2ca02c", "BEAR_TREND": "#d62728", "SIDEWAYS_RANGE": "#7f7f7f",
                   "SR_ZONE_ACTION": "#1f77b4", "HIGH_IMPACT_CANDLE": "#ff7f0e"}
@@ -68,12 +65,13 @@ def regime_training_sets(bars: pd.DataFrame, labels: pd.DataFrame) -> dict[str, 
 
 
 def regime_chart(bars: pd.DataFrame, regime: pd.Series, sr_levels: pd.DataFrame,
-                 title: str, max_points: int = 5000) -> plt.Figure:
+                 title: str, max_points: int = 5000) -> Figure:
     """Close price coloured by regime, with the support/resistance zones known at the end."""
     step = max(1, len(bars) // max_points)
     close = bars["close"].iloc[::step]
     labels = regime.astype(str).iloc[::step]
-    figure, axis = plt.subplots(figsize=(14, 6))
+    figure = Figure(figsize=(14, 6))
+    axis = figure.subplots()
     for name in REGIMES:
         mask = (labels == name).to_numpy()
         axis.scatter(close.index[mask], close.to_numpy()[mask], s=2, color=REGIME_COLOURS[name],

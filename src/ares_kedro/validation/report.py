@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # noqa: E402  (headless: CI and servers have no display)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
 HEADLINE = ("total_return", "annualised_return", "sharpe", "sortino", "max_drawdown", "calmar",
             "win_rate", "profit_factor", "turnover", "exposure", "trades")
@@ -38,11 +35,11 @@ def markdown_table(rows: dict[str, dict[str, Any]], columns: tuple[str, ...]) ->
     return lines
 
 
-def equity_chart(returns: pd.DataFrame, strategies: list[str]) -> plt.Figure:
+def equity_chart(returns: pd.DataFrame, strategies: list[str]) -> Figure:
     """Equity curves (log scale) of ``strategies`` (columns of net bar returns) and the
     governor's drawdown."""
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True,
-                                         gridspec_kw={"height_ratios": [3, 1]})
+    figure = Figure(figsize=(11, 7))
+    top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     for name in strategies:
         equity = (1 + returns[name]).cumprod()
         top.plot(equity.index, equity.to_numpy(), lw=2.2 if name == "governor" else 1.0,
@@ -60,9 +57,10 @@ def equity_chart(returns: pd.DataFrame, strategies: list[str]) -> plt.Figure:
     return figure
 
 
-def monte_carlo_chart(samples: pd.DataFrame) -> plt.Figure:
+def monte_carlo_chart(samples: pd.DataFrame) -> Figure:
     """Histograms of simulated total return, Sharpe and maximum drawdown per resampling."""
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    figure = Figure(figsize=(13, 3.8))
+    axes = figure.subplots(1, 3)
     for axis, column in zip(axes, ("total_return", "sharpe", "max_drawdown"), strict=True):
         for name, group in samples.groupby("resampling"):
             axis.hist(group[column].to_numpy(), bins=40, alpha=0.55, label=str(name))
@@ -73,9 +71,10 @@ def monte_carlo_chart(samples: pd.DataFrame) -> plt.Figure:
     return figure
 
 
-def calibration_chart(reliability: pd.DataFrame) -> plt.Figure:
+def calibration_chart(reliability: pd.DataFrame) -> Figure:
     """Hit rate of the governor's predicted class against its confidence (test bars)."""
-    figure, axis = plt.subplots(figsize=(5.5, 5))
+    figure = Figure(figsize=(5.5, 5))
+    axis = figure.subplots()
     axis.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfect calibration")
     if len(reliability):
         axis.plot(reliability["confidence"], reliability["hit_rate"], marker="o",
@@ -111,9 +110,10 @@ def reliability_table(proba: np.ndarray, labels: np.ndarray, classes: tuple[str,
     return grouped.reset_index(drop=True)
 
 
-def walk_forward_chart(folds: pd.DataFrame) -> plt.Figure:
+def walk_forward_chart(folds: pd.DataFrame) -> Figure:
     """Each fold's test-period net Sharpe ratio: the governor beside its baselines."""
-    figure, axis = plt.subplots(figsize=(11, 4.5))
+    figure = Figure(figsize=(11, 4.5))
+    axis = figure.subplots()
     names = [c[: -len("_sharpe")] for c in folds if c.endswith("_sharpe")
              and c != "validation_sharpe"]
     width = 0.8 / max(len(names), 1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 
 from ares_kedro.regimes import reports
 from ares_kedro.regimes.labelling import label_regimes
@@ -44,7 +44,7 @@ def split_by_regime(market_bars: pd.DataFrame, regime_labels: pd.DataFrame
 
 def report_regimes(market_bars: pd.DataFrame, regime_labels: pd.DataFrame,
                    sr_levels: pd.DataFrame, params: dict[str, Any]
-                   ) -> tuple[dict[str, Any], dict[str, Any], plt.Figure]:
+                   ) -> tuple[dict[str, Any], dict[str, Any], Figure]:
     """Regime statistics, the per-regime split summary and the regime chart."""
     statistics = reports.regime_statistics(regime_labels["regime"])
     splits = reports.split_summary(regime_labels["regime"], regime_labels["is_warmup"],
