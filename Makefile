@@ -17,7 +17,7 @@ export DO_NOT_TRACK := 1
 # Small, predictable thread pools: oversubscribed OpenMP is 30x slower on 2 cores.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: venv run test bench lint lock viz clean-data
+.PHONY: venv run test bench lint lock viz viz-check clean-data
 
 venv: $(STAMP)
 
@@ -55,6 +55,9 @@ lock:
 
 viz: venv
 	$(BIN)/kedro viz run --host 127.0.0.1 --no-browser
+
+viz-check: venv  # offline build, rendered in headless Chromium (apt-get install chromium)
+	scripts/viz_screenshot.sh build/kedro_viz.png
 
 clean-data:
 	find data -mindepth 2 ! -name .gitkeep -delete
