@@ -227,18 +227,24 @@ def _train(regime, analyst_features, analyst_labels, regime_labels, pruned_featu
                       "trials_run": sum(t["trials_run"] for t in tuned.values())}
 
 
-def regime_ensemble_trainer(regime: str):
-    """The node function training ``regime``'s specialist (or choosing the fallback)."""
+class RegimeEnsembleTrainer:
+    """The node function training one regime's specialist (or choosing the fallback): a
+    module-level class, so Kedro's ParallelRunner can send it to a worker process."""
 
-    def train(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
-              regime_labels: pd.DataFrame, pruned_features: dict[str, Any],
-              hpo_ranges: dict[str, Any], market_bars: pd.DataFrame,
-              optimal_target_params: dict[str, Any], global_ensemble: RegimeEnsemble,
-              time_splits: dict[str, Any], target_search: dict[str, Any],
-              ensembles: dict[str, Any], regularisation: dict[str, Any],
-              tuning: dict[str, Any], optuna: dict[str, Any],
-              enhancement: dict[str, Any], baseline_model: dict[str, Any]
-              ) -> tuple[RegimeEnsemble, dict[str, Any]]:
+    def __init__(self, regime: str):
+        self.regime = regime
+        self.__name__ = self.__qualname__ = f"train_{regime.lower()}_ensemble"
+
+    def __call__(self, analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
+                 regime_labels: pd.DataFrame, pruned_features: dict[str, Any],
+                 hpo_ranges: dict[str, Any], market_bars: pd.DataFrame,
+                 optimal_target_params: dict[str, Any], global_ensemble: RegimeEnsemble,
+                 time_splits: dict[str, Any], target_search: dict[str, Any],
+                 ensembles: dict[str, Any], regularisation: dict[str, Any],
+                 tuning: dict[str, Any], optuna: dict[str, Any],
+                 enhancement: dict[str, Any], baseline_model: dict[str, Any]
+                 ) -> tuple[RegimeEnsemble, dict[str, Any]]:
+        regime = self.regime
         params = EnsembleParams.from_params(ensembles)
         period = _train_period(analyst_features.index, time_splits, target_search)
         count = int((regime_mask(regime_labels, period, regime)
@@ -254,8 +260,10 @@ def regime_ensemble_trainer(regime: str):
                       time_splits, target_search, ensembles, regularisation, tuning, optuna,
                       enhancement, baseline_model)
 
-    train.__name__ = train.__qualname__ = f"train_{regime.lower()}_ensemble"
-    return train
+
+def regime_ensemble_trainer(regime: str) -> RegimeEnsembleTrainer:
+    """The node function training ``regime``'s specialist (or choosing the fallback)."""
+    return RegimeEnsembleTrainer(regime)
 
 
 def _periods(index: pd.DatetimeIndex, time_splits: dict[str, Any],
