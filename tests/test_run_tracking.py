@@ -23,3 +23,13 @@ def test_every_node_gets_one_log_line_with_its_wall_time(caplog):
         timings.after_node_run(node)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and re.fullmatch(r"Node train_governor took \d+\.\d s", lines[0])
+
+
+def test_every_number_of_a_report_becomes_a_dotted_metric_and_nothing_else():
+    from ares_kedro.run_tracking import numeric_leaves
+
+    report = {"periods": {"test": {"sharpe": 1.5, "trades": 3, "acts": True, "note": "x",
+                                   "nan": float("nan")}}, "bars": 10}
+    assert numeric_leaves(report, "governor") == {"governor.periods.test.sharpe": 1.5,
+                                                  "governor.periods.test.trades": 3.0,
+                                                  "governor.bars": 10.0}

@@ -7,6 +7,9 @@ run before ours see it and logs the governor's MLflow model at the end:
 * :class:`RunTags`: tags the MLflow run with symbol, exchange, market, timeframe, mode
   (the conf env), git commit and data version (the ``market_bars`` version read);
 * :class:`NodeTimings`: one log line per node with its wall time;
+* :class:`PipelineMetrics`: every number of each pipeline's report (ingestion quality,
+  regimes, analyst, tactician, governor) as MLflow metrics, e.g.
+  ``governor.test.governor.trading.sharpe`` (validation logs its own);
 * :class:`RunManifest`: after the run, ``run_manifests/<run id>.json`` under
   08_reporting (and in the MLflow run): data version, parameters hash, git commit, the
   run's headline metrics and the SHA-256 of every versioned file it saved;
@@ -124,6 +127,42 @@ class NodeTimings:
         started = self._started.pop(node.name, None)
         if started is not None:
             logger.info("Node %s took %.1f s", node.name, time.perf_counter() - started)
+
+
+REPORTS = {  # dataset -> metric prefix: every numeric leaf becomes an MLflow metric
+    "ingestion_quality_report": "ingestion", "regime_report": "regimes",
+    "analyst_metrics": "analyst", "tactician_metrics": "tactician",
+    "governor_metrics": "governor",
+}
+
+
+def numeric_leaves(data: Any, prefix: str) -> dict[str, float]:
+    """{dotted key: value} of every int or float (not bool) inside nested dicts."""
+    out: dict[str, float] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.update(numeric_leaves(value, f"{prefix}.{key}"))
+    elif isinstance(data, (int, float)) and not isinstance(data, bool):
+        if data == data and abs(data) != float("inf"):  # MLflow refuses NaN and infinity
+            out[prefix] = float(data)
+    return out
+
+
+class PipelineMetrics:
+    """Each pipeline's report, saved during the run, also as MLflow metrics."""
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        prefix = REPORTS.get(dataset_name)
+        if prefix is None or _active_run_id() is None:
+            return
+        import re
+
+        import mlflow
+
+        metrics = {re.sub(r"[^\w\-. /]", "_", k): v
+                   for k, v in numeric_leaves(data, prefix).items()}
+        mlflow.log_metrics(metrics)
 
 
 HEADLINES = {  # dataset -> how to pick the manifest's metrics from it

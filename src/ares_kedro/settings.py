@@ -25,11 +25,12 @@ from ares_kedro.parameter_checks import ParameterChecks  # noqa: E402
 from ares_kedro.run_tracking import (  # noqa: E402
     ModelRegistry,
     NodeTimings,
+    PipelineMetrics,
     RunManifest,
     RunTags,
 )
 from ares_kedro.upstream_checks import UpstreamChecks  # noqa: E402
 
 _TAGS = RunTags()  # shared: the manifest and the registry need the run's tags
-HOOKS = (ParameterChecks(), UpstreamChecks(), _TAGS, NodeTimings(), RunManifest(_TAGS),
-         ModelRegistry(_TAGS))
+HOOKS = (ParameterChecks(), UpstreamChecks(), _TAGS, NodeTimings(), PipelineMetrics(),
+         RunManifest(_TAGS), ModelRegistry(_TAGS))

@@ -198,6 +198,10 @@ def check_validation_outputs(project, out, splits):
     logged = runs.iloc[0]
     assert logged["metrics.validation.governor.sharpe"] == pytest.approx(governor["sharpe"])
     assert "metrics.validation.deflated_sharpe" in runs.columns
+    for prefix in ("ingestion.", "regimes.", "analyst.", "tactician.", "governor."):
+        assert any(c.startswith(f"metrics.{prefix}") for c in runs.columns), prefix
+    assert logged["metrics.governor.periods.test.governor.trading.sharpe"] == pytest.approx(
+        out["governor_metrics"]["periods"]["test"]["governor"]["trading"]["sharpe"])
 
 
 def check_tactician_outputs(out, validation_start):

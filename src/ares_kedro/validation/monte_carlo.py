@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ares_kedro.params import checked_keys
 from ares_kedro.validation.metrics import sharpe_ratio
@@ -98,17 +99,21 @@ def _path_statistics(paths: np.ndarray, bars_per_year: float
     return total, sharpe, drawdown
 
 
-def bootstrap_bar_returns(returns: np.ndarray, bars_per_year: float, params: MonteCarloParams
-                          ) -> dict[str, Any]:
-    """Stationary block bootstrap of ``returns`` (net simple bar returns)."""
+def bootstrap_bar_returns(returns: np.ndarray, bars_per_year: float, params: MonteCarloParams,
+                          progress: bool = False) -> dict[str, Any]:
+    """Stationary block bootstrap of ``returns`` (net simple bar returns); ``progress``
+    shows a progress bar over the simulations (they run in chunks of ``chunk_bars``)."""
     returns = np.asarray(returns, float)
     rng = np.random.default_rng(params.seed)
     per_chunk = max(1, params.chunk_bars // max(returns.size, 1))
     parts = []
+    bar = tqdm(total=params.simulations, desc="Monte Carlo", unit="path", disable=not progress)
     for done in range(0, params.simulations, per_chunk):
         count = min(per_chunk, params.simulations - done)
         rows = stationary_bootstrap_rows(returns.size, count, params.mean_block_bars, rng)
         parts.append(_path_statistics(returns[rows], bars_per_year))
+        bar.update(count)
+    bar.close()
     total, sharpe, drawdown = (np.concatenate(p) for p in zip(*parts, strict=True))
     summary = _summary(total, sharpe, drawdown, params.var_levels)
     summary["observed_sharpe"] = sharpe_ratio(returns, bars_per_year)

@@ -184,7 +184,7 @@ def run_monte_carlo(validation_returns: pd.DataFrame, validation_trades: pd.Data
     params = MonteCarloParams.from_params(monte_carlo)
     bars_per_year = YEAR / bar_interval(validation_returns.index)
     returns = validation_returns["governor"].to_numpy()
-    bars = bootstrap_bar_returns(returns, bars_per_year, params)
+    bars = bootstrap_bar_returns(returns, bars_per_year, params, progress=True)
     trades = resample_trades(validation_trades["net_return"].to_numpy(),
                              returns.size / bars_per_year, params)
     samples = [pd.DataFrame({"resampling": name, **{k: result[k] for k in
