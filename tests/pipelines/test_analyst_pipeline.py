@@ -374,11 +374,15 @@ def check_registry_and_promotion(project, bars, expected, uri):
     record = json.loads(next((project / "data" / "06_models").glob(
         "*/governor_serving_system/model.pkl.sha256.json")).read_text())
     assert champion.tags[SHA_TAG] == record["sha256"]
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = uri
     try:
         live = Governor.load()  # models:/ares-governor@champion
     finally:
-        del os.environ["MLFLOW_TRACKING_URI"]
+        if before is None:
+            del os.environ["MLFLOW_TRACKING_URI"]
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
     assert live.sha256 == record["sha256"]
     assert live.decide(bars)["prediction"] == expected["prediction"]
 

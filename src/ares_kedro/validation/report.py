@@ -120,7 +120,9 @@ def walk_forward_chart(folds: pd.DataFrame) -> Figure:
     for k, name in enumerate(names):
         axis.bar(folds["fold"] + k * width, folds[f"{name}_sharpe"], width, label=name)
     axis.axhline(0, color="grey", lw=1)
-    axis.set_xlabel("fold (test periods in time order)")
+    axis.set_xticks(folds["fold"] + width * (len(names) - 1) / 2,
+                    [f"fold {k}" for k in folds["fold"]])
+    axis.set_xlabel("test periods in time order")
     axis.set_ylabel("test-period net Sharpe")
     axis.set_title("Walk-forward: each fold retrained, tested on the bars after it")
     axis.legend(fontsize=7, ncol=3)
