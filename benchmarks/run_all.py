@@ -22,7 +22,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from benchmarks import analyst_run, features, governor, labels, regimes, validation
+from benchmarks import (
+    analyst_run,
+    end_to_end,
+    features,
+    governor,
+    labels,
+    regimes,
+    validation,
+)
 from benchmarks.generate import Dataset, KlineSpec, TradeSpec, ensure
 from benchmarks.ingestion import REPO, measure_in_child, run_module_in_child
 
@@ -304,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     extra += governor.section(args.quick)
     say("validation: backtest and Monte Carlo")
     extra += validation.section(args.quick)
+    say("end to end: kedro run --env=blank and kedro run")
+    extra += end_to_end.section(args.quick)
     report = report.replace("\n## Machine\n", "\n" + "\n".join(extra) + "\n## Machine\n", 1)
     sys.stdout.write(report)
     if not args.quick:
