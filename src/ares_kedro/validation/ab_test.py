@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ares_kedro.params import checked_keys
+from ares_kedro.validation.metrics import sharpe_ratio, sharpe_ratios
 from ares_kedro.validation.monte_carlo import stationary_bootstrap_rows
 
 METRICS = ("sharpe", "mean_return")
@@ -57,12 +58,6 @@ class ABTestParams:
         return spec
 
 
-def _annual_sharpe(paths: np.ndarray, bars_per_year: float) -> np.ndarray:
-    std = paths.std(axis=1, ddof=1)
-    return np.where(std > 0, paths.mean(axis=1) / np.where(std > 0, std, 1.0), 0.0) * \
-        np.sqrt(bars_per_year)
-
-
 def ab_test(control: np.ndarray, treatment: np.ndarray, bars_per_year: float,
             params: ABTestParams) -> dict[str, Any]:
     """Paired bootstrap comparison of two (n,) net bar-return series on the same bars."""
@@ -74,16 +69,13 @@ def ab_test(control: np.ndarray, treatment: np.ndarray, bars_per_year: float,
                                      params.mean_block_bars, rng)
     a, b = control[rows], treatment[rows]
     differences = {
-        "sharpe": _annual_sharpe(b, bars_per_year) - _annual_sharpe(a, bars_per_year),
+        "sharpe": sharpe_ratios(b, bars_per_year) - sharpe_ratios(a, bars_per_year),
         "mean_return": (b.mean(axis=1) - a.mean(axis=1)) * bars_per_year}
     observed = {
-        "sharpe": float(_annual_sharpe(treatment[None], bars_per_year)[0]
-                        - _annual_sharpe(control[None], bars_per_year)[0]),
+        "sharpe": sharpe_ratio(treatment, bars_per_year) - sharpe_ratio(control, bars_per_year),
         "mean_return": float((treatment.mean() - control.mean()) * bars_per_year)}
-    out: dict[str, Any] = {"control_sharpe": float(_annual_sharpe(control[None],
-                                                                  bars_per_year)[0]),
-                           "treatment_sharpe": float(_annual_sharpe(treatment[None],
-                                                                    bars_per_year)[0]),
+    out: dict[str, Any] = {"control_sharpe": sharpe_ratio(control, bars_per_year),
+                           "treatment_sharpe": sharpe_ratio(treatment, bars_per_year),
                            "bars": int(control.size), "alpha": params.alpha,
                            "primary_metric": params.primary_metric}
     for name, values in differences.items():

@@ -14,11 +14,18 @@ import numpy as np
 from ares_kedro.validation.backtest import Backtest
 
 
+def sharpe_ratios(paths: np.ndarray, bars_per_year: float) -> np.ndarray:
+    """Annualised Sharpe ratio of each row of a (k, n) array of simple bar returns, n >= 2
+    (0 for a row that does not vary)."""
+    std = paths.std(axis=1, ddof=1)
+    return np.where(std > 0, paths.mean(axis=1) / np.where(std > 0, std, 1.0), 0.0) * \
+        np.sqrt(bars_per_year)
+
+
 def sharpe_ratio(returns: np.ndarray, bars_per_year: float) -> float:
     """Annualised Sharpe ratio of simple bar returns (0 when they do not vary)."""
     returns = np.asarray(returns, float)
-    std = returns.std(ddof=1) if returns.size > 1 else 0.0
-    return float(returns.mean() / std * np.sqrt(bars_per_year)) if std > 0 else 0.0
+    return float(sharpe_ratios(returns[None], bars_per_year)[0]) if returns.size > 1 else 0.0
 
 
 def max_drawdown(returns: np.ndarray) -> float:

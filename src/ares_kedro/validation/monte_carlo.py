@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ares_kedro.params import checked_keys
-from ares_kedro.validation.metrics import sharpe_ratio
+from ares_kedro.validation.metrics import sharpe_ratio, sharpe_ratios
 
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 
@@ -91,9 +91,7 @@ def _path_statistics(paths: np.ndarray, bars_per_year: float
     """Total return, annualised Sharpe and maximum drawdown of each row of returns."""
     log_equity = np.cumsum(np.log1p(paths), axis=1)
     total = np.expm1(log_equity[:, -1])
-    std = paths.std(axis=1, ddof=1)
-    sharpe = np.where(std > 0, paths.mean(axis=1) / np.where(std > 0, std, 1.0)
-                      * np.sqrt(bars_per_year), 0.0)
+    sharpe = sharpe_ratios(paths, bars_per_year)
     peak = np.maximum.accumulate(np.maximum(log_equity, 0.0), axis=1)
     drawdown = -np.expm1((log_equity - peak).min(axis=1))
     return total, sharpe, drawdown

@@ -314,7 +314,7 @@ def write_report(validation_backtest: dict[str, Any], validation_returns: pd.Dat
                  validation_overfitting: dict[str, Any], validation_ab_test: dict[str, Any],
                  report: dict[str, Any]):
     """``validation_report`` (Markdown), its three charts and the MLflow metrics."""
-    strategies = [c for c in validation_backtest["strategies"]]
+    strategies = list(validation_backtest["strategies"])
     labelled = validation_returns["is_labelled"].fillna(False).to_numpy(dtype=bool)
     reliability = reliability_table(
         validation_returns.loc[labelled, PROBABILITY_COLUMNS].to_numpy(dtype=float),
