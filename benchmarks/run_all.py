@@ -4,17 +4,24 @@
 default /tmp/ares_bench), runs each case ``--repeats`` times in a fresh process, times
 the stages of the trades path, prints the report and writes it to docs/benchmarks.md.
 ``--quick`` uses small inputs for a smoke test and only prints.
+
+Every finished section is saved under ``$ARES_BENCH_DIR/sections``: ``--resume`` reuses
+the sections measured earlier the same day (UTC) and says so in the report, so an
+interrupted run continues where it stopped; ``--sections a,b`` runs only those sections
+and prints them (for instance ``--sections planted,null,real``).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,14 +31,16 @@ import pyarrow as pa
 
 from benchmarks import (
     analyst_run,
+    cost_growth,
     end_to_end,
     features,
     governor,
     labels,
+    proof,
     regimes,
     validation,
 )
-from benchmarks.generate import Dataset, KlineSpec, TradeSpec, ensure
+from benchmarks.generate import Dataset, KlineSpec, TradeSpec, bench_dir, ensure
 from benchmarks.ingestion import REPO, measure_in_child, run_module_in_child
 
 GIB = 1 << 30
@@ -282,13 +291,70 @@ def render(
     return "\n".join(lines) + "\n"
 
 
+SECTIONS: list[tuple[str, str, Callable[[argparse.Namespace], list[str]]]] = [
+    ("regimes", "timing the regime classifiers", lambda a: regimes.section(a.repeats, a.quick)),
+    ("labels", "timing the labels", lambda a: labels.section(a.quick)),
+    ("features", "timing the features", lambda a: features.section(a.quick)),
+    ("analyst", "timing the analyst pipeline", lambda a: analyst_run.section(a.quick)),
+    ("governor", "governor: live decisions and batch scoring", lambda a: governor.section(a.quick)),
+    ("validation", "validation: backtest and Monte Carlo", lambda a: validation.section(a.quick)),
+    ("end_to_end", "end to end: kedro run --env=blank and kedro run",
+     lambda a: end_to_end.section(a.quick)),
+    ("cost_growth", "cost growth at 1x, 4x and 16x data", lambda a: cost_growth.section(a.quick)),
+    ("planted", "planted signal against the oracle", lambda a: proof.planted_section(a.quick)),
+    ("null", "null market: false discoveries", lambda a: proof.null_section(a.quick)),
+    ("real", "real data: BTCUSDT 1h", lambda a: proof.real_section(a.quick)),
+]
+
+
+def _cache_path(name: str, quick: bool) -> Path:
+    return bench_dir() / "sections" / f"{name}{'-quick' if quick else ''}.json"
+
+
+def run_section(name: str, title: str, work: Callable[[argparse.Namespace], list[str]],
+                args: argparse.Namespace, today: dt.date) -> tuple[list[str], str | None]:
+    """A section's lines, and when it was measured if reused from earlier today.
+
+    Every finished section is saved under ``$ARES_BENCH_DIR/sections``; with ``--resume``
+    a section saved today (UTC) in the same mode is reused instead of measured again, so
+    an interrupted ``make bench`` picks up where it stopped."""
+    path = _cache_path(name, args.quick)
+    if args.resume and path.exists():
+        saved = json.loads(path.read_text())
+        measured = dt.datetime.fromisoformat(saved["measured_at"])
+        if measured.date() == today:
+            say(f"{title}: reused from {measured:%H:%M} UTC ({path})")
+            return saved["lines"], f"{measured:%H:%M}"
+    say(title)
+    lines = work(args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"measured_at": dt.datetime.now(dt.UTC).isoformat(),
+                                "quick": args.quick, "lines": lines}))
+    return lines, None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small inputs; print only")
     parser.add_argument("--repeats", type=int, default=3, help="runs per case (default 3)")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse sections already measured today (UTC) in this mode")
+    parser.add_argument("--sections", default="",
+                        help="comma-separated sections to run alone (print only): "
+                             + ",".join(name for name, _, _ in SECTIONS))
     args = parser.parse_args(argv)
     when = dt.datetime.now(dt.UTC)
+    if args.sections:
+        chosen = args.sections.split(",")
+        unknown = set(chosen) - {name for name, _, _ in SECTIONS}
+        if unknown:
+            parser.error(f"unknown sections {sorted(unknown)}")
+        for name, title, work in SECTIONS:
+            if name in chosen:
+                lines, _ = run_section(name, title, work, args, when.date())
+                sys.stdout.write("\n".join(lines) + "\n")
+        return 0
     info = machine()
     specs = QUICK if args.quick else FULL
     data = {}
@@ -301,19 +367,15 @@ def main(argv: list[str] | None = None) -> int:
     say("timing the stages of the trades path")
     breakdown = run_breakdown(data["trades"].root)
     report = render(results, breakdown, info, when, args.repeats, args.quick)
-    say("timing the regime classifiers")
-    say("timing the labels")
-    extra = regimes.section(args.repeats, args.quick) + labels.section(args.quick)
-    say("timing the features")
-    extra += features.section(args.quick)
-    say("timing the analyst pipeline")
-    extra += analyst_run.section(args.quick)
-    say("governor: live decisions and batch scoring")
-    extra += governor.section(args.quick)
-    say("validation: backtest and Monte Carlo")
-    extra += validation.section(args.quick)
-    say("end to end: kedro run --env=blank and kedro run")
-    extra += end_to_end.section(args.quick)
+    extra, reused = [], []
+    for name, title, work in SECTIONS:
+        lines, measured = run_section(name, title, work, args, when.date())
+        extra += lines
+        if measured:
+            reused.append(f"{name} ({measured} UTC)")
+    if reused:
+        extra += ["Sections reused from earlier runs today (`run_all --resume`), with the "
+                  f"time they were measured: {', '.join(reused)}.", ""]
     report = report.replace("\n## Machine\n", "\n" + "\n".join(extra) + "\n## Machine\n", 1)
     sys.stdout.write(report)
     if not args.quick:
