@@ -31,7 +31,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -71,19 +70,13 @@ def live_child(data_root: Path, calls: int) -> dict[str, Any]:
     import pandas as pd
 
     from ares_kedro.governor.live import Governor
+    from benchmarks.governor import live_latencies
 
     logging.disable(logging.WARNING)
     system = sorted(data_root.glob("06_models/*/governor_decision_system.pkl"))[-1]
     bars = pd.read_parquet(sorted(data_root.glob("03_primary/*/market_bars.parquet/*/*"))[-1])
     governor = Governor.load(str(system))
-    window = max(500, governor.system.warmup_bars() + 1)
-    ends = np.linspace(window, len(bars), calls + 1).astype(int)
-    governor.decide(bars.iloc[ends[0] - window: ends[0]])  # warm: imports, caches
-    latencies = []
-    for end in ends[1:]:
-        started = time.perf_counter()
-        governor.decide(bars.iloc[end - window: end])
-        latencies.append((time.perf_counter() - started) * 1000)
+    window, latencies = live_latencies(governor, bars, calls)
     return {"bars": len(bars), "window": window, "p50_ms": statistics.median(latencies),
             "p99_ms": float(np.percentile(latencies, 99)), "peak_rss_bytes": _peak()}
 

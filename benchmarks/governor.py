@@ -41,6 +41,21 @@ def _latest(pattern: str) -> str:
     return sorted(glob.glob(pattern))[-1]
 
 
+def live_latencies(governor, bars: pd.DataFrame, calls: int) -> tuple[int, list[float]]:
+    """The trailing window ``max(500, warm-up + 1)`` and the milliseconds of ``calls``
+    ``governor.decide`` calls on windows ending at bars spread over ``bars`` (after one
+    warm call: imports and caches)."""
+    window = max(500, governor.system.warmup_bars() + 1)
+    ends = np.linspace(window, len(bars), calls + 1).astype(int)
+    governor.decide(bars.iloc[ends[0] - window: ends[0]])
+    latencies = []
+    for end in ends[1:]:
+        started = time.perf_counter()
+        governor.decide(bars.iloc[end - window: end])
+        latencies.append((time.perf_counter() - started) * 1000)
+    return window, latencies
+
+
 def _seeds_way(train: pd.DataFrame, labels: np.ndarray, lightgbm: dict):
     """The seeds' governor: get_dummies-encoded inputs, a StandardScaler and LightGBM."""
     import lightgbm as lgb
@@ -74,15 +89,7 @@ def measure(data_root: Path, long_root: Path, quick: bool) -> dict:
     logging.disable(logging.WARNING)
     governor = Governor.load(_latest(f"{data_root}/06_models/*/governor_decision_system.pkl"))
     long_bars = pd.read_parquet(_latest(f"{long_root}/03_primary/*/market_bars.parquet/*/*"))
-    window = max(500, governor.system.warmup_bars() + 1)
-    calls = 10 if quick else N_CALLS
-    ends = np.linspace(window, len(long_bars), calls + 1).astype(int)
-    governor.decide(long_bars.iloc[ends[0] - window: ends[0]])  # warm: imports, caches
-    latencies = []
-    for end in ends[1:]:
-        started = time.perf_counter()
-        governor.decide(long_bars.iloc[end - window: end])
-        latencies.append((time.perf_counter() - started) * 1000)
+    window, latencies = live_latencies(governor, long_bars, 10 if quick else N_CALLS)
     started = time.perf_counter()
     batch = governor.decide_batch(long_bars)
     batch_s = time.perf_counter() - started

@@ -210,7 +210,8 @@ def planted_section(quick: bool) -> list[str]:
             r is not None for r in ratios) else None
         label = f"**{name}**" if name == "governor" else name
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {_f(mean)} |")
-    governor_ratios = [sharpe(r, "governor") / sharpe(r, "oracle") for r in runs]
+    governor_ratios = [sharpe(r, "governor") / sharpe(r, "oracle") if sharpe(r, "oracle") > 0
+                       else 0.0 for r in runs]
     met = all(r >= RATIO_GOAL for r in governor_ratios)
     lines += [
         "",
