@@ -6,6 +6,10 @@ run before ours see it and logs the governor's MLflow model at the end:
 
 * :class:`RunTags`: tags the MLflow run with symbol, exchange, market, timeframe, mode
   (the conf env), git commit and data version (the ``market_bars`` version read);
+* :class:`WorkerRun`: in a ParallelRunner worker process (``ares_kedro.runner``), resumes
+  the run's MLflow run
+  before any node hook logs, so parameters, metrics and artifacts logged there land in it
+  (a spawned worker starts with no active run, and MLflow would open a stray new one);
 * :class:`NodeTimings`: one log line per node with its wall time;
 * :class:`PipelineMetrics`: every number of each pipeline's report (ingestion quality,
   regimes, analyst, tactician, governor) as MLflow metrics, e.g.
@@ -23,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -34,6 +40,8 @@ logger = logging.getLogger(__name__)
 REGISTERED_MODEL = "ares-governor"
 CHAMPION = "champion"
 SHA_TAG = "decision_system_sha256"
+PARENT_RUN_ENV = "ARES_MLFLOW_PARENT_RUN_ID"  # the run's MLflow run, for worker processes
+PARENT_URI_ENV = "ARES_MLFLOW_PARENT_TRACKING_URI"
 
 
 def git_commit(project: Path) -> str:
@@ -110,6 +118,43 @@ class RunTags:
             import mlflow
 
             mlflow.set_tags(self.tags)
+            # inherited by ParallelRunner's spawned workers (see WorkerRun)
+            os.environ[PARENT_RUN_ENV] = self.mlflow_run_id
+            os.environ[PARENT_URI_ENV] = mlflow.get_tracking_uri()
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        _forget_parent_run()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        _forget_parent_run()
+
+
+def _forget_parent_run() -> None:
+    os.environ.pop(PARENT_RUN_ENV, None)
+    os.environ.pop(PARENT_URI_ENV, None)
+
+
+class WorkerRun:
+    """Resume the run's MLflow run in a ParallelRunner worker before any node hook.
+
+    Spawned workers start without an active MLflow run; kedro-mlflow's node hook (node
+    parameters), :class:`PipelineMetrics` and the logged datasets would otherwise log into
+    a stray run that MLflow opens on the first call. The parent names its run in the
+    environment the workers inherit (:class:`RunTags`). Worker processes leave through
+    ``os._exit``, so the resumed run is never ended by them."""
+
+    @hook_impl(tryfirst=True)
+    def before_node_run(self) -> None:
+        run_id = os.environ.get(PARENT_RUN_ENV)
+        if run_id is None or multiprocessing.parent_process() is None:
+            return
+        import mlflow
+
+        if mlflow.active_run() is None:
+            mlflow.set_tracking_uri(os.environ[PARENT_URI_ENV])
+            mlflow.start_run(run_id=run_id)
 
 
 class NodeTimings:

@@ -1,6 +1,5 @@
 """Kedro project settings."""
 
-import multiprocessing
 import os
 
 from kedro.config import OmegaConfigLoader
@@ -8,14 +7,6 @@ from kedro.config import OmegaConfigLoader
 # Telemetry must never prompt or reach the network; `.telemetry` also says `consent: false`.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
-
-# Kedro's ParallelRunner starts its workers by spawn, not fork: a forked worker inherits the
-# locks of the parent's threads (logging, MLflow, OpenMP, progress bars) and hangs when one
-# was held at the fork, which the test suite hit once in a process that had trained models.
-# Kedro bootstraps spawned workers (project settings, hooks, logging) only when the global
-# start method says spawn, so both are set.
-os.environ["KEDRO_MP_CONTEXT"] = "spawn"
-multiprocessing.set_start_method("spawn", force=True)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -37,9 +28,10 @@ from ares_kedro.run_tracking import (  # noqa: E402
     PipelineMetrics,
     RunManifest,
     RunTags,
+    WorkerRun,
 )
 from ares_kedro.upstream_checks import UpstreamChecks  # noqa: E402
 
 _TAGS = RunTags()  # shared: the manifest and the registry need the run's tags
-HOOKS = (ParameterChecks(), UpstreamChecks(), _TAGS, NodeTimings(), PipelineMetrics(),
-         RunManifest(_TAGS), ModelRegistry(_TAGS))
+HOOKS = (ParameterChecks(), UpstreamChecks(), _TAGS, WorkerRun(), NodeTimings(),
+         PipelineMetrics(), RunManifest(_TAGS), ModelRegistry(_TAGS))

@@ -1,15 +1,17 @@
 """Kedro's ParallelRunner trains the per-regime ensembles side by side with the project's
-datasets: every node and dataset crosses to the worker processes, and the artifacts they
-save still reach the run's MLflow record."""
+datasets: every node and dataset crosses to the spawned worker processes, and the
+artifacts and metrics they save still reach the run's MLflow record. Run after other
+pipeline tests in the same process (as the suite does), which once made forked workers
+hang and spawned ones log into stray runs."""
 
 from __future__ import annotations
 
 import mlflow
 import pytest
 from kedro.framework.session import KedroSession
-from kedro.runner import ParallelRunner
 
 from ares_kedro.regimes import REGIMES
+from ares_kedro.runner import ParallelRunner
 from tests.pipelines.conftest import run_pipelines
 
 pytestmark = pytest.mark.slow
@@ -31,7 +33,12 @@ def test_the_analyst_runs_on_the_parallel_runner_and_logs_from_its_workers(proje
     assert any(r["model"] == "specialist" for r in reports.values())
     assert set(metrics) >= {"GLOBAL", *REGIMES}
     mlflow.set_tracking_uri(uri)
-    run = mlflow.search_runs(experiment_names=["ares"], order_by=["start_time DESC"]).iloc[0]
+    runs = mlflow.search_runs(experiment_names=["ares"], order_by=["start_time DESC"])
+    # one MLflow run per `kedro run`: the spawned workers log into the analyst's run and
+    # open no stray runs of their own
+    assert len(runs) == 2, runs[["run_id", "tags.mlflow.runName"]]
+    run = runs.iloc[0]
     logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id, "analyst")}
     assert "analyst/analyst_metrics.json" in logged  # saved in a worker, logged to the run
     assert any(path.startswith("analyst/reliability") for path in logged)
+    assert any(name.startswith("analyst.") for name in mlflow.get_run(run.run_id).data.metrics)
