@@ -168,8 +168,9 @@ def section(quick: bool) -> list[str]:
                                                                       strict=True))
     lines += [
         "",
-        f"- Live decision p99: {p99}; its window is {results[0]['live']['window']} bars "
-        "whatever the history, so its cost should not grow with the data.",
+        f"- Live decision p99: {p99}. Its window is {results[0]['live']['window']} bars "
+        "whatever the history, so what grows its cost is the decision system trained on more "
+        "data, not its input.",
         f"- Writing the synthetic archives (not part of any stage): {gen}.",
         "",
     ]

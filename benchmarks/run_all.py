@@ -287,9 +287,10 @@ def render(
         "- `python -m benchmarks.run_all --quick` is a smoke test on small inputs; it prints "
         "the report and does not write this file.",
         "- The sections after the trades breakdown each come from one module of "
-        "`benchmarks/` (`python -m benchmarks.<module>` prints one alone). Every finished "
+        "`benchmarks/` (`run_all --sections NAME` runs one alone). Every finished "
         "section is saved under `$ARES_BENCH_DIR/sections`; `run_all --resume` reuses the "
-        "sections measured earlier the same day and names them below, so an interrupted "
+        "sections measured earlier the same day and names them after the last one, so an "
+        "interrupted "
         "`make bench` continues instead of restarting (the whole suite takes about two hours "
         "on 2 cores, most of it whole `kedro run`s).",
         "- The planted-signal, null-market and real-data sections (`benchmarks/proof.py`) "
