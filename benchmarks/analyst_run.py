@@ -202,14 +202,20 @@ def temporary_project(root: Path) -> Path:
     return project
 
 
+def runtime_params(data_root: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """What :func:`kedro_run` passes as ``--params`` (dotted keys): the data root, an MLflow
+    database inside it, and ``params``."""
+    return {"data_root": data_root, "mlflow_tracking_uri": f"sqlite:///{data_root}/mlflow.db",
+            **params}
+
+
 def kedro_run(project: Path, data_root: Path, args: list[str], params: dict[str, Any],
               label: str) -> dict[str, Any]:
     """``kedro run ARGS --params data_root=...,mlflow_tracking_uri=...,PARAMS`` in a fresh
     process: wall time, peak memory, seconds per node and Kedro's pipeline time."""
     from benchmarks.ingestion import run_module_in_child
 
-    runtime = {"data_root": data_root,
-               "mlflow_tracking_uri": f"sqlite:///{data_root}/mlflow.db", **params}
+    runtime = runtime_params(data_root, params)
     data_root.mkdir(parents=True, exist_ok=True)  # the MLflow database's folder
     log = project / "info.log"  # conf/logging.yml's file handler, relative to the project
     log.unlink(missing_ok=True)

@@ -70,12 +70,12 @@ def live_child(data_root: Path, calls: int) -> dict[str, Any]:
     import pandas as pd
 
     from ares_kedro.governor.live import Governor
-    from benchmarks.governor import live_latencies
+    from benchmarks.governor import latest, live_latencies
 
     logging.disable(logging.WARNING)
-    system = sorted(data_root.glob("06_models/*/governor_decision_system.pkl"))[-1]
-    bars = pd.read_parquet(sorted(data_root.glob("03_primary/*/market_bars.parquet/*/*"))[-1])
-    governor = Governor.load(str(system))
+    system = latest(f"{data_root}/06_models/*/governor_decision_system.pkl")
+    bars = pd.read_parquet(latest(f"{data_root}/03_primary/*/market_bars.parquet/*/*"))
+    governor = Governor.load(system)
     window, latencies = live_latencies(governor, bars, calls)
     return {"bars": len(bars), "window": window, "p50_ms": statistics.median(latencies),
             "p99_ms": float(np.percentile(latencies, 99)), "peak_rss_bytes": _peak()}

@@ -37,7 +37,8 @@ QUICK = {"ingestion.synthetic.days": 120, "ingestion.lookback_days": 120,
          "governor.final_optimisation.min_trades": 1}
 
 
-def _latest(pattern: str) -> str:
+def latest(pattern: str) -> str:
+    """The last path matching ``pattern`` (versioned folders sort by time)."""
     return sorted(glob.glob(pattern))[-1]
 
 
@@ -87,14 +88,14 @@ def measure(data_root: Path, long_root: Path, quick: bool) -> dict:
     from ares_kedro.governor.model import class_probabilities
 
     logging.disable(logging.WARNING)
-    governor = Governor.load(_latest(f"{data_root}/06_models/*/governor_decision_system.pkl"))
-    long_bars = pd.read_parquet(_latest(f"{long_root}/03_primary/*/market_bars.parquet/*/*"))
+    governor = Governor.load(latest(f"{data_root}/06_models/*/governor_decision_system.pkl"))
+    long_bars = pd.read_parquet(latest(f"{long_root}/03_primary/*/market_bars.parquet/*/*"))
     window, latencies = live_latencies(governor, long_bars, 10 if quick else N_CALLS)
     started = time.perf_counter()
     batch = governor.decide_batch(long_bars)
     batch_s = time.perf_counter() - started
 
-    inputs = pd.read_parquet(_latest(f"{data_root}/05_model_input/*/governor_inputs.parquet/*/*"))
+    inputs = pd.read_parquet(latest(f"{data_root}/05_model_input/*/governor_inputs.parquet/*/*"))
     validation = inputs[(inputs["period"] == "validation") & inputs["is_labelled"]]
     rows = inputs[feature_columns()].iloc[: STAGE_ROWS if not quick else 30]
     model = governor.system.governor_model

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks.analyst_run import REPO, kedro_run, say, temporary_project
+from benchmarks.analyst_run import REPO, kedro_run, runtime_params, say, temporary_project
 
 PLANTED_STRENGTH = 1.0
 PLANTED_SEEDS = (1, 2, 3)
@@ -53,8 +53,7 @@ def _runtime(data_root: Path, params: dict[str, Any]) -> dict[str, Any]:
     """What :func:`kedro_run` passes as ``--params``, nested as Kedro nests it."""
     from omegaconf import OmegaConf
 
-    flat = {"data_root": str(data_root), "mlflow_tracking_uri": f"sqlite:///{data_root}/mlflow.db",
-            **params}
+    flat = runtime_params(data_root, params)
     return OmegaConf.to_container(OmegaConf.from_dotlist([f"{k}={v}" for k, v in flat.items()]))
 
 

@@ -141,31 +141,20 @@ class HashedPickleDirectory(AbstractDataset):
 
 
 class MlflowLoggedDataset(AbstractDataset):
-    """A dataset whose every save is also logged as an artifact of the MLflow run (a file,
-    or a folder's files, under ``artifact_path``).
+    """A dataset whose every save is also logged as an artifact of the active MLflow run (a
+    file, or a folder's files, under ``artifact_path``).
 
     The role of kedro-mlflow's ``MlflowArtifactDataset``, but an ordinary, picklable class
     (that one is built dynamically and cannot cross to Kedro's ``ParallelRunner`` worker
-    processes). Pickled while a run is active, it remembers the run and the tracking URI,
-    so a worker process logs into the same run.
+    processes). In a worker of :class:`ares_kedro.runner.ParallelRunner` the active run is
+    the run of the ``kedro run``, resumed by the ``WorkerRun`` hook.
     """
 
     def __init__(self, *, dataset: dict[str, Any], artifact_path: str | None = None,
                  metadata: dict[str, Any] | None = None):
         self._dataset = AbstractDataset.from_config("logged", dict(dataset))
         self._artifact_path = artifact_path
-        self._run_id: str | None = None
-        self._tracking_uri: str | None = None
         self.metadata = metadata
-
-    def __getstate__(self) -> dict[str, Any]:
-        import mlflow
-
-        state = dict(self.__dict__)
-        run = mlflow.active_run()
-        if run is not None:
-            state["_run_id"], state["_tracking_uri"] = run.info.run_id, mlflow.get_tracking_uri()
-        return state
 
     def _describe(self) -> dict[str, Any]:
         return {"dataset": self._dataset._describe(), "artifact_path": self._artifact_path}
@@ -180,13 +169,10 @@ class MlflowLoggedDataset(AbstractDataset):
         self._dataset.save(data)
         import mlflow
 
-        run = mlflow.active_run()
-        run_id = run.info.run_id if run is not None else self._run_id
-        if run_id is None:
+        if mlflow.active_run() is None:
             return  # no MLflow run (e.g. a bare runner): the file is saved, nothing to log
-        client = mlflow.MlflowClient(self._tracking_uri if run is None else None)
         path = Path(str(self._dataset._filepath))
         if path.is_dir():
-            client.log_artifacts(run_id, str(path), self._artifact_path)
+            mlflow.log_artifacts(str(path), self._artifact_path)
         else:
-            client.log_artifact(run_id, str(path), self._artifact_path)
+            mlflow.log_artifact(str(path), self._artifact_path)
