@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from scipy.special import expit
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -84,6 +85,13 @@ def logit(p: np.ndarray) -> np.ndarray:
     """(n, 1) log-odds of probabilities ``p``, clipped away from 0 and 1."""
     p = np.clip(p, _LOGIT_EPS, 1 - _LOGIT_EPS)
     return (np.log(p) - np.log1p(-p)).reshape(-1, 1)
+
+
+def platt_probability(model: LogisticRegression, p: np.ndarray) -> np.ndarray:
+    """(n,) probability a Platt calibrator (:func:`platt_scaling`) gives raw probabilities
+    ``p``: ``model.predict_proba(logit(p))[:, 1]`` computed as scikit-learn does
+    (``expit`` of the linear score), without its per-call input checks."""
+    return expit(logit(p)[:, 0] * model.coef_[0, 0] + model.intercept_[0])
 
 
 def platt_scaling(p: np.ndarray, y: np.ndarray, weight: np.ndarray) -> LogisticRegression:
@@ -156,7 +164,7 @@ class ProbabilityCalibrator(TransformerMixin, BaseEstimator):
             if isinstance(calibrator, IsotonicRegression):
                 out[:, k] = calibrator.predict(proba[:, k])
             elif calibrator is not None:
-                out[:, k] = calibrator.predict_proba(logit(proba[:, k]))[:, 1]
+                out[:, k] = platt_probability(calibrator, proba[:, k])
         calibrated = np.asarray(self.calibrated_)
         out[:, calibrated] = np.maximum(out[:, calibrated], self.min_probability)
         degenerate = out.sum(axis=1) <= 0

@@ -12,8 +12,11 @@ predictions:
 4. the combiner with the lower OOF log-loss is kept (``combiner="auto"``) and recorded;
 5. the base models are refitted on all samples, and the meta-learner on all OOF rows.
 
-At prediction time the refitted base models feed the chosen combiner. ``oof_proba_`` keeps
-the chosen combiner's OOF probabilities (what later stages may learn from).
+At prediction time the refitted base models feed the chosen combiner, every tree model
+scored by :mod:`.compiled_trees` (the same probabilities as its library, without the
+per-call overhead: validation, test and live predictions all take that one path).
+``oof_proba_`` keeps the chosen combiner's OOF probabilities (what later stages may learn
+from).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from ares_kedro.analyst.baseline import class_probabilities, log_loss
+from ares_kedro.analyst.compiled_trees import tree_probabilities
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.models import Regularisation, make_model
 from ares_kedro.analyst.splits import PurgedKFold
@@ -144,8 +148,9 @@ class RegimeEnsemble(BaseEstimator, ClassifierMixin):
 
     def member_probabilities(self, X: pd.DataFrame) -> dict[str, np.ndarray]:  # noqa: N803
         """Each refitted base model's (n, 3) probabilities, LABELS order."""
-        X = X[list(self.feature_names_in_)]
-        return {kind: class_probabilities(model, X) for kind, model in self.members_.items()}
+        rows = X[list(self.feature_names_in_)].to_numpy(dtype=float)
+        return {kind: tree_probabilities(model, rows, LABELS)
+                for kind, model in self.members_.items()}
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """(n, 3) probabilities in LABELS order (= ``classes_``)."""
@@ -154,7 +159,7 @@ class RegimeEnsemble(BaseEstimator, ClassifierMixin):
     def combine(self, members: dict[str, np.ndarray]) -> np.ndarray:
         """The ensemble's (n, 3) probabilities from its members' (``member_probabilities``)."""
         if self.combiner_ == "stacking":
-            return class_probabilities(self.meta_, pd.DataFrame(self._stack_inputs(members)))
+            return tree_probabilities(self.meta_, self._stack_inputs(members), LABELS)
         return self._vote(members)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803

@@ -22,6 +22,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from ares_kedro.analyst.compiled_trees import compiled
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.splits import PurgedKFold
 from ares_kedro.governor.inputs import categorical_columns, numeric_columns
@@ -72,9 +73,11 @@ def governor_pipeline(params: GovernorModelParams, n_estimators: int | None = No
 def class_probabilities(pipeline: Pipeline, rows: pd.DataFrame) -> np.ndarray:
     """(n, 3) probabilities in LABELS order (a class never seen in training gets 0). The
     model is fitted on class codes (positions in LABELS)."""
-    proba = pipeline.predict_proba(rows)
+    prepared = pipeline.named_steps["prepare"].transform(rows)
+    model = pipeline.named_steps["model"]
+    proba = compiled(model).predict_proba(prepared)  # = model.predict_proba, faster
     out = np.zeros((len(rows), len(LABELS)))
-    for column, code in enumerate(pipeline.classes_):
+    for column, code in enumerate(model.classes_):
         out[:, int(code)] = proba[:, column]
     return out
 

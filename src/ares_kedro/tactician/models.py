@@ -26,7 +26,8 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from ares_kedro.analyst.calibration import logit, platt_scaling
+from ares_kedro.analyst.calibration import platt_probability, platt_scaling
+from ares_kedro.analyst.compiled_trees import compiled
 from ares_kedro.analyst.splits import PurgedKFold
 from ares_kedro.params import checked_keys
 
@@ -76,14 +77,15 @@ class BinarySpecialist:
     def raw_probability(self, features: pd.DataFrame) -> np.ndarray:
         if self.model is None:
             return np.full(len(features), self.base_rate)
-        return self.model.predict_proba(features[self.columns])[:, 1]
+        rows = features[self.columns].to_numpy(dtype=float)
+        return compiled(self.model).predict_proba(rows)[:, 1]
 
     def probability(self, features: pd.DataFrame) -> np.ndarray:
         """(n,) calibrated probability of the positive class."""
         raw = self.raw_probability(features)
         if self.calibrator is None or len(raw) == 0:
             return raw
-        return self.calibrator.predict_proba(logit(raw))[:, 1]
+        return platt_probability(self.calibrator, raw)
 
 
 def _classifier(params: TacticianModelParams) -> lgb.LGBMClassifier:
@@ -137,7 +139,7 @@ def fit_specialist(features: pd.DataFrame, y: np.ndarray, label_end: np.ndarray,
         rows = test[tested[test]]
         calibrator = _calibrator(raw[other], y[other])
         calibrated[rows] = (raw[rows] if calibrator is None
-                            else calibrator.predict_proba(logit(raw[rows]))[:, 1])
+                            else platt_probability(calibrator, raw[rows]))
     report = _report(y[tested], raw[tested], calibrated[tested])
     # like the analyst's: calibration that worsens the out-of-fold Brier score is not applied
     applied = (report["out_of_fold_brier_calibrated"] is not None

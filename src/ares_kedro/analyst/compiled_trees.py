@@ -1,0 +1,366 @@
+"""Fitted tree ensembles flattened into arrays and scored by one compiled kernel.
+
+LightGBM, XGBoost and scikit-learn random forests each walk their trees in their own
+library, behind per-call input checks (a pandas frame is converted, validated, copied):
+milliseconds for one row, and for a decision that asks 6 ensembles of 3 members, most of
+its time. :class:`CompiledTrees` reads a fitted model's trees once (LightGBM's model
+text, XGBoost's JSON model, scikit-learn's node arrays) into flat node arrays and scores
+rows with one numba kernel: rows in blocks, every tree over a block while its nodes are in
+cache, blocks split over threads for large batches.
+
+It reproduces each library's own rules, so its probabilities equal the library's:
+
+* LightGBM: ``x <= threshold`` goes left, in double precision; NaN takes the node's
+  default side (``missing_type=NaN``) or counts as 0 (``missing_type=None``); leaf values
+  summed in tree order per class, then softmax (multiclass) or sigmoid (binary), as
+  LightGBM computes them (DART's tree weights are already in its leaf values);
+* XGBoost: inputs and thresholds in single precision, ``x < threshold`` goes left, NaN
+  takes the default side; margins from the model's intercept, summed in single precision
+  in tree order (DART: each leaf times its tree's weight), then softmax or the logistic
+  link;
+* random forests: inputs in single precision compared with double thresholds, ``x <=
+  threshold`` goes left, NaN as the node records; the mean over trees of each leaf's
+  class fractions.
+
+``tests/analyst/test_compiled_trees.py`` checks the equality against each library on
+data with missing values. Categorical splits, linear trees and LightGBM's
+``zero_as_missing`` are not part of any model Ares trains; a model using them is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+
+LEAF = -1
+ROWS_PER_BLOCK = 64  # rows scored together while a tree's nodes stay in cache
+ROWS_PER_THREAD = 4096  # batches smaller than this are scored on one thread
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate(rows, first_row, last_row, roots, tree_output, feature, threshold, left,
+                right, nan_child, leaf_value, out):  # pragma: no cover (compiled)
+    """Add every tree's leaf value to ``out`` for rows ``first_row:last_row``: a row goes
+    left when its value is at most the node's threshold, to ``nan_child`` when missing."""
+    for block in range(first_row, last_row, ROWS_PER_BLOCK):
+        block_end = min(block + ROWS_PER_BLOCK, last_row)
+        for tree in range(roots.size):
+            target = tree_output[tree]
+            for i in range(block, block_end):
+                node = roots[tree]
+                while left[node] != node:
+                    x = rows[i, feature[node]]
+                    if np.isnan(x):
+                        node = nan_child[node]
+                    elif x <= threshold[node]:
+                        node = left[node]
+                    else:
+                        node = right[node]
+                if target >= 0:
+                    out[i, target] += leaf_value[node, 0]
+                else:
+                    for k in range(out.shape[1]):
+                        out[i, k] += leaf_value[node, k]
+
+
+@dataclass
+class CompiledTrees:
+    """A fitted tree classifier as flat node arrays (every tree's nodes concatenated; a
+    leaf's ``left`` and ``right`` are itself). ``tree_output`` is the output column a
+    tree adds to (-1: every column, a random forest's class fractions); ``link`` turns the
+    summed scores into probabilities."""
+
+    classes_: np.ndarray  # class labels, in the order of predict_proba's columns
+    n_features: int
+    roots: np.ndarray  # (trees,) int64: each tree's first node
+    tree_output: np.ndarray  # (trees,) int64
+    feature: np.ndarray  # (nodes,) int64
+    threshold: np.ndarray  # (nodes,) float64: at most this goes left
+    left: np.ndarray  # (nodes,) int64
+    right: np.ndarray  # (nodes,) int64
+    nan_child: np.ndarray  # (nodes,) int64: where a missing value goes
+    leaf_value: np.ndarray  # (nodes, width) float64 (float32 for XGBoost)
+    base_score: np.ndarray  # (outputs,) added before the trees (XGBoost's intercept)
+    link: str  # softmax | sigmoid | xgboost_softmax | xgboost_sigmoid | mean
+    single_precision_inputs: bool  # XGBoost and scikit-learn compare float32 inputs
+    sigmoid_scale: float = 1.0  # LightGBM's binary ``sigmoid`` parameter
+
+    @classmethod
+    def from_model(cls, model: Any) -> CompiledTrees:
+        """Flatten a fitted LightGBM, XGBoost (ours or ``xgboost.XGBClassifier``) or
+        scikit-learn random forest / decision tree classifier."""
+        import lightgbm as lgb
+        import xgboost as xgb
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.tree import DecisionTreeClassifier
+
+        if isinstance(model, lgb.LGBMClassifier):
+            return _from_lightgbm(model)
+        if isinstance(model, xgb.XGBClassifier):
+            return _from_xgboost(model.get_booster(), np.asarray(model.classes_))
+        if isinstance(getattr(model, "model_", None), xgb.XGBClassifier):
+            return _from_xgboost(model.model_.get_booster(), np.asarray(model.classes_))
+        if isinstance(model, RandomForestClassifier | DecisionTreeClassifier):
+            return _from_sklearn(model)
+        raise TypeError(f"cannot compile a {type(model).__name__}: LightGBM, XGBoost and "
+                        "scikit-learn random forest classifiers are supported")
+
+    def raw_scores(self, rows: np.ndarray) -> np.ndarray:
+        """(n, outputs) summed leaf values plus the base score, before the link."""
+        rows = self._checked(rows)
+        dtype = self.leaf_value.dtype
+        out = np.empty((len(rows), self.base_score.size), dtype=dtype)
+        out[:] = self.base_score.astype(dtype)
+        args = (self.roots, self.tree_output, self.feature, self.threshold, self.left,
+                self.right, self.nan_child, self.leaf_value, out)
+        n = len(rows)
+        threads = min(os.cpu_count() or 1, n // ROWS_PER_THREAD)
+        if threads <= 1:
+            _accumulate(rows, 0, n, *args)
+            return out
+        bounds = np.linspace(0, n, threads + 1).astype(int)
+        with ThreadPoolExecutor(threads) as pool:  # the kernel releases the GIL
+            list(pool.map(lambda k: _accumulate(rows, bounds[k], bounds[k + 1], *args),
+                          range(threads)))
+        return out
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        """(n, classes) probabilities in ``classes_`` order, as the library gives them."""
+        scores = self.raw_scores(rows)
+        if self.link == "softmax":  # LightGBM: double precision, max subtracted
+            exp = np.exp(scores - scores.max(axis=1, keepdims=True))
+            return exp / exp.sum(axis=1, keepdims=True)
+        if self.link == "sigmoid":
+            p = 1.0 / (1.0 + np.exp(-self.sigmoid_scale * scores[:, 0]))
+            return np.column_stack([1.0 - p, p])
+        if self.link == "xgboost_softmax":  # single precision, the sum in double
+            exp = _expf(scores - scores.max(axis=1, keepdims=True))
+            total = exp.astype(np.float64).sum(axis=1, keepdims=True)
+            return exp / total.astype(np.float32)
+        if self.link == "xgboost_sigmoid":
+            p = np.float32(1.0) / (np.float32(1.0) + _expf(-scores[:, 0]))
+            return np.column_stack([np.float32(1.0) - p, p])
+        return scores / self.roots.size  # mean of the trees' class fractions
+
+    def _checked(self, rows: Any) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != self.n_features:
+            raise ValueError(f"compiled trees: rows must be (n, {self.n_features}), got "
+                             f"shape {rows.shape}")
+        if self.single_precision_inputs:
+            rows = rows.astype(np.float32).astype(np.float64)
+        return np.ascontiguousarray(rows)
+
+
+def _expf(x: np.ndarray) -> np.ndarray:
+    """Single-precision exp as C's ``expf`` gives it (rounded from double precision;
+    NumPy's own float32 exp differs in the last bit more often)."""
+    return np.exp(x.astype(np.float64)).astype(np.float32)
+
+
+def _flat(trees: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Concatenate per-tree node arrays (``feature`` LEAF and children -1 at a leaf;
+    ``nan_child`` local) into global ones where a leaf points to itself."""
+    offsets = np.cumsum([0] + [t["feature"].size for t in trees[:-1]]).astype(np.int64)
+    out = {"roots": offsets}
+    for key in ("feature", "threshold", "leaf_value"):
+        out[key] = np.concatenate([t[key] for t in trees])
+    leaf = out["feature"] == LEAF
+    position = np.arange(leaf.size, dtype=np.int64)
+    for key in ("left", "right", "nan_child"):
+        child = np.concatenate([t[key] + o for t, o in zip(trees, offsets, strict=True)])
+        out[key] = np.where(leaf, position, child).astype(np.int64)
+    out["feature"] = np.where(leaf, 0, out["feature"]).astype(np.int64)
+    out["threshold"] = np.where(leaf, np.nan, out["threshold"])
+    return out
+
+
+# ---- LightGBM: its model text (full-precision thresholds)
+
+def _lightgbm_tree(block: dict[str, str]) -> dict[str, np.ndarray]:
+    """One LightGBM tree as nodes: its internal nodes first, then its leaves."""
+    if int(block.get("num_cat", "0")) > 0 or int(block.get("is_linear", "0")) > 0:
+        raise ValueError("compiled trees: LightGBM categorical splits and linear trees are "
+                         "not supported")
+    leaves = np.array(block["leaf_value"].split(), dtype=np.float64)
+    n_leaves = leaves.size
+    if n_leaves == 1:  # a tree that never split
+        return {"feature": np.array([LEAF]), "threshold": np.zeros(1),
+                "left": np.array([-1]), "right": np.array([-1]),
+                "nan_child": np.array([-1]), "leaf_value": leaves.reshape(1, 1)}
+    internal = n_leaves - 1
+
+    def position(child: np.ndarray) -> np.ndarray:  # a leaf is ~leaf_index in the text
+        return np.where(child >= 0, child, internal + ~child)
+
+    decision = np.array(block["decision_type"].split(), dtype=np.int64)
+    missing_type = (decision >> 2) & 3  # 0 None (NaN counts as 0), 1 Zero, 2 NaN
+    if (missing_type == 1).any():
+        raise ValueError("compiled trees: LightGBM's zero_as_missing is not supported")
+    threshold = np.array(block["threshold"].split(), dtype=np.float64)
+    left = position(np.array(block["left_child"].split(), dtype=np.int64))
+    right = position(np.array(block["right_child"].split(), dtype=np.int64))
+    nan_child = np.where(missing_type == 2, np.where(decision & 2, left, right),
+                         np.where(0.0 <= threshold, left, right))
+    none = np.full(n_leaves, -1)
+    return {
+        "feature": np.concatenate([np.array(block["split_feature"].split(), dtype=np.int64),
+                                   np.full(n_leaves, LEAF)]),
+        "threshold": np.concatenate([threshold, np.zeros(n_leaves)]),
+        "left": np.concatenate([left, none]), "right": np.concatenate([right, none]),
+        "nan_child": np.concatenate([nan_child, none]),
+        "leaf_value": np.concatenate([np.zeros(internal), leaves]).reshape(-1, 1),
+    }
+
+
+def _from_lightgbm(model: Any) -> CompiledTrees:
+    best = int(getattr(model, "best_iteration_", 0) or 0)
+    text = model.booster_.model_to_string(num_iteration=best if best > 0 else None)
+    header, *tree_texts = re.split(r"\n(?=Tree=\d+\n)", text.split("\nend of trees")[0])
+    head = dict(line.split("=", 1) for line in header.splitlines() if "=" in line)
+    if "average_output" in header.split():
+        raise ValueError("compiled trees: LightGBM's random-forest mode is not supported")
+    objective = head["objective"].split()
+    per_iteration = int(head["num_tree_per_iteration"])
+    trees = [_lightgbm_tree(dict(line.split("=", 1) for line in t.splitlines()[1:]
+                                 if "=" in line)) for t in tree_texts]
+    if objective[0] == "multiclass":
+        link, outputs, scale = "softmax", per_iteration, 1.0
+    elif objective[0] == "binary":
+        options = dict(o.split(":") for o in objective[1:])
+        link, outputs, scale = "sigmoid", 1, float(options.get("sigmoid", 1.0))
+    else:
+        raise ValueError(f"compiled trees: LightGBM objective {objective[0]!r} is not "
+                         "supported (multiclass or binary)")
+    return CompiledTrees(
+        classes_=np.asarray(model.classes_), n_features=int(head["max_feature_idx"]) + 1,
+        tree_output=np.arange(len(trees), dtype=np.int64) % per_iteration,
+        base_score=np.zeros(outputs), link=link, single_precision_inputs=False,
+        sigmoid_scale=scale, **_flat(trees))
+
+
+# ---- XGBoost: its JSON model
+
+def _from_xgboost(booster: Any, classes: np.ndarray) -> CompiledTrees:
+    model = json.loads(booster.save_raw("json"))["learner"]
+    objective = model["objective"]["name"]
+    booster_kind = model["gradient_booster"]["name"]
+    if booster_kind == "gbtree":
+        forest = model["gradient_booster"]["model"]
+        weights = np.ones(len(forest["trees"]), dtype=np.float32)
+    elif booster_kind == "dart":
+        forest = model["gradient_booster"]["gbtree"]["model"]
+        weights = np.array(model["gradient_booster"]["weight_drop"], dtype=np.float32)
+    else:
+        raise ValueError(f"compiled trees: XGBoost booster {booster_kind!r} is not "
+                         "supported (gbtree or dart)")
+    trees = []
+    for tree, weight in zip(forest["trees"], weights, strict=True):
+        if any(tree["split_type"]):
+            raise ValueError("compiled trees: XGBoost categorical splits are not supported")
+        left = np.array(tree["left_children"], dtype=np.int64)
+        right = np.array(tree["right_children"], dtype=np.int64)
+        leaf = left == -1
+        conditions = np.array(tree["split_conditions"], dtype=np.float32)
+        # XGBoost sends x < threshold left; for single-precision x that is x <= the
+        # largest float32 below the threshold
+        below = np.nextafter(conditions, np.float32(-np.inf)).astype(np.float64)
+        trees.append({
+            "feature": np.where(leaf, LEAF, np.array(tree["split_indices"], np.int64)),
+            "threshold": np.where(leaf, 0.0, below), "left": left, "right": right,
+            "nan_child": np.where(np.array(tree["default_left"], bool), left, right),
+            "leaf_value": (np.where(leaf, conditions, 0).astype(np.float32)
+                           * weight).reshape(-1, 1),
+        })
+    base = np.array(re.findall(r"[-+0-9.eE]+", model["learner_model_param"]["base_score"]),
+                    dtype=np.float32)
+    if objective == "multi:softprob":
+        link = "xgboost_softmax"
+        outputs = int(model["learner_model_param"]["num_class"])
+        base = np.broadcast_to(base, (outputs,)).copy()
+    elif objective == "binary:logistic":  # its intercept is a probability
+        link = "xgboost_sigmoid"
+        base = np.log(base / (np.float32(1.0) - base)).astype(np.float32)
+    else:
+        raise ValueError(f"compiled trees: XGBoost objective {objective!r} is not supported "
+                         "(multi:softprob or binary:logistic)")
+    return CompiledTrees(
+        classes_=classes, n_features=int(model["learner_model_param"]["num_feature"]),
+        tree_output=np.array(forest["tree_info"], dtype=np.int64), base_score=base,
+        link=link, single_precision_inputs=True, **_flat(trees))
+
+
+# ---- scikit-learn trees: their node arrays
+
+def _sklearn_tree(estimator: Any) -> dict[str, np.ndarray]:
+    nodes = estimator.tree_.__getstate__()["nodes"]
+    leaf = nodes["left_child"] == -1
+    fractions = estimator.tree_.value[:, 0, :].astype(np.float64)
+    total = fractions.sum(axis=1, keepdims=True)
+    fractions = fractions / np.where(total == 0, 1.0, total)
+    left, right = nodes["left_child"].astype(np.int64), nodes["right_child"].astype(np.int64)
+    return {
+        "feature": np.where(leaf, LEAF, nodes["feature"]).astype(np.int64),
+        "threshold": np.where(leaf, 0.0, nodes["threshold"]), "left": left, "right": right,
+        "nan_child": np.where(nodes["missing_go_to_left"].astype(bool), left, right),
+        "leaf_value": np.where(leaf[:, None], fractions, 0.0),
+    }
+
+
+def _from_sklearn(model: Any) -> CompiledTrees:
+    estimators = getattr(model, "estimators_", [model])
+    if getattr(model, "n_outputs_", 1) != 1:
+        raise ValueError("compiled trees: multi-output trees are not supported")
+    trees = [_sklearn_tree(e) for e in estimators]
+    return CompiledTrees(
+        classes_=np.asarray(model.classes_), n_features=int(model.n_features_in_),
+        tree_output=np.full(len(trees), -1, dtype=np.int64),
+        base_score=np.zeros(len(model.classes_)), link="mean",
+        single_precision_inputs=True, **_flat(trees))
+
+
+# ---- one compiled form per fitted model
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _fitted_state(model: Any) -> int:
+    """Identity of what a fit produced (a refit replaces it, so a stale form is never used)."""
+    inner = getattr(model, "model_", model)
+    for name in ("_Booster", "estimators_", "tree_"):
+        if hasattr(inner, name):
+            return id(getattr(inner, name))
+    return id(inner)
+
+
+def compiled(model: Any) -> CompiledTrees:
+    """The compiled form of a fitted tree classifier, made once per fit and kept while the
+    model lives (every prediction path asks through here)."""
+    state = _fitted_state(model)
+    entry = _COMPILED.get(model)
+    if entry is None or entry[0] != state:
+        entry = (state, CompiledTrees.from_model(model))
+        _COMPILED[model] = entry
+    return entry[1]
+
+
+def tree_probabilities(model: Any, rows: Any, labels: tuple[str, ...] | list[str]
+                       ) -> np.ndarray:
+    """(n, len(labels)) probabilities of a fitted tree classifier on ``rows`` (a numeric
+    array or table in the model's feature order), columns in ``labels`` order; a label the
+    model never saw gets 0."""
+    trees = compiled(model)
+    proba = trees.predict_proba(np.asarray(rows, dtype=np.float64))
+    out = np.zeros((len(proba), len(labels)))
+    position = {name: k for k, name in enumerate(labels)}
+    for column, name in enumerate(trees.classes_):
+        out[:, position[name]] = proba[:, column]
+    return out

@@ -1,0 +1,147 @@
+"""Compiled trees give each library's own probabilities, on data with missing values."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from sklearn.ensemble import RandomForestClassifier
+
+from ares_kedro.analyst.compiled_trees import (
+    ROWS_PER_THREAD,
+    CompiledTrees,
+    compiled,
+    tree_probabilities,
+)
+from ares_kedro.analyst.models import XGBoostClassifier
+
+CLASSES = np.array(["HOLD", "LONG", "SHORT"])
+
+
+def market_like(rows: int, seed: int, missing_share: float = 0.05) -> tuple[pd.DataFrame,
+                                                                             np.ndarray]:
+    """Features with heavy tails, repeated values, exact zeros and NaN; a label that
+    depends on them."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "trend": rng.standard_t(3, rows),
+        "flow": np.round(rng.normal(0, 1, rows), 1),  # ties on split thresholds
+        "volume": np.where(rng.random(rows) < 0.2, 0.0, rng.lognormal(0, 1, rows)),
+        "noise": rng.normal(0, 1e-3, rows),
+    })
+    score = frame["trend"] + 0.5 * frame["flow"] + rng.normal(0, 1, rows)
+    labels = np.where(score > 0.8, "LONG", np.where(score < -0.8, "SHORT", "HOLD"))
+    values = frame.to_numpy().copy()
+    values[rng.random(values.shape) < missing_share] = np.nan
+    return pd.DataFrame(values, columns=frame.columns), labels
+
+
+def fitted_models(features: pd.DataFrame, labels: np.ndarray) -> dict[str, object]:
+    binary = labels == "LONG"
+    codes = np.unique(labels, return_inverse=True)[1]
+    return {
+        "lightgbm": lgb.LGBMClassifier(n_estimators=60, num_leaves=15, verbose=-1,
+                                       random_state=0).fit(features, labels),
+        "lightgbm dart": lgb.LGBMClassifier(n_estimators=30, boosting_type="dart",
+                                            drop_rate=0.2, verbose=-1,
+                                            random_state=0).fit(features, labels),
+        "lightgbm binary": lgb.LGBMClassifier(n_estimators=40, verbose=-1,
+                                              random_state=0).fit(features, binary),
+        "lightgbm without missing values": lgb.LGBMClassifier(
+            n_estimators=40, verbose=-1, random_state=0).fit(features.fillna(0.0), labels),
+        "lightgbm early stopped": lgb.LGBMClassifier(
+            n_estimators=200, verbose=-1, random_state=0).fit(
+                features[:1500], codes[:1500], eval_X=(features[1500:],),
+                eval_y=(codes[1500:],), callbacks=[lgb.early_stopping(5, verbose=False)]),
+        "xgboost (ours)": XGBoostClassifier({"n_estimators": 60, "max_depth": 4,
+                                             "random_state": 0}).fit(features, labels),
+        "xgboost dart": XGBoostClassifier({"n_estimators": 30, "booster": "dart",
+                                           "rate_drop": 0.2, "random_state": 0}
+                                          ).fit(features, labels),
+        "xgboost binary": xgb.XGBClassifier(n_estimators=40, random_state=0).fit(
+            features, binary.astype(int)),
+        "random forest": RandomForestClassifier(n_estimators=25, min_samples_leaf=5,
+                                                random_state=0).fit(features, labels),
+    }
+
+
+@pytest.fixture(scope="module")
+def market():
+    train, labels = market_like(2_000, seed=1)
+    unseen, _ = market_like(600, seed=2, missing_share=0.15)
+    return fitted_models(train, labels), unseen
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "lightgbm dart", "lightgbm binary",
+                                  "lightgbm without missing values", "lightgbm early stopped",
+                                  "xgboost (ours)", "xgboost dart", "xgboost binary",
+                                  "random forest"])
+def test_probabilities_equal_the_librarys_own(market, name):
+    models, unseen = market
+    model = models[name]
+    native = model.predict_proba(unseen)
+    ours = CompiledTrees.from_model(model).predict_proba(unseen.to_numpy())
+    assert ours.shape == native.shape
+    # double-precision libraries agree to the last bits; XGBoost computes in float32
+    tolerance = 1e-6 if "xgboost" in name else 1e-12
+    np.testing.assert_allclose(ours, native, rtol=0, atol=tolerance)
+    assert (ours.argmax(axis=1) == native.argmax(axis=1)).all()
+
+
+def test_missing_values_follow_each_nodes_default_side(market):
+    """A row of NaN only walks the default sides: still the library's answer."""
+    models, unseen = market
+    empty = pd.DataFrame(np.full((3, unseen.shape[1]), np.nan), columns=unseen.columns)
+    for name, model in models.items():
+        tolerance = 1e-6 if "xgboost" in name else 1e-12
+        np.testing.assert_allclose(
+            CompiledTrees.from_model(model).predict_proba(empty.to_numpy()),
+            model.predict_proba(empty), atol=tolerance, err_msg=name)
+
+
+def test_a_large_batch_split_over_threads_equals_one_thread(market):
+    models, _ = market
+    big, _ = market_like(2 * ROWS_PER_THREAD + 7, seed=3)
+    trees = CompiledTrees.from_model(models["lightgbm"])
+    together = trees.predict_proba(big.to_numpy())
+    one_by_one = np.vstack([trees.predict_proba(big.to_numpy()[k: k + 1000])
+                            for k in range(0, len(big), 1000)])
+    np.testing.assert_array_equal(together, one_by_one)
+
+
+def test_probabilities_in_labels_order_and_unseen_class_zero(market):
+    models, unseen = market
+    order = ("LONG", "SHORT", "HOLD")
+    proba = tree_probabilities(models["random forest"], unseen.to_numpy(), order)
+    native = models["random forest"].predict_proba(unseen)
+    for k, label in enumerate(order):
+        np.testing.assert_allclose(proba[:, k], native[:, list(CLASSES).index(label)],
+                                   atol=1e-12)
+    two_classes = tree_probabilities(models["lightgbm binary"], unseen.to_numpy(),
+                                     (True, False, "HOLD"))
+    assert (two_classes[:, 2] == 0).all()
+
+
+def test_a_refitted_model_is_compiled_again():
+    features, labels = market_like(500, seed=4)
+    model = lgb.LGBMClassifier(n_estimators=10, verbose=-1).fit(features, labels)
+    first = compiled(model)
+    assert compiled(model) is first  # kept while the fit stands
+    model.fit(features, np.roll(labels, 7))
+    again = compiled(model)
+    assert again is not first
+    np.testing.assert_allclose(again.predict_proba(features.to_numpy()),
+                               model.predict_proba(features), atol=1e-12)
+
+
+def test_wrong_shapes_and_unknown_models_are_refused(market):
+    models, unseen = market
+    trees = CompiledTrees.from_model(models["lightgbm"])
+    with pytest.raises(ValueError, match=r"rows must be \(n, 4\)"):
+        trees.predict_proba(unseen.to_numpy()[:, :3])
+    with pytest.raises(TypeError, match="cannot compile a LogisticRegression"):
+        from sklearn.linear_model import LogisticRegression
+
+        CompiledTrees.from_model(LogisticRegression())
