@@ -15,9 +15,12 @@ def wilder_mean(values: pd.Series, window: int) -> pd.Series:
 
 
 def true_range(high: pd.Series, low: pd.Series, close: pd.Series) -> pd.Series:
-    previous = close.shift(1)
-    return pd.concat([high - low, (high - previous).abs(), (low - previous).abs()],
-                     axis=1).max(axis=1, skipna=True)
+    """The largest of high - low, |high - previous close| and |low - previous close|
+    (the first bar, with no previous close: high - low)."""
+    h, lo, c = (np.asarray(s, dtype=float) for s in (high, low, close))
+    previous = np.r_[np.nan, c[:-1]]
+    return pd.Series(np.fmax(np.fmax(h - lo, np.abs(h - previous)), np.abs(lo - previous)),
+                     index=high.index)
 
 
 def average_true_range(high: pd.Series, low: pd.Series, close: pd.Series, window: int) -> pd.Series:
