@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from ares_kedro.analyst.compiled_trees import compiled
 from ares_kedro.analyst.features import REGISTRY, compute_features
 from ares_kedro.analyst.features.inputs import bar_interval, feature_inputs
 from ares_kedro.analyst.features.registry import warmup_bars
@@ -83,6 +84,18 @@ class DecisionSystem:
     def warmup_bars(self) -> int:
         return warmup_bars(self.feature_names, self.bar_interval)
 
+    def tree_models(self) -> list[Any]:
+        """Every fitted tree model a decision asks: the ensembles' members and stackers,
+        the tactician's specialists and the governor's LightGBM."""
+        models = []
+        for ensemble in {id(e): e for e in self.ensembles.values()}.values():
+            models += list(ensemble.members_.values())
+            if getattr(ensemble, "combiner_", None) == "stacking":
+                models.append(ensemble.meta_)
+        models += [specialist.model for by_regime in self.tactician_models.specialists.values()
+                   for specialist in by_regime.values() if specialist.model is not None]
+        return [*models, self.governor_model.named_steps["model"]]
+
 
 def check_bars(bars: pd.DataFrame, system: DecisionSystem) -> None:
     """Raise :class:`BadBars` naming the first problem of ``bars``."""
@@ -123,6 +136,8 @@ class Governor:
         self.system = system
         self.model_version = system.version
         self.sha256 = sha256  # of the file it was loaded from
+        for model in system.tree_models():  # compiled now, not on the first decision
+            compiled(model)
 
     @classmethod
     def load(cls, source: str | Path | None = None, expected_sha256: str | None = None,
