@@ -24,7 +24,7 @@ import pandas as pd
 import ta
 
 from ares_kedro.analyst.features.inputs import bar_interval
-from ares_kedro.analyst.features.registry import register
+from ares_kedro.analyst.features.registry import memoised, register
 from ares_kedro.regimes.indicators import average_true_range
 
 HIGHER_TIMEFRAMES: dict[str, pd.Timedelta] = {"4h": pd.Timedelta(hours=4),
@@ -70,14 +70,27 @@ def on_higher_timeframe(bars: pd.DataFrame, timeframe: str,
     out = np.full(len(bars), np.nan)
     if period <= base:
         return pd.Series(out, index=bars.index)
-    higher = complete_higher_bars(bars, period, base)
+    higher, position = _higher_bars_known_at_bars(bars, period, base)
     if not higher.empty:
         values = indicator(higher).to_numpy(float)
-        known_at = pd.DatetimeIndex(higher["known_at"]).as_unit("ns").asi8
-        bar_close = (bars.index + base).as_unit("ns").asi8
-        position = np.searchsorted(known_at, bar_close, side="right") - 1
         out = np.where(position >= 0, values[np.clip(position, 0, None)], np.nan)
     return pd.Series(out, index=bars.index)
+
+
+def _higher_bars_known_at_bars(bars: pd.DataFrame, period: pd.Timedelta, base: pd.Timedelta
+                               ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The complete higher bars of ``period`` and, per base bar, the position of the last
+    one closed by its close (-1 before the first); built once for every feature of that
+    timeframe while the bars are unchanged."""
+    columns = [c for c in ("open", "high", "low", "close") if c in bars]
+
+    def build() -> tuple[pd.DataFrame, np.ndarray]:
+        higher = complete_higher_bars(bars, period, base)
+        known_at = pd.DatetimeIndex(higher["known_at"]).as_unit("ns").asi8
+        bar_close = (bars.index + base).as_unit("ns").asi8
+        return higher, np.searchsorted(known_at, bar_close, side="right") - 1
+
+    return memoised(f"higher_bars_{period}_{'_'.join(columns)}", bars, columns, build)
 
 
 def _rsi_14(higher: pd.DataFrame) -> pd.Series:

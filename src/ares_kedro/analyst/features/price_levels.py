@@ -12,22 +12,18 @@ from __future__ import annotations
 import pandas as pd
 
 from ares_kedro.analyst.features.registry import register
-from ares_kedro.regimes.indicators import average_true_range
-
-
-def _atr_14(bars: pd.DataFrame) -> pd.Series:
-    return average_true_range(bars["high"], bars["low"], bars["close"], 14)
+from ares_kedro.analyst.features.shared import bar_atr
 
 
 @register("support_distance_atr", "price_action", 14,
           ["high", "low", "close", "nearest_support"])
 def support_distance_atr(bars: pd.DataFrame) -> pd.Series:
     """(close - nearest_support) in ATRs (14), >= 0; 0 inside a zone, NaN if none below."""
-    return (bars["close"] - bars["nearest_support"]) / _atr_14(bars)
+    return (bars["close"] - bars["nearest_support"]) / bar_atr(bars)
 
 
 @register("resistance_distance_atr", "price_action", 14,
           ["high", "low", "close", "nearest_resistance"])
 def resistance_distance_atr(bars: pd.DataFrame) -> pd.Series:
     """(nearest_resistance - close) in ATRs (14), >= 0; 0 inside a zone, NaN if none above."""
-    return (bars["nearest_resistance"] - bars["close"]) / _atr_14(bars)
+    return (bars["nearest_resistance"] - bars["close"]) / bar_atr(bars)

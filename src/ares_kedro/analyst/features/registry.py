@@ -10,6 +10,7 @@ line instead of failing. The registry-wide truncation test covers every entry.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -110,6 +111,36 @@ def compute_features(bars: pd.DataFrame, names: Iterable[str] | None = None,
                          columns=list(columns))
     return table, {"computed": list(columns), "skipped": skipped,
                    "nan_or_inf_after_warmup": bad_after_warmup}
+
+
+_MEMO: dict[str, tuple[bytes, Any]] = {}
+
+
+def memoised(family: str, bars: pd.DataFrame, columns: Iterable[str],
+             compute: Callable[[], Any]) -> Any:
+    """``compute()``, reused while ``bars``' index and ``columns`` hold the same values:
+    what several features share (or the columns of one computation) costs one pass, not
+    one each. One entry per family keeps memory bounded; callers must not modify what it
+    returns."""
+    index = bars.index
+    if isinstance(index, pd.DatetimeIndex):
+        index_values = index.as_unit("ns").asi8
+    elif pd.api.types.is_numeric_dtype(index.dtype):
+        index_values = np.asarray(index, dtype=float)
+    else:
+        index_values = pd.util.hash_pandas_object(index, index=False).to_numpy()
+    digest = hashlib.blake2b(digest_size=20)
+    for values in (index_values, *(bars[c].to_numpy(dtype=float) for c in columns)):
+        values = np.ascontiguousarray(values)
+        digest.update(str(values.shape).encode())
+        digest.update(memoryview(values).cast("B"))
+    key = digest.digest()
+    cached = _MEMO.get(family)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    result = compute()
+    _MEMO[family] = (key, result)
+    return result
 
 
 def feature_warmup(feature: Feature, interval: pd.Timedelta) -> int:

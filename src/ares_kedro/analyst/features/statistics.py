@@ -9,14 +9,13 @@ Hurst exponent is built from rolling sums, O(bars x scales).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 import numba
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.features.registry import register
+from ares_kedro.analyst.features.registry import memoised, register
 
 QUANTILE_WINDOW = 96
 HURST_WINDOW = 128
@@ -82,23 +81,16 @@ def _rolling_quantiles(values, window, probabilities):  # pragma: no cover (comp
     return out
 
 
-_MEMO: dict[str, tuple[bytes, np.ndarray]] = {}
-
-
 def memoised_on_close(family: str, bars: pd.DataFrame,
                       compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """``compute(log_returns(bars))``, reused while the bytes of the close column are
-    unchanged: the features of one family (columns of one computation) cost one pass, not
-    one each. One entry per family keeps memory bounded; the result is read-only."""
-    close = np.ascontiguousarray(bars["close"].to_numpy(dtype=float))
-    key = hashlib.blake2b(close.tobytes(), digest_size=20).digest()
-    cached = _MEMO.get(family)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    result = compute(log_returns(bars))
-    result.flags.writeable = False
-    _MEMO[family] = (key, result)
-    return result
+    """``compute(log_returns(bars))``, reused while the close column is unchanged
+    (:func:`~ares_kedro.analyst.features.registry.memoised`); the result is read-only."""
+    def fresh() -> np.ndarray:
+        result = compute(log_returns(bars))
+        result.flags.writeable = False
+        return result
+
+    return memoised(family, bars, ("close",), fresh)
 
 
 def _return_quantiles(bars: pd.DataFrame) -> np.ndarray:

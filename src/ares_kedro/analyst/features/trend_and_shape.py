@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from ares_kedro.analyst.features.registry import register
-from ares_kedro.regimes.indicators import average_directional_index, average_true_range
+from ares_kedro.analyst.features.shared import bar_atr
+from ares_kedro.regimes.indicators import average_directional_index
 
 
 @register("adx_14", "trend", 28, ["high", "low", "close"])
@@ -19,7 +20,7 @@ def adx_14(bars: pd.DataFrame) -> pd.Series:
 def ema_distance_50(bars: pd.DataFrame) -> pd.Series:
     """(close - EMA 50) in ATRs (14): how far price has run from its trend."""
     ema = bars["close"].ewm(span=50, adjust=False, min_periods=50).mean()
-    atr = average_true_range(bars["high"], bars["low"], bars["close"], 14)
+    atr = bar_atr(bars)
     return (bars["close"] - ema) / atr
 
 

@@ -12,8 +12,8 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.features.registry import register
-from ares_kedro.regimes.indicators import average_true_range
+from ares_kedro.analyst.features.registry import memoised, register
+from ares_kedro.analyst.features.shared import bar_atr
 
 SAR_STEP, SAR_MAX_STEP = 0.02, 0.2
 TENKAN_BARS, KIJUN_BARS, SENKOU_B_BARS = 9, 26, 52
@@ -124,7 +124,7 @@ def supertrend(bars: pd.DataFrame, atr_bars: int = SUPERTREND_ATR_BARS,
                multiplier: float = SUPERTREND_MULTIPLIER) -> tuple[pd.Series, pd.Series]:
     """SuperTrend line in price units and its direction (+1 up: line below price; -1 down),
     on Wilder's ATR over ``atr_bars``."""
-    atr = average_true_range(bars["high"], bars["low"], bars["close"], atr_bars)
+    atr = bar_atr(bars, atr_bars)
     line, direction = _supertrend(bars["high"].to_numpy(dtype=np.float64),
                                   bars["low"].to_numpy(dtype=np.float64),
                                   bars["close"].to_numpy(dtype=np.float64),
@@ -146,15 +146,15 @@ def ichimoku_lines(bars: pd.DataFrame) -> dict[str, pd.Series]:
     the spans computed 26 bars earlier (causal). The chikou span (the close plotted 26 bars
     back) is not computed: at bar t it would need the close of t + 26.
     """
-    tenkan, kijun = _midpoint(bars, TENKAN_BARS), _midpoint(bars, KIJUN_BARS)
-    span_a, span_b = 0.5 * (tenkan + kijun), _midpoint(bars, SENKOU_B_BARS)
-    drawn_a, drawn_b = span_a.shift(KIJUN_BARS), span_b.shift(KIJUN_BARS)
-    return {"tenkan": tenkan, "kijun": kijun, "span_a": span_a, "span_b": span_b,
-            "cloud_top": np.maximum(drawn_a, drawn_b), "cloud_bottom": np.minimum(drawn_a, drawn_b)}
+    def lines() -> dict[str, pd.Series]:
+        tenkan, kijun = _midpoint(bars, TENKAN_BARS), _midpoint(bars, KIJUN_BARS)
+        span_a, span_b = 0.5 * (tenkan + kijun), _midpoint(bars, SENKOU_B_BARS)
+        drawn_a, drawn_b = span_a.shift(KIJUN_BARS), span_b.shift(KIJUN_BARS)
+        return {"tenkan": tenkan, "kijun": kijun, "span_a": span_a, "span_b": span_b,
+                "cloud_top": np.maximum(drawn_a, drawn_b),
+                "cloud_bottom": np.minimum(drawn_a, drawn_b)}
 
-
-def _atr_14(bars: pd.DataFrame) -> pd.Series:
-    return average_true_range(bars["high"], bars["low"], bars["close"], 14)
+    return dict(memoised("ichimoku", bars, ("high", "low"), lines))
 
 
 @register("psar_distance", "trend", 50, ["high", "low", "close"])
@@ -162,7 +162,7 @@ def psar_distance(bars: pd.DataFrame) -> pd.Series:
     """(close - Parabolic SAR (step 0.02, max 0.2)) in ATRs (14): positive while the SAR
     trails below price (up trend), negative above it."""
     sar, _ = parabolic_sar(bars)
-    return (bars["close"] - sar) / _atr_14(bars)
+    return (bars["close"] - sar) / bar_atr(bars)
 
 
 @register("psar_direction", "trend", 50, ["high", "low", "close"])
@@ -178,7 +178,7 @@ def psar_direction(bars: pd.DataFrame) -> pd.Series:
 def ichimoku_cloud_top_distance(bars: pd.DataFrame) -> pd.Series:
     """(close - top of the Ichimoku (9, 26, 52) cloud drawn at the bar) in ATRs (14); the
     cloud drawn at t is max(span A, span B) computed at t - 26, so only past bars are used."""
-    return (bars["close"] - ichimoku_lines(bars)["cloud_top"]) / _atr_14(bars)
+    return (bars["close"] - ichimoku_lines(bars)["cloud_top"]) / bar_atr(bars)
 
 
 @register("ichimoku_cloud_bottom_distance", "trend", KIJUN_BARS + SENKOU_B_BARS,
@@ -187,7 +187,7 @@ def ichimoku_cloud_bottom_distance(bars: pd.DataFrame) -> pd.Series:
     """(close - bottom of the Ichimoku (9, 26, 52) cloud drawn at the bar) in ATRs (14):
     min(span A, span B) computed at t - 26. Both cloud distances > 0: price above the cloud;
     both < 0: below; opposite signs: inside."""
-    return (bars["close"] - ichimoku_lines(bars)["cloud_bottom"]) / _atr_14(bars)
+    return (bars["close"] - ichimoku_lines(bars)["cloud_bottom"]) / bar_atr(bars)
 
 
 @register("ichimoku_tenkan_kijun", "trend", 28, ["high", "low", "close"])
@@ -195,7 +195,7 @@ def ichimoku_tenkan_kijun(bars: pd.DataFrame) -> pd.Series:
     """(tenkan - kijun) in ATRs (14): 9-bar minus 26-bar (highest high + lowest low) / 2,
     the Ichimoku fast/slow line cross."""
     lines = ichimoku_lines(bars)
-    return (lines["tenkan"] - lines["kijun"]) / _atr_14(bars)
+    return (lines["tenkan"] - lines["kijun"]) / bar_atr(bars)
 
 
 @register("ichimoku_span_difference", "trend", SENKOU_B_BARS, ["high", "low", "close"])
@@ -203,7 +203,7 @@ def ichimoku_span_difference(bars: pd.DataFrame) -> pd.Series:
     """(span A - span B) computed at the bar, in ATRs (14): the colour and thickness of the
     cloud charts draw 26 bars ahead (> 0 bullish), known now."""
     lines = ichimoku_lines(bars)
-    return (lines["span_a"] - lines["span_b"]) / _atr_14(bars)
+    return (lines["span_a"] - lines["span_b"]) / bar_atr(bars)
 
 
 @register("supertrend_direction", "trend", 30, ["high", "low", "close"])
@@ -219,5 +219,5 @@ def supertrend_distance(bars: pd.DataFrame) -> pd.Series:
     """(close - SuperTrend line (ATR 10, multiplier 3)) in ATRs (10, the system's own):
     > 0 above the line in an up trend, < 0 below it in a down trend."""
     line, _ = supertrend(bars)
-    atr = average_true_range(bars["high"], bars["low"], bars["close"], SUPERTREND_ATR_BARS)
+    atr = bar_atr(bars, SUPERTREND_ATR_BARS)
     return (bars["close"] - line) / atr

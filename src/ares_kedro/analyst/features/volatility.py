@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 
 from ares_kedro.analyst.features.registry import register
-from ares_kedro.regimes.indicators import average_true_range, bollinger_width
+from ares_kedro.analyst.features.shared import bar_atr
+from ares_kedro.regimes.indicators import bollinger_width
 
 
 @register("atr_14_pct", "volatility", 28, ["high", "low", "close"])
 def atr_14_pct(bars: pd.DataFrame) -> pd.Series:
     """ATR over 14 bars as a fraction of the close."""
-    return average_true_range(bars["high"], bars["low"], bars["close"], 14) / bars["close"]
+    return bar_atr(bars) / bars["close"]
 
 
 @register("bollinger_width_20", "volatility", 20, ["close"])

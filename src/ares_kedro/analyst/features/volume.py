@@ -10,8 +10,9 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.features.registry import register
-from ares_kedro.regimes.indicators import average_true_range, trailing_percentile
+from ares_kedro.analyst.features.registry import memoised, register
+from ares_kedro.analyst.features.shared import bar_atr
+from ares_kedro.regimes.indicators import trailing_percentile
 
 FLOW_BARS = 24  # OBV and VWAP window
 DIVERGENCE_RANK_BARS = 240  # trailing window ranking the 24-bar OBV and price changes
@@ -26,8 +27,12 @@ def signed_volume(bars: pd.DataFrame) -> pd.Series:
 
 def obv_slope(bars: pd.DataFrame, window: int = FLOW_BARS) -> pd.Series:
     """(OBV_t - OBV_{t-window}) / volume of the last ``window`` bars, -1..1."""
-    volume = bars["volume"].rolling(window).sum()
-    return (signed_volume(bars).rolling(window).sum() / volume.where(volume > 0)).clip(-1.0, 1.0)
+    def slope() -> pd.Series:
+        volume = bars["volume"].rolling(window).sum()
+        return (signed_volume(bars).rolling(window).sum()
+                / volume.where(volume > 0)).clip(-1.0, 1.0)
+
+    return memoised(f"obv_slope_{window}", bars, ("close", "volume"), slope)
 
 
 @numba.njit(cache=True)
@@ -86,7 +91,7 @@ def vwap_distance_24(bars: pd.DataFrame) -> pd.Series:
     """(close - rolling VWAP of the last 24 bars) in ATRs (14); the VWAP averages the
     typical price (high + low + close) / 3 weighted by volume."""
     vwap, _ = rolling_vwap(bars)
-    atr = average_true_range(bars["high"], bars["low"], bars["close"], 14)
+    atr = bar_atr(bars)
     return (bars["close"] - vwap) / atr
 
 
