@@ -177,7 +177,7 @@ class Governor:
             rows = np.arange(system.warmup_bars(), len(bars))
         at = features.iloc[rows]
         opinions = calibrated_opinions(system.ensembles, system.calibrators, at)
-        opinions["regime"] = regime_labels["regime"].astype(str).to_numpy()[rows]
+        opinions["regime"] = regime_labels["regime"].to_numpy(dtype=object)[rows]
         own = own_regime_opinions(opinions)
         own["side"] = signal_side(own, float(system.tactician_record["labels"][
             "min_directional_edge"]))
