@@ -26,8 +26,7 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.features import REGISTRY, compute_features
-from ares_kedro.analyst.features import statistics as feature_statistics
+from ares_kedro.analyst.features import REGISTRY, compute_features, registry
 from ares_kedro.analyst.features.inputs import feature_inputs
 from ares_kedro.regimes.support_resistance import (
     SupportResistanceParams,
@@ -99,9 +98,10 @@ def all_features(
 
 
 def forget_memoised() -> None:
-    """Drop the per-close memo of the statistical and spectral families, so that a timed
-    run pays for them as a first run on new bars would."""
-    feature_statistics._MEMO.clear()
+    """Drop the memoised shared computations (statistical and spectral families,
+    higher-timeframe bars, ATR...), so that a timed run pays for them as a first run on new
+    bars would."""
+    registry.forget_memoised()
 
 
 @contextmanager

@@ -143,6 +143,12 @@ def memoised(family: str, bars: pd.DataFrame, columns: Iterable[str],
     return result
 
 
+def forget_memoised() -> None:
+    """Drop every memoised computation (a timed run then pays for them as a first run on
+    new bars would)."""
+    _MEMO.clear()
+
+
 def feature_warmup(feature: Feature, interval: pd.Timedelta) -> int:
     """Warm-up of ``feature`` in bars of ``interval`` (0 bars when it cannot be known)."""
     if isinstance(feature.warmup, pd.Timedelta) and interval <= pd.Timedelta(0):
