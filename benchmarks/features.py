@@ -97,13 +97,6 @@ def all_features(
     return compute_features(feature_inputs(market, sr_levels=sr_levels, reference_bars=reference))
 
 
-def forget_memoised() -> None:
-    """Drop the memoised shared computations (statistical and spectral families,
-    higher-timeframe bars, ATR...), so that a timed run pays for them as a first run on new
-    bars would."""
-    registry.forget_memoised()
-
-
 @contextmanager
 def registry_warnings_quiet() -> Iterator[None]:
     """Repeated runs repeat the registry's NaN-after-warm-up warning: show it once."""
@@ -135,13 +128,14 @@ def run(n: int) -> dict[str, float | int]:
 
 def per_feature_seconds(table: pd.DataFrame) -> dict[str, float]:
     """Each feature's function timed alone, once, on the bars with their context columns;
-    memo dropped first, so the first feature of a family pays for the family's pass."""
-    forget_memoised()
+    in one scope of shared computations, as in ``compute_features``: the first feature of a
+    family pays for the family's pass."""
     seconds = {}
-    for name, feature in REGISTRY.items():
-        started = time.perf_counter()
-        feature.function(table).astype(float)
-        seconds[name] = time.perf_counter() - started
+    with registry.shared_computations():
+        for name, feature in REGISTRY.items():
+            started = time.perf_counter()
+            feature.function(table).astype(float)
+            seconds[name] = time.perf_counter() - started
     return seconds
 
 
@@ -149,7 +143,6 @@ def section(quick: bool) -> list[str]:
     """The Markdown section of the feature benchmark."""
     n = QUICK_BARS if quick else N_BARS
     market, sr_levels, reference = futures_market(n)
-    forget_memoised()
     _, report = all_features(market, sr_levels, reference)  # warm-up: numba compiles or loads
     if report["skipped"]:
         raise RuntimeError(
@@ -159,7 +152,6 @@ def section(quick: bool) -> list[str]:
     context_runs, total_runs = [], []
     with registry_warnings_quiet():
         for _ in range(RUNS):
-            forget_memoised()
             started = time.perf_counter()
             table = feature_inputs(market, sr_levels=sr_levels, reference_bars=reference)
             context_runs.append(time.perf_counter() - started)
@@ -197,9 +189,9 @@ def section(quick: bool) -> list[str]:
         "a correlated reference market.",
         "",
         f"Time: median of {RUNS} runs in one process after a warm-up run, so numba "
-        "compilation (or loading from its disk cache) is excluded; the memo of the "
-        "statistical and spectral families is dropped before each run, so each run computes "
-        "them afresh. Peak memory: a fresh process building the market and computing the "
+        "compilation (or loading from its disk cache) is excluded; what features share "
+        "(the statistical and spectral families, ATR, higher-timeframe bars) is kept for one "
+        "`compute_features` call only, so each run computes it afresh. Peak memory: a fresh process building the market and computing the "
         f"features once (about {child['baseline_rss_bytes'] / 2**20:,.0f} MiB before the "
         "call, market included).",
         "",

@@ -175,9 +175,10 @@ def render(blank: dict, f: dict) -> list[str]:
         f"| governor stage, {f['stage_rows']} rows at once (ours) | "
         f"{f['stage_batch_s'] * 1000 / f['stage_rows']:.3f} ms per row | | |", "",
         ("Every governor goal is met." if live_met and batch_met else
-         "**Goal missed (see the table).** A live decision recomputes the regimes and every "
-         "feature over the whole window and asks every ensemble member (gradient boosting "
-         "and random forests) — most of its time; the governor stage itself is a small part."),
+         "**Goal missed (see the table).** A live decision recomputes the regime rules and "
+         "every feature over the whole window in pandas, most of its time now that the tree "
+         "models are compiled; batch scoring is bound by walking the ensembles' trees "
+         "(docs/governor.md, \"Speed\")."),
         "",
     ]
 

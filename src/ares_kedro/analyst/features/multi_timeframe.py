@@ -80,9 +80,8 @@ def on_higher_timeframe(bars: pd.DataFrame, timeframe: str,
 def _higher_bars_known_at_bars(bars: pd.DataFrame, period: pd.Timedelta, base: pd.Timedelta
                                ) -> tuple[pd.DataFrame, np.ndarray]:
     """The complete higher bars of ``period`` and, per base bar, the position of the last
-    one closed by its close (-1 before the first); built once for every feature of that
-    timeframe while the bars are unchanged."""
-    columns = [c for c in ("open", "high", "low", "close") if c in bars]
+    one closed by its close (-1 before the first); built once per ``compute_features``
+    call for every feature of that timeframe."""
 
     def build() -> tuple[pd.DataFrame, np.ndarray]:
         higher = complete_higher_bars(bars, period, base)
@@ -90,7 +89,7 @@ def _higher_bars_known_at_bars(bars: pd.DataFrame, period: pd.Timedelta, base: p
         bar_close = (bars.index + base).as_unit("ns").asi8
         return higher, np.searchsorted(known_at, bar_close, side="right") - 1
 
-    return memoised(f"higher_bars_{period}_{'_'.join(columns)}", bars, columns, build)
+    return memoised(f"higher_bars_{period}", bars, build)
 
 
 def _rsi_14(higher: pd.DataFrame) -> pd.Series:

@@ -10,9 +10,10 @@ line instead of failing. The registry-wide truncation test covers every entry.
 
 from __future__ import annotations
 
-import hashlib
+import contextvars
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,71 +83,74 @@ def compute_features(bars: pd.DataFrame, names: Iterable[str] | None = None,
     if unknown:
         raise ValueError(f"unknown feature(s) {unknown}; registered: {sorted(REGISTRY)}")
     interval = bar_interval(bars.index) if len(bars) > 1 else pd.Timedelta(0)
-    columns: dict[str, np.ndarray] = {}
+    computed: list[str] = []
     skipped: dict[str, list[str]] = {}
     bad_after_warmup: dict[str, int] = {}
     present = set(bars.columns)
     empty = ({c for c in present if bars[c].isna().all()} if skip_empty_inputs else set())
-    for name in wanted:
-        feature = REGISTRY[name]
-        missing = [c for c in feature.inputs if c not in present or c in empty]
-        if missing:
-            skipped[name] = missing
-            continue
-        values = np.asarray(feature.function(bars), dtype=float)
-        if values.shape != (len(bars),):
-            raise ValueError(f"feature {name} returned shape {values.shape} for "
-                             f"{len(bars)} bars: a feature gives one value per bar")
-        columns[name] = values
-        bad = int((~np.isfinite(values[feature_warmup(feature, interval):])).sum())
-        if bad:
-            bad_after_warmup[name] = bad
+    # one (features, bars) block, each feature written into its row as it is computed (no
+    # second copy of the table), handed to pandas without a copy
+    block = np.empty((len(wanted), len(bars)))
+    with shared_computations():
+        for name in wanted:
+            feature = REGISTRY[name]
+            missing = [c for c in feature.inputs if c not in present or c in empty]
+            if missing:
+                skipped[name] = missing
+                continue
+            values = np.asarray(feature.function(bars), dtype=float)
+            if values.shape != (len(bars),):
+                raise ValueError(f"feature {name} returned shape {values.shape} for "
+                                 f"{len(bars)} bars: a feature gives one value per bar")
+            block[len(computed)] = values
+            computed.append(name)
+            bad = int((~np.isfinite(values[feature_warmup(feature, interval):])).sum())
+            if bad:
+                bad_after_warmup[name] = bad
     if skipped:
         logger.info("Skipped %d features whose inputs are missing: %s", len(skipped),
                     ", ".join(f"{n} ({', '.join(c)})" for n, c in skipped.items()))
     if bad_after_warmup:
         logger.warning("NaN or inf after warm-up: %s", bad_after_warmup)
-    table = pd.DataFrame(np.column_stack(list(columns.values())) if columns
-                         else np.empty((len(bars), 0)), index=bars.index,
-                         columns=list(columns))
-    return table, {"computed": list(columns), "skipped": skipped,
+    table = pd.DataFrame(block[:len(computed)].T, index=bars.index, columns=computed,
+                         copy=False)
+    return table, {"computed": computed, "skipped": skipped,
                    "nan_or_inf_after_warmup": bad_after_warmup}
 
 
-_MEMO: dict[str, tuple[bytes, Any]] = {}
+_CALL_MEMO: contextvars.ContextVar[dict[tuple[str, int], tuple[Any, Any]] | None] = (
+    contextvars.ContextVar("ares_feature_memo", default=None))
 
 
-def memoised(family: str, bars: pd.DataFrame, columns: Iterable[str],
-             compute: Callable[[], Any]) -> Any:
-    """``compute()``, reused while ``bars``' index and ``columns`` hold the same values:
-    what several features share (or the columns of one computation) costs one pass, not
-    one each. One entry per family keeps memory bounded; callers must not modify what it
-    returns."""
-    index = bars.index
-    if isinstance(index, pd.DatetimeIndex):
-        index_values = index.as_unit("ns").asi8
-    elif pd.api.types.is_numeric_dtype(index.dtype):
-        index_values = np.asarray(index, dtype=float)
-    else:
-        index_values = pd.util.hash_pandas_object(index, index=False).to_numpy()
-    digest = hashlib.blake2b(digest_size=20)
-    for values in (index_values, *(bars[c].to_numpy(dtype=float) for c in columns)):
-        values = np.ascontiguousarray(values)
-        digest.update(str(values.shape).encode())
-        digest.update(memoryview(values).cast("B"))
-    key = digest.digest()
-    cached = _MEMO.get(family)
-    if cached is not None and cached[0] == key:
+@contextmanager
+def shared_computations() -> Iterator[None]:
+    """A scope in which :func:`memoised` computations are made once per table and family
+    (:func:`compute_features` opens one per call)."""
+    token = _CALL_MEMO.set({})
+    try:
+        yield
+    finally:
+        _CALL_MEMO.reset(token)
+
+
+def memoised(family: str, bars: pd.DataFrame, compute: Callable[[], Any]) -> Any:
+    """``compute()`` on ``bars``, made once per :func:`shared_computations` scope (one per
+    :func:`compute_features` call): what several features share (or the columns of one
+    computation) costs one pass, not one each. Outside a scope (a feature function called
+    alone) it just computes.
+    The memo lives for the call only, holds the table it was computed on (so a table seen
+    later in the call cannot take its place) and is never keyed on values; callers must not
+    modify what it returns."""
+    memo = _CALL_MEMO.get()
+    if memo is None:
+        return compute()
+    key = (family, id(bars))
+    cached = memo.get(key)
+    if cached is not None and cached[0] is bars:
         return cached[1]
     result = compute()
-    _MEMO[family] = (key, result)
+    memo[key] = (bars, result)
     return result
-
-
-def forget_memoised() -> None:
-    """Drop every memoised computation (a timed run then pays for them as a first run on
-    new bars would)."""
-    _MEMO.clear()
 
 
 def feature_warmup(feature: Feature, interval: pd.Timedelta) -> int:

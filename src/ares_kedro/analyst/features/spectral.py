@@ -7,7 +7,7 @@ of a sliding-window view, a bounded number of rows at a time (temporaries stay a
 tens of MB whatever the history length).
 
 The features of one family are columns of the same transform, computed once per price
-series (``memoised_on_close``): the four FFT features cost one pass of FFTs, not four.
+``compute_features`` call (``memoised_on_close``): the four FFT features cost one pass of FFTs, not four.
 """
 
 from __future__ import annotations

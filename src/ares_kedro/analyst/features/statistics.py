@@ -83,14 +83,15 @@ def _rolling_quantiles(values, window, probabilities):  # pragma: no cover (comp
 
 def memoised_on_close(family: str, bars: pd.DataFrame,
                       compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """``compute(log_returns(bars))``, reused while the close column is unchanged
-    (:func:`~ares_kedro.analyst.features.registry.memoised`); the result is read-only."""
+    """``compute(log_returns(bars))``, made once per ``compute_features`` call for every
+    feature of the family (:func:`~ares_kedro.analyst.features.registry.memoised`); the
+    result is read-only."""
     def fresh() -> np.ndarray:
         result = compute(log_returns(bars))
         result.flags.writeable = False
         return result
 
-    return memoised(family, bars, ("close",), fresh)
+    return memoised(family, bars, fresh)
 
 
 def _return_quantiles(bars: pd.DataFrame) -> np.ndarray:

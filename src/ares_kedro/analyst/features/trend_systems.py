@@ -154,7 +154,7 @@ def ichimoku_lines(bars: pd.DataFrame) -> dict[str, pd.Series]:
                 "cloud_top": np.maximum(drawn_a, drawn_b),
                 "cloud_bottom": np.minimum(drawn_a, drawn_b)}
 
-    return dict(memoised("ichimoku", bars, ("high", "low"), lines))
+    return dict(memoised("ichimoku", bars, lines))
 
 
 @register("psar_distance", "trend", 50, ["high", "low", "close"])

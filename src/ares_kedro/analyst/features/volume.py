@@ -32,7 +32,7 @@ def obv_slope(bars: pd.DataFrame, window: int = FLOW_BARS) -> pd.Series:
         return (signed_volume(bars).rolling(window).sum()
                 / volume.where(volume > 0)).clip(-1.0, 1.0)
 
-    return memoised(f"obv_slope_{window}", bars, ("close", "volume"), slope)
+    return memoised(f"obv_slope_{window}", bars, slope)
 
 
 @numba.njit(cache=True)
