@@ -22,7 +22,7 @@ import pandas as pd
 
 from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.features.registry import warmup_bars
-from ares_kedro.analyst.labels import LABELS
+from ares_kedro.analyst.labels import LABELS, in_label_order
 from ares_kedro.analyst.splits import PurgedKFold
 
 
@@ -92,11 +92,7 @@ def baseline_classifier(model_params: dict[str, Any], seed: int) -> lgb.LGBMClas
 
 def class_probabilities(model: lgb.LGBMClassifier, features: pd.DataFrame) -> np.ndarray:
     """(n, 3) probabilities in :data:`LABELS` order; a class the model never saw gets 0."""
-    proba = model.predict_proba(features)
-    out = np.zeros((len(features), len(LABELS)))
-    for column, name in enumerate(model.classes_):
-        out[:, LABELS.index(name)] = proba[:, column]
-    return out
+    return in_label_order(model.classes_, model.predict_proba(features))
 
 
 def log_loss(labels: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float:

@@ -40,6 +40,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from ares_kedro.analyst.labels import in_label_order
+
 LEAF = -1
 ROWS_PER_BLOCK = 64  # rows scored together while a tree's nodes stay in cache
 ROWS_PER_THREAD = 4096  # batches smaller than this are scored on one thread
@@ -358,9 +360,4 @@ def tree_probabilities(model: Any, rows: Any, labels: tuple[str, ...] | list[str
     array or table in the model's feature order), columns in ``labels`` order; a label the
     model never saw gets 0."""
     trees = compiled(model)
-    proba = trees.predict_proba(np.asarray(rows, dtype=np.float64))
-    out = np.zeros((len(proba), len(labels)))
-    position = {name: k for k, name in enumerate(labels)}
-    for column, name in enumerate(trees.classes_):
-        out[:, position[name]] = proba[:, column]
-    return out
+    return in_label_order(trees.classes_, trees.predict_proba(rows), labels)

@@ -152,6 +152,11 @@ class RegimeEnsemble(BaseEstimator, ClassifierMixin):
         return {kind: tree_probabilities(model, rows, LABELS)
                 for kind, model in self.members_.items()}
 
+    def fitted_models(self) -> list[Any]:
+        """The refitted base models and, when stacking, the meta-learner: every model a
+        prediction asks."""
+        return [*self.members_.values(), *([self.meta_] if self.combiner_ == "stacking" else [])]
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """(n, 3) probabilities in LABELS order (= ``classes_``)."""
         return self.combine(self.member_probabilities(X))

@@ -28,6 +28,16 @@ from ares_kedro.analyst.features.inputs import bar_interval
 
 LONG, SHORT, HOLD = "LONG", "SHORT", "HOLD"
 LABELS = (LONG, SHORT, HOLD)
+
+
+def in_label_order(classes: Any, proba: np.ndarray, labels: Any = LABELS) -> np.ndarray:
+    """(n, len(labels)) class probabilities whose columns follow ``labels``, from a model's
+    ``proba`` whose columns follow its ``classes``; a label the model never saw gets 0."""
+    out = np.zeros((len(proba), len(labels)))
+    position = {name: k for k, name in enumerate(labels)}
+    for column, name in enumerate(classes):
+        out[:, position[name]] = proba[:, column]
+    return out
 _NO_TOUCH = np.iinfo(np.int64).max
 
 

@@ -87,11 +87,8 @@ class DecisionSystem:
     def tree_models(self) -> list[Any]:
         """Every fitted tree model a decision asks: the ensembles' members and stackers,
         the tactician's specialists and the governor's LightGBM."""
-        models = []
-        for ensemble in {id(e): e for e in self.ensembles.values()}.values():
-            models += list(ensemble.members_.values())
-            if getattr(ensemble, "combiner_", None) == "stacking":
-                models.append(ensemble.meta_)
+        models = [model for ensemble in {id(e): e for e in self.ensembles.values()}.values()
+                  for model in ensemble.fitted_models()]
         models += [specialist.model for by_regime in self.tactician_models.specialists.values()
                    for specialist in by_regime.values() if specialist.model is not None]
         return [*models, self.governor_model.named_steps["model"]]

@@ -6,8 +6,9 @@ holding a missing close gives NaN, a flat one (no power) too. Windows are proces
 of a sliding-window view, a bounded number of rows at a time (temporaries stay at a few
 tens of MB whatever the history length).
 
-The features of one family are columns of the same transform, computed once per price
-``compute_features`` call (``memoised_on_close``): the four FFT features cost one pass of FFTs, not four.
+The features of one family are columns of the same transform, computed once per
+``compute_features`` call (``memoised_on_close``): the four FFT features cost one pass of
+FFTs, not four.
 """
 
 from __future__ import annotations
