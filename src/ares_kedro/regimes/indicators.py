@@ -1,7 +1,10 @@
 """Causal technical indicators, vectorised: the value at bar t uses bars up to t only.
 
-All inputs are float Series on the same index; Wilder smoothing is an exponential mean
-with alpha = 1/window (pandas ``ewm``, ``adjust=False``), NaN until ``window`` values.
+Inputs are float arrays or Series of one length; the result is a Series on the first
+input's index when that input is a Series, else an array (the regime rules and the
+features work on arrays: :mod:`ares_kedro.windows`). Wilder smoothing is an exponential
+mean with alpha = 1/window (pandas' ``ewm(adjust=False)``, bit for bit), NaN until
+``window`` values.
 """
 
 from __future__ import annotations
@@ -9,53 +12,64 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
-def wilder_mean(values: pd.Series, window: int) -> pd.Series:
-    return values.ewm(alpha=1.0 / window, adjust=False, min_periods=window).mean()
+from ares_kedro.windows import as_floats, ewm_mean, rolling_mean, rolling_rank, rolling_std, shift
 
 
-def true_range(high: pd.Series, low: pd.Series, close: pd.Series) -> pd.Series:
+def _like(template, values: np.ndarray):
+    """``values`` as a Series on ``template``'s index when ``template`` is a Series."""
+    if isinstance(template, pd.Series):
+        return pd.Series(values, index=template.index)
+    return values
+
+
+def wilder_mean(values, window: int):
+    return _like(values, ewm_mean(values, alpha=1.0 / window, min_periods=window))
+
+
+def true_range(high, low, close):
     """The largest of high - low, |high - previous close| and |low - previous close|
     (the first bar, with no previous close: high - low)."""
-    h, lo, c = (np.asarray(s, dtype=float) for s in (high, low, close))
-    previous = np.r_[np.nan, c[:-1]]
-    return pd.Series(np.fmax(np.fmax(h - lo, np.abs(h - previous)), np.abs(lo - previous)),
-                     index=high.index)
+    h, lo, c = as_floats(high), as_floats(low), as_floats(close)
+    previous = shift(c, 1)
+    return _like(high, np.fmax(np.fmax(h - lo, np.abs(h - previous)), np.abs(lo - previous)))
 
 
-def average_true_range(high: pd.Series, low: pd.Series, close: pd.Series, window: int) -> pd.Series:
+def average_true_range(high, low, close, window: int):
     """ATR in price units."""
-    return wilder_mean(true_range(high, low, close), window)
+    return _like(high, ewm_mean(np.asarray(true_range(as_floats(high), low, close)),
+                                alpha=1.0 / window, min_periods=window))
 
 
-def average_directional_index(high: pd.Series, low: pd.Series, close: pd.Series,
-                              window: int) -> pd.Series:
+def average_directional_index(high, low, close, window: int):
     """Wilder's ADX, 0..100: trend strength regardless of direction."""
-    up = high.diff()
-    down = -low.diff()
-    plus_dm = pd.Series(np.where((up > down) & (up > 0), up, 0.0), index=high.index)
-    minus_dm = pd.Series(np.where((down > up) & (down > 0), down, 0.0), index=high.index)
-    atr = average_true_range(high, low, close, window)
+    h, lo = as_floats(high), as_floats(low)
+    up = h - shift(h, 1)
+    down = shift(lo, 1) - lo
+    plus_dm = np.where((up > down) & (up > 0), up, 0.0)
+    minus_dm = np.where((down > up) & (down > 0), down, 0.0)
+    atr = average_true_range(h, lo, close, window)
     plus_di = 100 * wilder_mean(plus_dm, window) / atr
     minus_di = 100 * wilder_mean(minus_dm, window) / atr
-    total = (plus_di + minus_di).replace(0.0, np.nan)
-    dx = 100 * (plus_di - minus_di).abs() / total
-    return wilder_mean(dx, window)
+    total = plus_di + minus_di
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dx = 100 * np.abs(plus_di - minus_di) / np.where(total == 0.0, np.nan, total)
+    return _like(high, wilder_mean(dx, window))
 
 
-def ema_slope(close: pd.Series, atr: pd.Series, window: int, lag_bars: int) -> pd.Series:
+def ema_slope(close, atr, window: int, lag_bars: int):
     """Change of the EMA over ``lag_bars`` bars, per bar, in ATR units (dimensionless)."""
-    ema = close.ewm(span=window, adjust=False, min_periods=window).mean()
-    return (ema - ema.shift(lag_bars)) / (lag_bars * atr)
+    ema = ewm_mean(close, span=window, min_periods=window)
+    return _like(close, (ema - shift(ema, lag_bars)) / (lag_bars * as_floats(atr)))
 
 
-def bollinger_width(close: pd.Series, window: int, num_std: float) -> pd.Series:
+def bollinger_width(close, window: int, num_std: float):
     """Band width (upper - lower) as a fraction of the middle band."""
-    mean = close.rolling(window, min_periods=window).mean()
-    std = close.rolling(window, min_periods=window).std(ddof=0)
-    return 2 * num_std * std / mean
+    values = as_floats(close)
+    mean = rolling_mean(values, window)
+    std = rolling_std(values, window, ddof=0)
+    return _like(close, 2 * num_std * std / mean)
 
 
-def trailing_percentile(values: pd.Series, window: int) -> pd.Series:
+def trailing_percentile(values, window: int):
     """Rank of each value among the last ``window`` values (itself included), 0..1."""
-    return values.rolling(window, min_periods=window).rank(pct=True)
+    return _like(values, rolling_rank(values, window))

@@ -42,6 +42,7 @@ from ares_kedro.regimes.support_resistance import (
     zone_strength,
     zone_width_at_bars,
 )
+from ares_kedro.windows import rolling_median, shift
 
 _POSITIVE = ("adx_window", "ema_window", "slope_lag_bars", "atr_window", "bollinger_window",
              "bollinger_rank_window", "impact_volume_window", "bollinger_std",
@@ -100,16 +101,32 @@ class RuleParams:
         return spec
 
 
+def adopted_after_min_duration(candidate: np.ndarray, min_bars: int, exempt: np.ndarray,
+                               start: int) -> np.ndarray:
+    """:func:`smooth_min_duration` on integer codes: ``candidate`` (n,) codes, ``exempt``
+    (n,) bool (the candidate is adopted at once), ``start`` the code before any adoption."""
+    if min_bars <= 1 or candidate.size == 0:
+        return candidate
+    position = np.arange(candidate.size)
+    run_start = np.maximum.accumulate(np.where(
+        np.r_[True, candidate[1:] != candidate[:-1]], position, 0))
+    adopt = (position - run_start + 1 >= min_bars) & ~exempt
+    last_adopted = np.maximum.accumulate(np.where(adopt, position, -1))
+    held = np.where(last_adopted >= 0, candidate[np.maximum(last_adopted, 0)], start)
+    return np.where(exempt, candidate, held)
+
+
 def smooth_min_duration(candidate: pd.Series, min_bars: int, exempt: tuple[str, ...],
                         start: str) -> pd.Series:
     """Adopt a regime only once it held ``min_bars`` bars in a row; causal (no future bar)."""
     if min_bars <= 1:
         return candidate
-    run = (candidate != candidate.shift()).cumsum()
-    run_length = candidate.groupby(run).cumcount() + 1
-    is_exempt = candidate.isin(exempt)
-    adopted = candidate.where((run_length >= min_bars) & ~is_exempt).ffill().fillna(start)
-    return adopted.where(~is_exempt, candidate)
+    names, codes = np.unique(np.r_[np.asarray(candidate, dtype=object), [start]].astype(str),
+                             return_inverse=True)
+    codes, start_code = codes[:-1], codes[-1]
+    adopted = adopted_after_min_duration(codes, min_bars, np.isin(names[codes], exempt),
+                                         start_code)
+    return pd.Series(names[adopted].astype(object), index=candidate.index)
 
 
 def classify_rules(bars: pd.DataFrame, timeframe: str, rules: RuleParams,
@@ -125,42 +142,46 @@ def classify_rules(bars: pd.DataFrame, timeframe: str, rules: RuleParams,
         (labels, pivots): labels indexed like ``bars`` with ``regime`` and the indicator
         values behind it; pivots as from :func:`find_pivots`.
     """
-    high, low, close, volume = (bars[c].astype(float) for c in ("high", "low", "close", "volume"))
+    high, low, close, volume = (bars[c].to_numpy(dtype=np.float64)
+                                for c in ("high", "low", "close", "volume"))
     atr = average_true_range(high, low, close, rules.atr_window)
     adx = average_directional_index(high, low, close, rules.adx_window)
     slope = ema_slope(close, atr, rules.ema_window, rules.slope_lag_bars)
     width_rank = trailing_percentile(bollinger_width(close, rules.bollinger_window,
                                                      rules.bollinger_std),
                                      rules.bollinger_rank_window)
-    range_atr = (high - low) / atr.shift(1)
-    volume_ratio = volume / volume.shift(1).rolling(rules.impact_volume_window,
-                                                    min_periods=rules.impact_volume_window).median()
+    range_atr = (high - low) / shift(atr, 1)
+    volume_ratio = volume / rolling_median(shift(volume, 1), rules.impact_volume_window)
 
     htf = higher_timeframe_bars(bars, sr.timeframe, timeframe)
     pivots = find_pivots(htf, sr)
     bar_close = bars.index + to_timedelta(timeframe)
     zone_width = zone_width_at_bars(htf, bar_close, sr)
-    strength = zone_strength(bar_close.as_unit("ns").asi8, close.to_numpy(), zone_width, pivots, sr)
+    strength = zone_strength(bar_close.as_unit("ns").asi8, close, zone_width, pivots, sr)
 
-    conditions = {
-        "HIGH_IMPACT_CANDLE": (range_atr >= rules.impact_range_atr_multiple)
-        | (volume_ratio >= rules.impact_volume_multiple),
-        "SR_ZONE_ACTION": pd.Series(strength >= rules.sr_strength_min, index=bars.index),
-        "BULL_TREND": (adx >= rules.adx_trend_min) & (slope >= rules.slope_trend_min),
-        "BEAR_TREND": (adx >= rules.adx_trend_min) & (slope <= -rules.slope_trend_min),
-        "SIDEWAYS_RANGE": (adx <= rules.adx_range_max)
-        | (width_rank <= rules.bollinger_narrow_rank_max),
-    }
-    choice = np.select([conditions[name].to_numpy(dtype=bool) for name in rules.precedence],
-                       list(rules.precedence), default=rules.ambiguous_regime)
-    warmup = (atr.isna() | adx.isna() | slope.isna() | width_rank.isna() | volume_ratio.isna()
-              | range_atr.isna()).to_numpy()
-    candidate = pd.Series(np.where(warmup, rules.warmup_regime, choice), index=bars.index)
-    regime = smooth_min_duration(candidate, rules.min_duration_bars, rules.smoothing_exempt,
-                                 rules.warmup_regime)
+    with np.errstate(invalid="ignore"):
+        conditions = {
+            "HIGH_IMPACT_CANDLE": (range_atr >= rules.impact_range_atr_multiple)
+            | (volume_ratio >= rules.impact_volume_multiple),
+            "SR_ZONE_ACTION": strength >= rules.sr_strength_min,
+            "BULL_TREND": (adx >= rules.adx_trend_min) & (slope >= rules.slope_trend_min),
+            "BEAR_TREND": (adx >= rules.adx_trend_min) & (slope <= -rules.slope_trend_min),
+            "SIDEWAYS_RANGE": (adx <= rules.adx_range_max)
+            | (width_rank <= rules.bollinger_narrow_rank_max),
+        }
+    code = {name: i for i, name in enumerate(REGIMES)}
+    choice = np.select([conditions[name] for name in rules.precedence],
+                       [code[name] for name in rules.precedence],
+                       default=code[rules.ambiguous_regime])
+    warmup = (np.isnan(atr) | np.isnan(adx) | np.isnan(slope) | np.isnan(width_rank)
+              | np.isnan(volume_ratio) | np.isnan(range_atr))
+    candidate = np.where(warmup, code[rules.warmup_regime], choice)
+    exempt = np.isin(candidate, [code[name] for name in rules.smoothing_exempt])
+    regime = adopted_after_min_duration(candidate, rules.min_duration_bars, exempt,
+                                        code[rules.warmup_regime])
     labels = pd.DataFrame({
-        "regime": pd.Categorical(regime, categories=REGIMES),
-        "candidate_regime": pd.Categorical(candidate, categories=REGIMES),
+        "regime": pd.Categorical.from_codes(regime, categories=REGIMES),
+        "candidate_regime": pd.Categorical.from_codes(candidate, categories=REGIMES),
         "is_warmup": warmup, "adx": adx, "ema_slope_atr": slope,
         "bollinger_width_rank": width_rank, "range_atr": range_atr, "volume_ratio": volume_ratio,
         "sr_zone_strength": strength, "sr_zone_half_width": zone_width,

@@ -17,12 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 
 from ares_kedro.market.timeframes import interval_us, to_timedelta
 from ares_kedro.params import checked_keys
 from ares_kedro.regimes.indicators import average_true_range
+from ares_kedro.windows import rolling_max, rolling_median, rolling_min, shift
 
 SUPPORT, RESISTANCE = "support", "resistance"
 _DAY_NS = 86_400 * 10**9
@@ -56,22 +58,55 @@ class SupportResistanceParams:
         return spec
 
 
+@numba.njit(cache=True, nogil=True)
+def _period_bars(period_of_bar, open_, high, low, close, volume):  # pragma: no cover
+    """OHLCV of each run of equal ``period_of_bar`` values (sorted): first and last non-NaN
+    open and close, NaN-skipping high, low and volume sum (resample's aggregations)."""
+    n = period_of_bar.size
+    groups = 0
+    for i in range(n):
+        if i == 0 or period_of_bar[i] != period_of_bar[i - 1]:
+            groups += 1
+    period = np.empty(groups, np.int64)
+    out = np.full((groups, 5), np.nan)
+    g = -1
+    for i in range(n):
+        if i == 0 or period_of_bar[i] != period_of_bar[i - 1]:
+            g += 1
+            period[g] = period_of_bar[i]
+            out[g, 4] = 0.0
+        if np.isnan(out[g, 0]):
+            out[g, 0] = open_[i]
+        if not np.isnan(high[i]) and not high[i] <= out[g, 1]:
+            out[g, 1] = high[i]
+        if not np.isnan(low[i]) and not low[i] >= out[g, 2]:
+            out[g, 2] = low[i]
+        if not np.isnan(close[i]):
+            out[g, 3] = close[i]
+        if not np.isnan(volume[i]):
+            out[g, 4] += volume[i]
+    return period, out
+
+
 def higher_timeframe_bars(bars: pd.DataFrame, timeframe: str, bar_timeframe: str) -> pd.DataFrame:
     """Complete higher-timeframe OHLCV bars from ``bars`` (UTC-indexed by open time).
 
-    A period is kept only if the data reaches its end, so the table of a truncated history
-    is a prefix of the full one. Adds ``known_at``: the period's close time.
+    Periods start at the epoch; a period is kept only if the data reaches its end, so the
+    table of a truncated history is a prefix of the full one. Adds ``known_at``: the
+    period's close time.
     """
-    period = to_timedelta(timeframe)
-    grouped = bars.resample(period, label="left", closed="left", origin="epoch")
-    htf = pd.DataFrame({
-        "open": grouped["open"].first(), "high": grouped["high"].max(),
-        "low": grouped["low"].min(), "close": grouped["close"].last(),
-        "volume": grouped["volume"].sum(),
-    }).dropna(subset=["close"])
-    data_end = bars.index[-1] + to_timedelta(bar_timeframe)
-    htf["known_at"] = htf.index + period
-    return htf.loc[htf["known_at"] <= data_end]
+    period_ns = to_timedelta(timeframe).value
+    opens = bars.index.as_unit("ns").asi8
+    columns = [bars[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close",
+                                                              "volume")]
+    period, values = _period_bars(opens // period_ns, *columns)
+    data_end = (opens[-1] if opens.size else 0) + to_timedelta(bar_timeframe).value
+    start = period * period_ns
+    keep = ~np.isnan(values[:, 3]) & (start + period_ns <= data_end)
+    table = pd.DataFrame(values[keep], columns=["open", "high", "low", "close", "volume"],
+                         index=pd.DatetimeIndex(pd.to_datetime(start[keep], unit="ns", utc=True)))
+    table["known_at"] = table.index + pd.Timedelta(period_ns, unit="ns")
+    return table
 
 
 def find_pivots(htf: pd.DataFrame, params: SupportResistanceParams) -> pd.DataFrame:
@@ -80,32 +115,39 @@ def find_pivots(htf: pd.DataFrame, params: SupportResistanceParams) -> pd.DataFr
     Columns: pivot_time, kind, level, confirmed_at, zone_half_width (price), volume_ratio.
     """
     left, right = params.pivot_left_bars, params.pivot_right_bars
-    atr = average_true_range(htf["high"], htf["low"], htf["close"], params.atr_window)
-    median_volume = htf["volume"].rolling(params.volume_window, min_periods=1).median()
-    confirm_at = htf["known_at"].shift(-right)  # close of the last right-hand bar
-    zone = (params.zone_atr_multiple * atr).shift(-right)  # ATR known at confirmation
-    volume_ratio = (htf["volume"] / median_volume.shift(-right)).clip(upper=params.max_volume_ratio)
+    highs, lows, closes, volume = (htf[c].to_numpy(dtype=np.float64)
+                                   for c in ("high", "low", "close", "volume"))
+    atr = average_true_range(highs, lows, closes, params.atr_window)
+    median_volume = rolling_median(volume, params.volume_window, min_periods=1)
+    known_at = pd.DatetimeIndex(htf["known_at"]).as_unit("ns").asi8
+    # close of the last right-hand bar, and the ATR known then
+    has_confirmation = np.arange(len(htf)) + right < len(htf)
+    confirm_at = np.where(has_confirmation, np.roll(known_at, -right), 0)
+    zone = shift(params.zone_atr_multiple * atr, -right)
+    volume_ratio = np.minimum(volume / shift(median_volume, -right), params.max_volume_ratio)
 
-    def following_extreme(values: pd.Series, how: str) -> pd.Series:
-        reversed_values = values.iloc[::-1].shift(1)
-        rolled = reversed_values.rolling(right, min_periods=right)
-        return (rolled.max() if how == "max" else rolled.min()).iloc[::-1]
+    def following(values: np.ndarray, extreme) -> np.ndarray:  # over the right-hand bars
+        return shift(extreme(values, right), -right)
 
-    highs, lows = htf["high"], htf["low"]
-    is_high = (highs > highs.shift(1).rolling(left, min_periods=left).max()) & (
-        highs >= following_extreme(highs, "max"))
-    is_low = (lows < lows.shift(1).rolling(left, min_periods=left).min()) & (
-        lows <= following_extreme(lows, "min"))
-    parts = []
-    for kind, mask, level in ((RESISTANCE, is_high, highs), (SUPPORT, is_low, lows)):
-        mask = mask & confirm_at.notna() & zone.notna()
-        parts.append(pd.DataFrame({
-            "pivot_time": htf.index[mask], "kind": kind, "level": level[mask].to_numpy(),
-            "confirmed_at": confirm_at[mask].to_numpy(), "zone_half_width": zone[mask].to_numpy(),
-            "volume_ratio": volume_ratio[mask].to_numpy(),
-        }))
-    pivots = pd.concat(parts, ignore_index=True)
-    return pivots.sort_values(["confirmed_at", "level"], ignore_index=True)
+    with np.errstate(invalid="ignore"):
+        is_high = (highs > shift(rolling_max(highs, left), 1)) & (
+            highs >= following(highs, rolling_max))
+        is_low = (lows < shift(rolling_min(lows, left), 1)) & (
+            lows <= following(lows, rolling_min))
+    known = has_confirmation & ~np.isnan(zone)
+    kind = np.array([RESISTANCE, SUPPORT], dtype=object)
+    rows = [np.flatnonzero(is_high & known), np.flatnonzero(is_low & known)]
+    row = np.concatenate(rows)
+    which = np.repeat([0, 1], [rows[0].size, rows[1].size])
+    level = np.concatenate([highs[rows[0]], lows[rows[1]]])
+    order = np.lexsort((level, confirm_at[row]))  # stable: by confirmation, then level
+    row, which, level = row[order], which[order], level[order]
+    return pd.DataFrame({
+        "pivot_time": htf.index[row], "kind": pd.array(kind[which], dtype="str"),
+        "level": level,
+        "confirmed_at": pd.to_datetime(confirm_at[row], unit="ns", utc=True),
+        "zone_half_width": zone[row], "volume_ratio": volume_ratio[row],
+    })
 
 
 def _decay_rate_per_ns(params: SupportResistanceParams) -> float:
@@ -172,9 +214,11 @@ def zone_width_at_bars(htf: pd.DataFrame, bar_close: pd.DatetimeIndex,
                        params: SupportResistanceParams) -> np.ndarray:
     """Zone half width (price) known at each bar's close: from the last complete
     higher-timeframe bar's ATR. NaN before the first one."""
-    atr = average_true_range(htf["high"], htf["low"], htf["close"], params.atr_window)
-    known = pd.Series((params.zone_atr_multiple * atr).to_numpy(),
-                      index=pd.DatetimeIndex(htf["known_at"]))
-    position = known.index.searchsorted(bar_close, side="right") - 1
-    values = known.to_numpy()
+    atr = average_true_range(*(htf[c].to_numpy(dtype=np.float64) for c in ("high", "low", "close")),
+                             params.atr_window)
+    known_at = pd.DatetimeIndex(htf["known_at"]).as_unit("ns").asi8
+    position = np.searchsorted(known_at, bar_close.as_unit("ns").asi8, side="right") - 1
+    values = params.zone_atr_multiple * atr
+    if values.size == 0:
+        return np.full(position.size, np.nan)
     return np.where(position >= 0, values[np.clip(position, 0, None)], np.nan)
