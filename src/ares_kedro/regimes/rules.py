@@ -38,7 +38,7 @@ from ares_kedro.regimes.indicators import (
 from ares_kedro.regimes.support_resistance import (
     SupportResistanceParams,
     find_pivots,
-    higher_timeframe_bars,
+    higher_bars,
     zone_strength,
     zone_width_at_bars,
 )
@@ -153,7 +153,7 @@ def classify_rules(bars: pd.DataFrame, timeframe: str, rules: RuleParams,
     range_atr = (high - low) / shift(atr, 1)
     volume_ratio = volume / rolling_median(shift(volume, 1), rules.impact_volume_window)
 
-    htf = higher_timeframe_bars(bars, sr.timeframe, timeframe)
+    htf = higher_bars(bars, sr.timeframe, timeframe)
     pivots = find_pivots(htf, sr)
     bar_close = bars.index + to_timedelta(timeframe)
     zone_width = zone_width_at_bars(htf, bar_close, sr)

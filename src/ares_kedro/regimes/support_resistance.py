@@ -88,13 +88,37 @@ def _period_bars(period_of_bar, open_, high, low, close, volume):  # pragma: no 
     return period, out
 
 
-def higher_timeframe_bars(bars: pd.DataFrame, timeframe: str, bar_timeframe: str) -> pd.DataFrame:
-    """Complete higher-timeframe OHLCV bars from ``bars`` (UTC-indexed by open time).
+@dataclass(frozen=True)
+class HigherBars:
+    """Complete higher-timeframe bars as arrays (the table's columns, times in UTC epoch ns)."""
 
-    Periods start at the epoch; a period is kept only if the data reaches its end, so the
-    table of a truncated history is a prefix of the full one. Adds ``known_at``: the
-    period's close time.
-    """
+    open_time: np.ndarray  # (n,) int64 ns
+    known_at: np.ndarray  # (n,) int64 ns: the period's close, when its values are known
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    @classmethod
+    def from_table(cls, htf: pd.DataFrame) -> HigherBars:
+        """From a :func:`higher_timeframe_bars` table."""
+        return cls(htf.index.as_unit("ns").asi8,
+                   pd.DatetimeIndex(htf["known_at"]).as_unit("ns").asi8,
+                   *(htf[c].to_numpy(dtype=np.float64)
+                     for c in ("open", "high", "low", "close", "volume")))
+
+    def table(self) -> pd.DataFrame:
+        """As :func:`higher_timeframe_bars` returns it."""
+        index = pd.DatetimeIndex(pd.to_datetime(self.open_time, unit="ns", utc=True))
+        return pd.DataFrame({"open": self.open, "high": self.high, "low": self.low,
+                             "close": self.close, "volume": self.volume,
+                             "known_at": pd.to_datetime(self.known_at, unit="ns", utc=True)},
+                            index=index)
+
+
+def higher_bars(bars: pd.DataFrame, timeframe: str, bar_timeframe: str) -> HigherBars:
+    """:func:`higher_timeframe_bars` as arrays."""
     period_ns = to_timedelta(timeframe).value
     opens = bars.index.as_unit("ns").asi8
     columns = [bars[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close",
@@ -103,25 +127,40 @@ def higher_timeframe_bars(bars: pd.DataFrame, timeframe: str, bar_timeframe: str
     data_end = (opens[-1] if opens.size else 0) + to_timedelta(bar_timeframe).value
     start = period * period_ns
     keep = ~np.isnan(values[:, 3]) & (start + period_ns <= data_end)
-    table = pd.DataFrame(values[keep], columns=["open", "high", "low", "close", "volume"],
-                         index=pd.DatetimeIndex(pd.to_datetime(start[keep], unit="ns", utc=True)))
-    table["known_at"] = table.index + pd.Timedelta(period_ns, unit="ns")
-    return table
+    kept = values[keep]
+    return HigherBars(start[keep], start[keep] + period_ns,
+                      *(np.ascontiguousarray(kept[:, k]) for k in range(5)))
 
 
-def find_pivots(htf: pd.DataFrame, params: SupportResistanceParams) -> pd.DataFrame:
+def higher_timeframe_bars(bars: pd.DataFrame, timeframe: str, bar_timeframe: str) -> pd.DataFrame:
+    """Complete higher-timeframe OHLCV bars from ``bars`` (UTC-indexed by open time).
+
+    Periods start at the epoch; a period is kept only if the data reaches its end, so the
+    table of a truncated history is a prefix of the full one. Adds ``known_at``: the
+    period's close time.
+    """
+    return higher_bars(bars, timeframe, bar_timeframe).table()
+
+
+def _as_higher_bars(htf: pd.DataFrame | HigherBars) -> HigherBars:
+    return htf if isinstance(htf, HigherBars) else HigherBars.from_table(htf)
+
+
+def find_pivots(htf: pd.DataFrame | HigherBars, params: SupportResistanceParams
+                ) -> pd.DataFrame:
     """Swing highs and lows with the time each becomes known.
 
+    ``htf``: :func:`higher_timeframe_bars` (or its arrays, :func:`higher_bars`).
     Columns: pivot_time, kind, level, confirmed_at, zone_half_width (price), volume_ratio.
     """
+    htf = _as_higher_bars(htf)
     left, right = params.pivot_left_bars, params.pivot_right_bars
-    highs, lows, closes, volume = (htf[c].to_numpy(dtype=np.float64)
-                                   for c in ("high", "low", "close", "volume"))
-    atr = average_true_range(highs, lows, closes, params.atr_window)
+    highs, lows, volume = htf.high, htf.low, htf.volume
+    atr = average_true_range(highs, lows, htf.close, params.atr_window)
     median_volume = rolling_median(volume, params.volume_window, min_periods=1)
-    known_at = pd.DatetimeIndex(htf["known_at"]).as_unit("ns").asi8
+    known_at = htf.known_at
     # close of the last right-hand bar, and the ATR known then
-    has_confirmation = np.arange(len(htf)) + right < len(htf)
+    has_confirmation = np.arange(known_at.size) + right < known_at.size
     confirm_at = np.where(has_confirmation, np.roll(known_at, -right), 0)
     zone = shift(params.zone_atr_multiple * atr, -right)
     volume_ratio = np.minimum(volume / shift(median_volume, -right), params.max_volume_ratio)
@@ -143,7 +182,7 @@ def find_pivots(htf: pd.DataFrame, params: SupportResistanceParams) -> pd.DataFr
     order = np.lexsort((level, confirm_at[row]))  # stable: by confirmation, then level
     row, which, level = row[order], which[order], level[order]
     return pd.DataFrame({
-        "pivot_time": htf.index[row], "kind": pd.array(kind[which], dtype="str"),
+        "pivot_time": pd.to_datetime(htf.open_time[row], unit="ns", utc=True), "kind": pd.array(kind[which], dtype="str"),
         "level": level,
         "confirmed_at": pd.to_datetime(confirm_at[row], unit="ns", utc=True),
         "zone_half_width": zone[row], "volume_ratio": volume_ratio[row],
@@ -210,14 +249,13 @@ def zone_strength(bar_close_ns: np.ndarray, price: np.ndarray, zone_half_width: 
     return out
 
 
-def zone_width_at_bars(htf: pd.DataFrame, bar_close: pd.DatetimeIndex,
+def zone_width_at_bars(htf: pd.DataFrame | HigherBars, bar_close: pd.DatetimeIndex,
                        params: SupportResistanceParams) -> np.ndarray:
     """Zone half width (price) known at each bar's close: from the last complete
     higher-timeframe bar's ATR. NaN before the first one."""
-    atr = average_true_range(*(htf[c].to_numpy(dtype=np.float64) for c in ("high", "low", "close")),
-                             params.atr_window)
-    known_at = pd.DatetimeIndex(htf["known_at"]).as_unit("ns").asi8
-    position = np.searchsorted(known_at, bar_close.as_unit("ns").asi8, side="right") - 1
+    htf = _as_higher_bars(htf)
+    atr = average_true_range(htf.high, htf.low, htf.close, params.atr_window)
+    position = np.searchsorted(htf.known_at, bar_close.as_unit("ns").asi8, side="right") - 1
     values = params.zone_atr_multiple * atr
     if values.size == 0:
         return np.full(position.size, np.nan)
