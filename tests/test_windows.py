@@ -93,3 +93,19 @@ def test_truncating_the_future_leaves_every_past_value_unchanged(prices_with_gap
 def test_a_window_below_one_bar_is_refused():
     with pytest.raises(ValueError, match="window must be >= 1"):
         windows.rolling_mean(np.ones(5), 0)
+
+
+@pytest.mark.parametrize("length", [0, 5, 23, 24, 31, 1000])
+@pytest.mark.parametrize("window", [1, 7, 24])
+def test_the_full_window_fast_paths_give_the_general_kernels_values_bit_for_bit(
+        prices_with_gaps, length, window):
+    values = prices_with_gaps[:length]
+    general = {name: windows._rolling(values, window, window, code, 1 if name == "std" else 0)
+               for code, name in enumerate(["sum", "mean", "std", "max", "min"])}
+    assert np.array_equal(windows.rolling_sum(values, window), general["sum"], equal_nan=True)
+    assert np.array_equal(windows.rolling_mean(values, window), general["mean"], equal_nan=True)
+    if window > 1:
+        assert np.array_equal(windows.rolling_std(values, window), general["std"],
+                              equal_nan=True)
+    assert np.array_equal(windows.rolling_max(values, window), general["max"], equal_nan=True)
+    assert np.array_equal(windows.rolling_min(values, window), general["min"], equal_nan=True)
