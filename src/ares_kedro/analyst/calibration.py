@@ -83,8 +83,13 @@ def _one_hot(labels: np.ndarray, n: int) -> np.ndarray:
 
 def logit(p: np.ndarray) -> np.ndarray:
     """(n, 1) log-odds of probabilities ``p``, clipped away from 0 and 1."""
+    return log_odds(p).reshape(-1, 1)
+
+
+def log_odds(p: np.ndarray) -> np.ndarray:
+    """Log-odds of probabilities ``p`` (any shape), clipped away from 0 and 1."""
     p = np.clip(p, _LOGIT_EPS, 1 - _LOGIT_EPS)
-    return (np.log(p) - np.log1p(-p)).reshape(-1, 1)
+    return np.log(p) - np.log1p(-p)
 
 
 def platt_probability(model: LogisticRegression, p: np.ndarray) -> np.ndarray:
@@ -160,11 +165,17 @@ class ProbabilityCalibrator(TransformerMixin, BaseEstimator):
         out = proba.copy()
         if len(proba) == 0:
             return out
+        platt = []
         for k, calibrator in enumerate(self.calibrators_):
             if isinstance(calibrator, IsotonicRegression):
                 out[:, k] = calibrator.predict(proba[:, k])
             elif calibrator is not None:
-                out[:, k] = platt_probability(calibrator, proba[:, k])
+                platt.append(k)
+        if platt:  # platt_probability of every Platt column at once (the same arithmetic)
+            models = [self.calibrators_[k] for k in platt]
+            out[:, platt] = expit(log_odds(proba[:, platt])
+                                  * np.array([model.coef_[0, 0] for model in models])
+                                  + np.array([model.intercept_[0] for model in models]))
         calibrated = np.asarray(self.calibrated_)
         out[:, calibrated] = np.maximum(out[:, calibrated], self.min_probability)
         degenerate = out.sum(axis=1) <= 0

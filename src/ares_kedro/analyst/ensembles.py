@@ -21,6 +21,7 @@ from).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,28 @@ from ares_kedro.analyst.models import Regularisation, make_model
 from ares_kedro.analyst.splits import PurgedKFold
 
 COMBINERS = ("auto", "stacking", "voting")
+NUMERIC_KINDS = "biuf"  # NumPy dtype kinds a table converts to float directly
+
+
+def feature_matrix(table: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """(n, len(columns)) float64 values of ``table``'s ``columns``, in that order: what
+    ``table[columns].to_numpy(dtype=float)`` gives, without building the sub-table (its
+    column lookup and copy cost hundreds of microseconds on a live decision's one row).
+    A missing column is a KeyError naming it."""
+    if all(isinstance(dtype, np.dtype) and dtype.kind in NUMERIC_KINDS
+           for dtype in table.dtypes.to_numpy()):
+        numbers = table  # NumPy numbers only (analyst features): one float array
+    else:  # mixed (opinions beside their labels): the number columns, then the others
+        numbers = table.select_dtypes(include="number")
+    position = {name: k for k, name in enumerate(numbers.columns.to_numpy())}
+    take = [position.get(name, -1) for name in columns]
+    values = numbers.to_numpy(dtype=float)
+    out = values[:, take] if values.shape[1] else np.empty((len(table), len(take)))
+    for k in np.flatnonzero(np.array(take, dtype=int) < 0):  # not a number column
+        if columns[k] not in table.columns:
+            raise KeyError(f"column {columns[k]!r} is not in the table")
+        out[:, k] = table[columns[k]].to_numpy(dtype=float)
+    return out
 
 
 class RegimeEnsemble(BaseEstimator, ClassifierMixin):
@@ -148,7 +171,11 @@ class RegimeEnsemble(BaseEstimator, ClassifierMixin):
 
     def member_probabilities(self, X: pd.DataFrame) -> dict[str, np.ndarray]:  # noqa: N803
         """Each refitted base model's (n, 3) probabilities, LABELS order."""
-        rows = X[list(self.feature_names_in_)].to_numpy(dtype=float)
+        return self.member_row_probabilities(feature_matrix(X, self.feature_names_in_))
+
+    def member_row_probabilities(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`member_probabilities` of (n, k) float rows whose columns are
+        ``feature_names_in_`` (in that order)."""
         return {kind: tree_probabilities(model, rows, LABELS)
                 for kind, model in self.members_.items()}
 

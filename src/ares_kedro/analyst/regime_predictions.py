@@ -31,7 +31,7 @@ from ares_kedro.analyst.calibration import (
     calibration_report,
     ensemble_spread,
 )
-from ares_kedro.analyst.ensembles import RegimeEnsemble
+from ares_kedro.analyst.ensembles import RegimeEnsemble, feature_matrix
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.regime_training import GLOBAL
 
@@ -46,7 +46,13 @@ class RegimeOpinion:
 
 def ensemble_opinion(ensemble: RegimeEnsemble, features: pd.DataFrame) -> RegimeOpinion:
     """Raw probabilities and member spread of ``ensemble`` on ``features`` rows."""
-    members = ensemble.member_probabilities(features)  # once: combined and spread from them
+    return members_opinion(ensemble, ensemble.member_probabilities(features))
+
+
+def members_opinion(ensemble: RegimeEnsemble, members: dict[str, np.ndarray]
+                    ) -> RegimeOpinion:
+    """The opinion of ``ensemble`` from its members' (n, 3) probabilities (asked once:
+    combined and spread from them)."""
     return RegimeOpinion(ensemble.combine(members), ensemble_spread(list(members.values())))
 
 
@@ -124,11 +130,16 @@ def regime_predictions(ensembles: dict[str, RegimeEnsemble], features: pd.DataFr
     return pd.DataFrame(table, index=rows_index), calibrators, report, charts
 
 
-def opinion_columns(name: str, proba: np.ndarray, spread: np.ndarray) -> dict[str, np.ndarray]:
+LABEL_STRINGS = pd.array(np.array(LABELS, dtype=object), dtype=str)  # taken, not converted
+
+
+def opinion_columns(name: str, proba: np.ndarray, spread: np.ndarray) -> dict[str, Any]:
     """The ``analyst_predictions`` columns of ensemble ``name``: ``<name>_p_long``,
-    ``_p_short``, ``_p_hold``, ``_prediction``, ``_confidence``, ``_spread``."""
-    columns = {f"{name}_p_{c.lower()}": proba[:, k] for k, c in enumerate(LABELS)}
-    columns[f"{name}_prediction"] = np.array(LABELS)[proba.argmax(axis=1)]
+    ``_p_short``, ``_p_hold``, ``_prediction`` (a pandas string array: a table takes it as
+    it is), ``_confidence``, ``_spread``."""
+    columns: dict[str, Any] = {f"{name}_p_{c.lower()}": proba[:, k]
+                               for k, c in enumerate(LABELS)}
+    columns[f"{name}_prediction"] = LABEL_STRINGS.take(proba.argmax(axis=1))
     columns[f"{name}_confidence"] = proba.max(axis=1)
     columns[f"{name}_spread"] = spread
     return columns
@@ -140,16 +151,32 @@ def calibrated_opinions(ensembles: dict[str, RegimeEnsemble],
     """Every ensemble's calibrated opinion on ``features`` rows, in the
     ``analyst_predictions`` layout: what the test period gets, and live prediction too (a
     calibrator of None was not applied: raw probabilities)."""
-    table: dict[str, np.ndarray] = {}
+    return pd.DataFrame(calibrated_opinion_columns(ensembles, calibrators, features),
+                        index=features.index)
+
+
+def calibrated_opinion_columns(ensembles: dict[str, RegimeEnsemble],
+                               calibrators: dict[str, ProbabilityCalibrator | None],
+                               features: pd.DataFrame) -> dict[str, Any]:
+    """The columns of :func:`calibrated_opinions` as arrays (for a caller adding its own,
+    e.g. the bars' regimes, before making one table)."""
+    unique = {id(ensemble): ensemble for ensemble in ensembles.values()}
+    columns = list(dict.fromkeys(name for ensemble in unique.values()
+                                 for name in ensemble.feature_names_in_))
+    values = feature_matrix(features, columns)  # read once for every ensemble
+    position = {name: k for k, name in enumerate(columns)}
+    table: dict[str, Any] = {}
     seen: dict[int, RegimeOpinion] = {}  # a stand-in shared by several regimes: asked once
     for name, ensemble in ensembles.items():
         if id(ensemble) not in seen:
-            seen[id(ensemble)] = ensemble_opinion(ensemble, features)
+            rows = values[:, [position[column] for column in ensemble.feature_names_in_]]
+            seen[id(ensemble)] = members_opinion(ensemble,
+                                                 ensemble.member_row_probabilities(rows))
         opinion = seen[id(ensemble)]
         calibrator = calibrators.get(name)
         proba = opinion.proba if calibrator is None else calibrator.transform(opinion.proba)
         table |= opinion_columns(name, proba, opinion.spread)
-    return pd.DataFrame(table, index=features.index)
+    return table
 
 
 def out_of_fold_predictions(ensembles: dict[str, RegimeEnsemble], reports: dict[str, Any],

@@ -30,7 +30,19 @@ def governor_decisions(proba: np.ndarray, threshold: float, volatility: np.ndarr
         threshold: ``overall_confidence_threshold``.
         volatility: annualised realised volatility per row; trend_1d: +1 / -1 / 0.
         payoff_ratio: take-profit / stop-loss of the analyst's barriers.
+
+    Returns:
+        ``prediction``, ``confidence``, ``decision``, ``side`` (+1 / -1 / 0) and ``size``,
+        indexed by ``index``.
     """
+    return pd.DataFrame(governor_decision_columns(proba, threshold, volatility, trend_1d,
+                                                  payoff_ratio, sizing, context), index=index)
+
+
+def governor_decision_columns(proba: np.ndarray, threshold: float, volatility: np.ndarray,
+                              trend_1d: np.ndarray, payoff_ratio: float, sizing: SizingParams,
+                              context: ContextParams) -> dict[str, np.ndarray]:
+    """The columns of :func:`governor_decisions` as arrays."""
     proba = np.asarray(proba, dtype=float)
     known = ~np.isnan(proba).any(axis=1)
     choice = np.argmax(np.where(known[:, None], proba, 0.0), axis=1)
@@ -43,6 +55,5 @@ def governor_decisions(proba: np.ndarray, threshold: float, volatility: np.ndarr
     size = position_sizes(side, win, volatility, payoff_ratio, sizing)
     size = np.where(side * np.asarray(trend_1d, dtype=float) < 0,
                     size * context.against_daily_trend_scale, size)
-    return pd.DataFrame({"prediction": prediction, "confidence": confidence,
-                         "decision": decision, "side": side.astype(int),
-                         "size": np.where(acting, size, 0.0)}, index=index)
+    return {"prediction": prediction, "confidence": confidence, "decision": decision,
+            "side": side.astype(int), "size": np.where(acting, size, 0.0)}

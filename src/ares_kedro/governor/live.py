@@ -5,10 +5,15 @@ asks every ensemble, the tactician and the governor, with the **same functions**
 pipelines use (:func:`~ares_kedro.regimes.labelling.label_regimes`,
 :func:`~ares_kedro.analyst.features.compute_features`,
 :func:`~ares_kedro.analyst.regime_predictions.calibrated_opinions`,
+:func:`~ares_kedro.tactician.signals.own_regime_opinions`,
 :func:`~ares_kedro.tactician.serving.tactician_decisions`,
 :func:`~ares_kedro.governor.inputs.governor_inputs`,
 :func:`~ares_kedro.governor.decisions.governor_decisions`), never a second
-implementation. ``decide_batch`` scores every bar of a table at once (vectorised), and
+implementation. Where the pipelines want a table and the next live step only reads its
+columns, it asks the function's column form (``calibrated_opinion_columns``,
+``own_regime_columns``, ``governor_input_columns``, ``governor_decision_columns``: the
+table is made from them) and skips the table: on one bar, a pandas table costs more than
+the arithmetic. ``decide_batch`` scores every bar of a table at once (vectorised), and
 ``decide`` is its last row.
 
 The decision system is one pickled bundle (``governor_decision_system``), saved with a
@@ -19,6 +24,7 @@ SHA-256 record and unpickled only when its bytes still match
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +36,41 @@ from ares_kedro.analyst.compiled_trees import compiled
 from ares_kedro.analyst.features import REGISTRY, compute_features
 from ares_kedro.analyst.features.inputs import bar_interval, feature_inputs
 from ares_kedro.analyst.features.registry import warmup_bars
-from ares_kedro.analyst.regime_predictions import calibrated_opinions
+from ares_kedro.analyst.regime_predictions import calibrated_opinion_columns
 from ares_kedro.datasets import load_verified_pickle, manifest_path, sha256_of
-from ares_kedro.governor.decisions import governor_decisions
+from ares_kedro.governor.decisions import governor_decision_columns
 from ares_kedro.governor.final_parameters import decision_threshold
-from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
+from ares_kedro.governor.inputs import ENSEMBLES, governor_input_columns
 from ares_kedro.governor.model import class_probabilities
 from ares_kedro.regimes.labelling import label_regimes
-from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends, realised_volatility
+from ares_kedro.tactician.context import (
+    ContextParams,
+    as_strings,
+    realised_volatility,
+    trend_direction,
+    trend_values,
+)
 from ares_kedro.tactician.serving import payoff_ratio, tactician_decisions
-from ares_kedro.tactician.signals import own_regime_opinions, signal_side
+from ares_kedro.tactician.signals import own_regime_columns, signal_sides
 from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.tactician.training import TacticianModels
 
 YEAR = pd.Timedelta(days=365)
 PRICES = ("open", "high", "low", "close")
 ALWAYS = (*PRICES, "volume")  # the regime rules read volume too
+
+
+def at_rows(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """``values`` placed at the sorted, unique positions ``rows`` of ``n`` rows, the others
+    missing, as ``reindex`` gives them: NaN, in float for integers and in object for
+    booleans (the values keep their dtype when every row has one)."""
+    if len(rows) == n:
+        return values
+    kind = values.dtype.kind
+    dtype = object if kind in "bO" else float if kind in "iu" else values.dtype
+    out = np.full(n, np.nan, dtype=dtype)
+    out[rows] = values
+    return out
 
 
 class BadBars(ValueError):
@@ -76,13 +101,10 @@ class DecisionSystem:
     def required_columns(self) -> list[str]:
         """Bar columns the features read (beyond the support/resistance and reference
         context the predictor builds itself)."""
-        context = {"nearest_support", "nearest_resistance", "reference_close",
-                   "support_strength", "resistance_strength"}
-        needed = {c for name in self.feature_names for c in REGISTRY[name].inputs} - context
-        return sorted(set(ALWAYS) | needed)
+        return list(_required_columns(tuple(self.feature_names)))
 
     def warmup_bars(self) -> int:
-        return warmup_bars(self.feature_names, self.bar_interval)
+        return _warmup_bars(tuple(self.feature_names), self.bar_interval)
 
     def tree_models(self) -> list[Any]:
         """Every fitted tree model a decision asks: the ensembles' members and stackers,
@@ -94,25 +116,38 @@ class DecisionSystem:
         return [*models, self.governor_model.named_steps["model"]]
 
 
+@lru_cache(maxsize=64)  # per system: asked on every decision
+def _required_columns(feature_names: tuple[str, ...]) -> tuple[str, ...]:
+    context = {"nearest_support", "nearest_resistance", "reference_close",
+               "support_strength", "resistance_strength"}
+    needed = {c for name in feature_names for c in REGISTRY[name].inputs} - context
+    return tuple(sorted(set(ALWAYS) | needed))
+
+
+@lru_cache(maxsize=64)
+def _warmup_bars(feature_names: tuple[str, ...], interval: pd.Timedelta) -> int:
+    return warmup_bars(feature_names, interval)
+
+
 def check_bars(bars: pd.DataFrame, system: DecisionSystem) -> None:
     """Raise :class:`BadBars` naming the first problem of ``bars``."""
     if not isinstance(bars, pd.DataFrame) or not isinstance(bars.index, pd.DatetimeIndex):
         raise BadBars("bars must be a DataFrame indexed by bar open time (DatetimeIndex, UTC)")
     if bars.index.tz is None:
         raise BadBars("bar times must be timezone-aware UTC (e.g. index.tz_localize('UTC'))")
-    missing = sorted(set(system.required_columns()) - set(bars.columns))
+    missing = [column for column in system.required_columns() if column not in bars.columns]
     if missing:
         raise BadBars(f"bars lack the columns {missing} that the trained features read "
                       "(market_bars layout, docs/data.md)")
-    duplicated = bars.index[bars.index.duplicated()]
-    if len(duplicated):
+    if not bars.index.is_unique:
+        duplicated = bars.index[bars.index.duplicated()]
         raise BadBars(f"duplicated bar time {duplicated[0]}: keep one row per bar")
     steps = np.diff(bars.index.as_unit("ns").asi8)
     if (steps <= 0).any():
         at = int(np.flatnonzero(steps <= 0)[0]) + 1
         raise BadBars(f"bar times are not sorted: row {at} ({bars.index[at]}) comes after "
                       f"{bars.index[at - 1]}; sort by time")
-    prices = bars[list(PRICES)].to_numpy(dtype=float)
+    prices = np.column_stack([bars[column].to_numpy(dtype=float) for column in PRICES])
     bad = ~np.isfinite(prices).all(axis=1)
     if bad.any():
         raise BadBars(f"NaN or infinite price at {bars.index[int(np.flatnonzero(bad)[0])]}: "
@@ -161,6 +196,13 @@ class Governor:
         """Decisions at ``rows`` of ``bars`` (default: every bar after the warm-up),
         vectorised: regime, every ensemble's prediction and confidence, the tactician's
         view, the governor's prediction, confidence, decision and size."""
+        columns, index = self._decision_columns(bars, rows, reference_bars)
+        return pd.DataFrame(columns, index=index)
+
+    def _decision_columns(self, bars: pd.DataFrame, rows: np.ndarray | None,
+                          reference_bars: pd.DataFrame | None
+                          ) -> tuple[dict[str, Any], pd.Index]:
+        """The columns of :meth:`decide_batch` as arrays, and their bars."""
         system = self.system
         check_bars(bars, system)
         regime_labels, sr_levels = label_regimes(bars, system.regime_model)
@@ -173,37 +215,45 @@ class Governor:
         if rows is None:
             rows = np.arange(system.warmup_bars(), len(bars))
         at = features.iloc[rows]
-        opinions = calibrated_opinions(system.ensembles, system.calibrators, at)
-        opinions["regime"] = regime_labels["regime"].to_numpy(dtype=object)[rows]
-        own = own_regime_opinions(opinions)
-        own["side"] = signal_side(own, float(system.tactician_record["labels"][
-            "min_directional_edge"]))
-        signals = own[own["side"] != 0]
+        # each stage's columns as arrays, one table where the next stage reads a table
+        opinions = calibrated_opinion_columns(system.ensembles, system.calibrators, at)
+        opinions["regime"] = as_strings(regime_labels["regime"].array.take(rows))
+        own = own_regime_columns(opinions)
+        side = signal_sides(own["prediction"], own["p_long"], own["p_short"], float(
+            system.tactician_record["labels"]["min_directional_edge"]))
+        signal_rows = np.flatnonzero(side != 0)
+        signals = pd.DataFrame({**{column: values[signal_rows] for column, values in own.items()},
+                                "side": side[signal_rows]}, index=at.index[signal_rows])
         tactician = tactician_decisions(system.tactician_models, system.tactician_record,
                                         signals, features, bars)
-        tactician["side"] = signals["side"]
-        governor_rows = governor_inputs(opinions, tactician)
-        proba = class_probabilities(system.governor_model, governor_rows[feature_columns()])
+        proba = class_probabilities(system.governor_model,
+                                    governor_input_columns(opinions, tactician, at.index))
         context = ContextParams.from_params(system.tactician_record["context"])
-        volatility = realised_volatility(bars["close"], context.volatility_window_bars,
-                                         YEAR / system.bar_interval).to_numpy()[rows]
-        trend_1d = higher_timeframe_trends(at, context)["trend_1d"].to_numpy()
-        decided = governor_decisions(
+        volatility = realised_volatility(bars["close"].to_numpy(dtype=float),
+                                         context.volatility_window_bars,
+                                         YEAR / system.bar_interval)[rows]
+        trend_1d = trend_direction(trend_values(at, context, "1d"), context.trend_min_distance)
+        table = governor_decision_columns(
             proba, decision_threshold(system.final_params), volatility,
             trend_1d, payoff_ratio(system.tactician_record),
-            SizingParams.from_params(system.final_params["sizing"]), context, at.index)
-        tactician_columns = tactician.reindex(at.index)[["p_win", "p_wait", "act", "size"]]
-        return pd.concat([
-            decided, opinions[[c for c in opinions if c.endswith(("_prediction",
-                                                                  "_confidence"))]],
-            opinions[["regime"]], tactician_columns.add_prefix("tactician_")], axis=1)
+            SizingParams.from_params(system.final_params["sizing"]), context)
+        for name in ENSEMBLES:
+            for column in (f"{name}_prediction", f"{name}_confidence"):
+                table[column] = opinions[column]
+        table["regime"] = opinions["regime"]
+        for column in ("p_win", "p_wait", "act", "size"):
+            table[f"tactician_{column}"] = at_rows(tactician[column].to_numpy(), signal_rows,
+                                                   len(at))
+        return table, at.index
 
     def decide(self, recent_bars: pd.DataFrame,
                reference_bars: pd.DataFrame | None = None) -> dict[str, Any]:
         """The decision at the last of ``recent_bars`` (the seeds' ``get_all_predictions``,
-        plus the size and the model version)."""
-        row = self.decide_batch(recent_bars, np.array([len(recent_bars) - 1]),
-                                reference_bars).iloc[0]
+        plus the size and the model version): the last row of :meth:`decide_batch`, read
+        from its columns without making the table."""
+        columns, _ = self._decision_columns(recent_bars, np.array([len(recent_bars) - 1]),
+                                            reference_bars)
+        row = {name: _scalar(values[0]) for name, values in columns.items()}
         return {
             "bar_time": recent_bars.index[-1].isoformat(),
             "prediction": row["decision"],
@@ -215,6 +265,11 @@ class Governor:
             "raw_prediction": row["prediction"],
             "model_version": self.model_version,
         }
+
+
+def _scalar(value: Any) -> Any:
+    """A table cell as Python gives it (NumPy scalars unwrapped)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 CHAMPION_URI = "models:/ares-governor@champion"

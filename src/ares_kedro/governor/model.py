@@ -12,6 +12,7 @@ iteration counts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ares_kedro.analyst.compiled_trees import compiled
+from ares_kedro.analyst.ensembles import feature_matrix
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.splits import PurgedKFold
 from ares_kedro.governor.inputs import categorical_columns, numeric_columns
@@ -70,33 +72,41 @@ def governor_pipeline(params: GovernorModelParams, n_estimators: int | None = No
     return Pipeline([("prepare", prepare), ("model", lgb.LGBMClassifier(**model_params))])
 
 
-def prepared_rows(prepare: ColumnTransformer, rows: pd.DataFrame) -> np.ndarray:
+def prepared_rows(prepare: ColumnTransformer, rows: pd.DataFrame | Mapping[str, Any]
+                  ) -> np.ndarray:
     """``prepare.transform(rows)`` (one-hot categories, then standardised numbers) computed
     from the fitted encoder and scaler with NumPy: the same numbers without scikit-learn's
-    per-call checks, which cost milliseconds on the one row of a live decision. Any other
-    layout goes through ``transform`` itself."""
+    per-call checks, which cost milliseconds on the one row of a live decision. ``rows``
+    is the governor inputs table or its columns as arrays
+    (:func:`~ares_kedro.governor.inputs.governor_input_columns`). Any other layout goes
+    through ``transform`` itself."""
     fitted = dict((name, (step, columns)) for name, step, columns in prepare.transformers_)
     encoder, categorical = fitted.get("categories", (None, None))
     scaler, numeric = fitted.get("numbers", (None, None))
     if (list(fitted) != ["categories", "numbers"] or not isinstance(encoder, OneHotEncoder)
             or not isinstance(scaler, StandardScaler) or encoder.handle_unknown != "ignore"
             or encoder.drop is not None or not (scaler.with_mean and scaler.with_std)):
-        return prepare.transform(rows)
-    one_hot = [rows[column].to_numpy()[:, None] == np.asarray(known, dtype=object)[None, :]
+        return prepare.transform(rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows))
+    one_hot = [np.asarray(rows[column], dtype=object)[:, None]
+               == np.asarray(known, dtype=object)[None, :]
                for column, known in zip(categorical, encoder.categories_, strict=True)]
-    numbers = rows[numeric].to_numpy(dtype=float, copy=True)
+    numbers = (feature_matrix(rows, numeric) if isinstance(rows, pd.DataFrame)
+               else np.column_stack([np.asarray(rows[column], dtype=float)
+                                     for column in numeric]))  # new arrays: scaled in place
     numbers -= scaler.mean_
     numbers /= scaler.scale_
     return np.hstack([*one_hot, numbers]).astype(float)
 
 
-def class_probabilities(pipeline: Pipeline, rows: pd.DataFrame) -> np.ndarray:
-    """(n, 3) probabilities in LABELS order (a class never seen in training gets 0). The
-    model is fitted on class codes (positions in LABELS)."""
+def class_probabilities(pipeline: Pipeline, rows: pd.DataFrame | Mapping[str, Any]
+                        ) -> np.ndarray:
+    """(n, 3) probabilities in LABELS order (a class never seen in training gets 0) of the
+    governor inputs ``rows`` (a table or its columns as arrays). The model is fitted on
+    class codes (positions in LABELS)."""
     prepared = prepared_rows(pipeline.named_steps["prepare"], rows)
     model = pipeline.named_steps["model"]
     proba = compiled(model).predict_proba(prepared)  # = model.predict_proba, faster
-    out = np.zeros((len(rows), len(LABELS)))
+    out = np.zeros((len(prepared), len(LABELS)))
     for column, code in enumerate(model.classes_):
         out[:, int(code)] = proba[:, column]
     return out

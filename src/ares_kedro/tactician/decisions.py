@@ -63,6 +63,18 @@ def decide(side: np.ndarray, p_win: np.ndarray, p_wait: np.ndarray, close: np.nd
         ``act`` (bool), ``entry`` ("market" / "limit"), ``limit_price`` (NaN for market),
         ``against_daily_trend`` (bool) and ``size`` in [-max_position, max_position].
     """
+    return pd.DataFrame(decision_columns(side, p_win, p_wait, close, atr, volatility, trend_1d,
+                                         payoff_ratio, limit_offset_atr, decisions, sizing,
+                                         context), index=index)
+
+
+def decision_columns(side: np.ndarray, p_win: np.ndarray, p_wait: np.ndarray,
+                     close: np.ndarray, atr: np.ndarray, volatility: np.ndarray,
+                     trend_1d: np.ndarray, payoff_ratio: float, limit_offset_atr: float,
+                     decisions: DecisionParams, sizing: SizingParams, context: ContextParams
+                     ) -> dict[str, np.ndarray]:
+    """The columns of :func:`decide` as arrays (for a caller adding its own before making
+    the table)."""
     side = np.asarray(side, dtype=float)
     act = np.asarray(p_win, dtype=float) >= (breakeven_probability(payoff_ratio)
                                              + decisions.meta_margin)
@@ -70,10 +82,10 @@ def decide(side: np.ndarray, p_win: np.ndarray, p_wait: np.ndarray, close: np.nd
     against = side * np.asarray(trend_1d, dtype=float) < 0
     size = position_sizes(side, p_win, volatility, payoff_ratio, sizing)
     size = np.where(against, size * context.against_daily_trend_scale, size)
-    return pd.DataFrame({
+    return {
         "act": act,
         "entry": np.where(limit, "limit", "market"),
         "limit_price": np.where(limit, close - side * limit_offset_atr * atr, np.nan),
         "against_daily_trend": against,
         "size": np.where(act, size, 0.0),
-    }, index=index)
+    }

@@ -28,6 +28,7 @@ from sklearn.metrics import roc_auc_score
 
 from ares_kedro.analyst.calibration import platt_probability, platt_scaling
 from ares_kedro.analyst.compiled_trees import compiled
+from ares_kedro.analyst.ensembles import feature_matrix
 from ares_kedro.analyst.splits import PurgedKFold
 from ares_kedro.params import checked_keys
 
@@ -77,12 +78,24 @@ class BinarySpecialist:
     def raw_probability(self, features: pd.DataFrame) -> np.ndarray:
         if self.model is None:
             return np.full(len(features), self.base_rate)
-        rows = features[self.columns].to_numpy(dtype=float)
-        return compiled(self.model).predict_proba(rows)[:, 1]
+        return self.raw_row_probability(feature_matrix(features, self.columns))
 
     def probability(self, features: pd.DataFrame) -> np.ndarray:
         """(n,) calibrated probability of the positive class."""
-        raw = self.raw_probability(features)
+        return self._calibrated(self.raw_probability(features))
+
+    def raw_row_probability(self, rows: np.ndarray) -> np.ndarray:
+        """:meth:`raw_probability` of (n, k) float rows whose columns are ``columns`` (not
+        read without a model)."""
+        if self.model is None:
+            return np.full(len(rows), self.base_rate)
+        return compiled(self.model).predict_proba(rows)[:, 1]
+
+    def row_probability(self, rows: np.ndarray) -> np.ndarray:
+        """:meth:`probability` of (n, k) float rows whose columns are ``columns``."""
+        return self._calibrated(self.raw_row_probability(rows))
+
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
         if self.calibrator is None or len(raw) == 0:
             return raw
         return platt_probability(self.calibrator, raw)

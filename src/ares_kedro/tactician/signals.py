@@ -16,12 +16,16 @@ tactician's meta-model is the filter that buys back precision.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.regimes import REGIMES
+from ares_kedro.tactician.context import as_strings
 from ares_kedro.tactician.labels import SIDES
 
 OPINION_COLUMNS = ("p_long", "p_short", "p_hold", "prediction", "confidence")
@@ -60,26 +64,46 @@ def analyst_signals(oof_predictions: pd.DataFrame, predictions: pd.DataFrame,
 def own_regime_opinions(predictions: pd.DataFrame) -> pd.DataFrame:
     """Per bar of a wide opinions table (``analyst_predictions`` layout: ``regime`` and
     ``<ensemble>_<column>``), the opinion of the bar's regime's ensemble: ``regime``,
-    ``ensemble`` and the :data:`OPINION_COLUMNS`."""
-    regime = predictions["regime"].astype(str).to_numpy()
-    out = pd.DataFrame({"regime": regime, "ensemble": regime}, index=predictions.index)
+    ``ensemble`` and the :data:`OPINION_COLUMNS` (NaN for a regime with no ensemble)."""
+    return pd.DataFrame(own_regime_columns(predictions), index=predictions.index)
+
+
+def own_regime_columns(predictions: pd.DataFrame | Mapping[str, Any]
+                       ) -> dict[str, np.ndarray]:
+    """The columns of :func:`own_regime_opinions` as arrays, from the opinions table or its
+    columns as arrays (one value per bar)."""
+    regime = np.asarray(as_strings(predictions["regime"]), dtype=object)
+    out: dict[str, np.ndarray] = {"regime": regime, "ensemble": regime}
     for column in OPINION_COLUMNS:
-        values = np.empty(len(predictions), dtype=object if column == "prediction" else float)
-        for name in REGIMES:
-            rows = regime == name
-            values[rows] = predictions[f"{name}_{column}"].to_numpy()[rows]
-        out[column] = values
+        out[column] = (np.full(len(regime), None, dtype=object) if column == "prediction"
+                       else np.full(len(regime), np.nan))
+    for name in REGIMES:
+        rows = regime == name
+        if not rows.any():  # only the regimes present are read (one on a live decision)
+            continue
+        for column in OPINION_COLUMNS:
+            out[column][rows] = np.asarray(predictions[f"{name}_{column}"])[rows]
     return out
 
 
 def signal_side(opinions: pd.DataFrame, min_directional_edge: float) -> np.ndarray:
+    """+1 / -1 / 0 per opinion (``prediction``, ``p_long``, ``p_short`` columns): see
+    :func:`signal_sides`."""
+    return signal_sides(opinions["prediction"].to_numpy(), opinions["p_long"].to_numpy(),
+                        opinions["p_short"].to_numpy(), min_directional_edge)
+
+
+def signal_sides(prediction: np.ndarray, p_long: np.ndarray, p_short: np.ndarray,
+                 min_directional_edge: float) -> np.ndarray:
     """+1 / -1 / 0 per opinion: LONG / SHORT predicted, else the leading direction when
     ``|p_long - p_short| >= min_directional_edge``, else no signal."""
-    prediction = opinions["prediction"].astype(str)
-    unknown = sorted(set(prediction) - set(LABELS))
+    prediction = np.asarray(prediction, dtype=object)
+    unknown = set(pd.unique(prediction)) - set(LABELS)
     if unknown:
-        raise ValueError(f"analyst predictions hold unknown labels {unknown}")
-    side = prediction.map(SIDES).fillna(0).to_numpy(dtype=int)
-    edge = opinions["p_long"].to_numpy(dtype=float) - opinions["p_short"].to_numpy(dtype=float)
+        raise ValueError(f"analyst predictions hold unknown labels {sorted(map(str, unknown))}")
+    side = np.zeros(len(prediction), dtype=int)
+    for label, direction in SIDES.items():
+        side[prediction == label] = direction
+    edge = np.asarray(p_long, dtype=float) - np.asarray(p_short, dtype=float)
     leads = np.abs(edge) >= min_directional_edge
     return np.where(side != 0, side, np.where(leads, np.sign(edge), 0)).astype(int)

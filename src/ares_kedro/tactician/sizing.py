@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.special import ndtr
 
 from ares_kedro.params import checked_keys
 
@@ -68,7 +68,7 @@ def bet_size(win_probability: np.ndarray, payoff_ratio: float, params: SizingPar
     with np.errstate(divide="ignore", invalid="ignore"):
         if params.method == "probability":
             z = (p - breakeven_probability(payoff_ratio)) / np.sqrt(p * (1.0 - p))
-            size = 2.0 * norm.cdf(z) - 1.0
+            size = 2.0 * ndtr(z) - 1.0  # the standard normal CDF (norm.cdf's own kernel)
         else:
             size = params.kelly_fraction * (p - (1.0 - p) / payoff_ratio)
     return np.nan_to_num(np.clip(size, 0.0, 1.0), nan=0.0)

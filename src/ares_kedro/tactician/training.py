@@ -14,15 +14,17 @@ probabilities on the training period.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ares_kedro.analyst.ensembles import feature_matrix
 from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.regimes import REGIMES
-from ares_kedro.tactician.context import model_features
+from ares_kedro.tactician.context import context_columns, joined_rows, positions
 from ares_kedro.tactician.models import (
     BinarySpecialist,
     TacticianModelParams,
@@ -61,11 +63,25 @@ class TacticianModels:
                     ) -> np.ndarray:
         """(n,) calibrated probability of "yes" from each row's regime's specialist."""
         regime = np.asarray(regime).astype(str)
-        out = np.full(len(features), np.nan)
+        columns = list(dict.fromkeys(
+            column for name in np.unique(regime)
+            for column in self.specialists[question][self.serving(question, name)].columns))
+        return self.row_probability(question, feature_matrix(features, columns), columns,
+                                    regime)
+
+    def row_probability(self, question: str, rows: np.ndarray, columns: Sequence[str],
+                        regime: np.ndarray) -> np.ndarray:
+        """:meth:`probability` of (n, k) float rows whose columns are ``columns`` (each
+        specialist takes its own, in its order)."""
+        regime = np.asarray(regime).astype(str)
+        position = {name: k for k, name in enumerate(columns)}
+        out = np.full(len(rows), np.nan)
         for name in np.unique(regime):
-            rows = regime == name
+            at = np.flatnonzero(regime == name)
             specialist = self.specialists[question][self.serving(question, name)]
-            out[rows] = specialist.probability(features.iloc[np.flatnonzero(rows)])
+            take = ([position[column] for column in specialist.columns]
+                    if specialist.model is not None else [])
+            out[at] = specialist.row_probability(rows[np.ix_(at, take)])
         return out
 
 
@@ -101,9 +117,21 @@ def signal_features(analyst_features: pd.DataFrame, trends: pd.DataFrame,
                     signals: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Model features of signals (``tactician_labels`` rows): the analyst features
     ``columns`` and the context at the signal bar, the analyst's opinion, side, regime."""
-    at = signals.index
-    return model_features(analyst_features.loc[at, columns], signals, signals["side"].to_numpy(),
-                          signals["regime"].to_numpy(), trends.loc[at])
+    rows, trend_rows = _rows_at(analyst_features, trends, signals.index)
+    return joined_rows(analyst_features, rows, columns,
+                       _context(signals, signals, trends, trend_rows))
+
+
+def signal_feature_matrix(analyst_features: pd.DataFrame, trends: pd.DataFrame,
+                          signals: pd.DataFrame, columns: list[str]
+                          ) -> tuple[np.ndarray, list[str]]:
+    """:func:`signal_features` as (n, k) floats and their column names: what the
+    specialists read (:meth:`TacticianModels.row_probability`), without the table."""
+    rows, trend_rows = _rows_at(analyst_features, trends, signals.index)
+    extra = _context(signals, signals, trends, trend_rows)
+    values = np.column_stack([feature_matrix(analyst_features, columns)[rows],
+                              *extra.values()])
+    return values, [*columns, *extra]
 
 
 def review_features(analyst_features: pd.DataFrame, trends: pd.DataFrame,
@@ -112,14 +140,31 @@ def review_features(analyst_features: pd.DataFrame, trends: pd.DataFrame,
     """Model features of position reviews (``tactician_review_labels`` rows): features and
     context at the review bar, the opinion that opened the position, ``bars_held`` and
     ``unrealised_return``."""
-    at = reviews.index
+    rows, trend_rows = _rows_at(analyst_features, trends, reviews.index)
     opinion = signals.loc[pd.DatetimeIndex(reviews["signal_time"])]
-    table = model_features(analyst_features.loc[at, columns], opinion,
-                           reviews["side"].to_numpy(), reviews["regime"].to_numpy(),
-                           trends.loc[at])
-    table["bars_held"] = reviews["bars_held"].to_numpy(dtype=float)
-    table["unrealised_return"] = reviews["unrealised_return"].to_numpy(dtype=float)
-    return table
+    extra = _context(opinion, reviews, trends, trend_rows)
+    extra["bars_held"] = reviews["bars_held"].to_numpy(dtype=float)
+    extra["unrealised_return"] = reviews["unrealised_return"].to_numpy(dtype=float)
+    return joined_rows(analyst_features, rows, columns, extra)
+
+
+def _context(opinion: pd.DataFrame, samples: pd.DataFrame, trends: pd.DataFrame,
+             trend_rows: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`~.context.context_columns` of ``samples`` (``side`` and ``regime`` each)
+    with ``opinion`` and the trends at the rows ``trend_rows``."""
+    return context_columns(opinion, samples["side"].to_numpy(), samples["regime"].to_numpy(),
+                           {column: trends[column].to_numpy(dtype=float)[trend_rows]
+                            for column in trends})
+
+
+def _rows_at(analyst_features: pd.DataFrame, trends: pd.DataFrame, at: pd.Index
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the bars ``at`` in ``analyst_features`` and in ``trends`` (the same
+    when both share an index, as when the trends were computed from those features)."""
+    rows = positions(analyst_features.index, at)
+    if trends.index.equals(analyst_features.index):
+        return rows, rows
+    return rows, positions(trends.index, at)
 
 
 def question_samples(question: str, features: pd.DataFrame, labels: pd.DataFrame,

@@ -10,59 +10,87 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.features.registry import register
+from ares_kedro.analyst.features.registry import memoised, register
+from ares_kedro.analyst.features.shared import column
+from ares_kedro.analyst.features.statistics import feature_series, window_moments
+from ares_kedro.windows import pct_change, shift
 
 BASIS_POINTS = 1e4
+ZSCORE_WINDOW = 90
+CHANGE_BARS = 24
 
 
-def _zscore(values: pd.Series, window: int) -> pd.Series:
+def _zscore(values: np.ndarray, window: int) -> np.ndarray:
     """Z-score of each value against the last ``window`` values (itself included); 0 when
     they are all equal (a funding rate unchanged over the window, common on short bars:
     rounding would otherwise give noise or NaN)."""
-    rolling = values.rolling(window)
-    constant = rolling.max() == rolling.min()
-    zscore = (values - rolling.mean()) / rolling.std().replace(0.0, np.nan)
-    return zscore.mask(constant, 0.0)
+    moments = window_moments(values, window)
+    spread = moments[:, 1]  # exactly 0 for a window of equal values
+    std = np.sqrt(np.where(spread > 0, spread, np.nan) / (window - 1))
+    return np.where(spread == 0, 0.0, (values - moments[:, 0]) / std)
 
 
-def _log_change(values: pd.Series, bars: int) -> pd.Series:
-    return np.log(values / values.shift(bars))
+def _log_change(values: np.ndarray, bars: int) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(values / shift(values, bars))
+
+
+def _funding_zscore(bars: pd.DataFrame) -> np.ndarray:
+    """Z-score (ZSCORE_WINDOW) of the funding rate, once per call (read-only)."""
+    def fresh() -> np.ndarray:
+        zscore = _zscore(column(bars, "funding_rate"), ZSCORE_WINDOW)
+        zscore.flags.writeable = False
+        return zscore
+
+    return memoised("funding_zscore", bars, fresh)
+
+
+def _price_change(bars: pd.DataFrame) -> np.ndarray:
+    """Log change of the close over CHANGE_BARS bars, once per call (read-only)."""
+    def fresh() -> np.ndarray:
+        change = _log_change(column(bars, "close"), CHANGE_BARS)
+        change.flags.writeable = False
+        return change
+
+    return memoised("close_log_change_24", bars, fresh)
 
 
 @register("funding_zscore_90", "futures", 90, ["funding_rate"])
 def funding_zscore_90(bars: pd.DataFrame) -> pd.Series:
     """Z-score of the funding rate known at the bar against the last 90 bars."""
-    return _zscore(bars["funding_rate"], 90)
+    return feature_series(_funding_zscore(bars).copy(), bars)
 
 
 @register("funding_rate_bps", "futures", 0, ["funding_rate"])
 def funding_rate_bps(bars: pd.DataFrame) -> pd.Series:
     """Funding rate known at the bar, bps per funding interval (8 h on most perpetuals)."""
-    return bars["funding_rate"] * BASIS_POINTS
+    return feature_series(column(bars, "funding_rate") * BASIS_POINTS, bars)
 
 
 @register("funding_change_24", "futures", 24, ["funding_rate"])
 def funding_change_24(bars: pd.DataFrame) -> pd.Series:
     """Funding momentum: funding rate minus its value 24 bars ago, bps per funding interval."""
-    rate = bars["funding_rate"]
-    return (rate - rate.shift(24)) * BASIS_POINTS
+    rate = column(bars, "funding_rate")
+    return feature_series((rate - shift(rate, CHANGE_BARS)) * BASIS_POINTS, bars)
 
 
 @register("funding_price_divergence_24", "futures", 113, ["funding_rate", "close"])
 def funding_price_divergence_24(bars: pd.DataFrame) -> pd.Series:
     """Funding z-score (90) minus 24-bar log-return z-score (90); > 0: funding rich vs price."""
-    price_z = _zscore(_log_change(bars["close"], 24), 90)
-    return _zscore(bars["funding_rate"], 90) - price_z
+    price_z = _zscore(_price_change(bars), ZSCORE_WINDOW)
+    return feature_series(_funding_zscore(bars) - price_z, bars)
 
 
 @register("open_interest_change_24", "futures", 24, ["open_interest"])
 def open_interest_change_24(bars: pd.DataFrame) -> pd.Series:
     """Change of open interest over 24 bars, fraction."""
-    return bars["open_interest"].pct_change(24)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return feature_series(pct_change(column(bars, "open_interest"), CHANGE_BARS), bars)
 
 
 @register("open_interest_price_agreement_24", "futures", 113, ["open_interest", "close"])
 def open_interest_price_agreement_24(bars: pd.DataFrame) -> pd.Series:
     """Z-score (90) of 24-bar log OI change x sign of 24-bar price change; > 0: OI agrees."""
-    open_interest_z = _zscore(_log_change(bars["open_interest"], 24), 90)
-    return open_interest_z * np.sign(_log_change(bars["close"], 24))
+    open_interest_z = _zscore(_log_change(column(bars, "open_interest"), CHANGE_BARS),
+                              ZSCORE_WINDOW)
+    return feature_series(open_interest_z * np.sign(_price_change(bars)), bars)

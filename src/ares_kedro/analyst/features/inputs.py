@@ -8,6 +8,7 @@ is absent. The same function serves training and live prediction.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -45,57 +46,92 @@ def bar_interval(index: pd.Index) -> pd.Timedelta:
     return pd.Timedelta(step, unit="ns")
 
 
+NOT_A_TIME = np.iinfo(np.int64).min  # NaT as an integer time
+
+
+def _times_ns(column: pd.Series) -> np.ndarray:
+    """UTC epoch nanoseconds of a column of times (NaT as NOT_A_TIME)."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):  # datetimes: no parsing needed
+        return column.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    return pd.DatetimeIndex(column).as_unit("ns").asi8
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    if column.dtype == np.float64:
+        return column.to_numpy()
+    return column.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _known_levels(sr_levels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Confirmation times (epoch ns), lower and upper zone edges of the levels whose
+    ``SR_LEVEL_COLUMNS`` are all known, in order of confirmation."""
+    level, confirmed_at, half_width = (sr_levels[c] for c in SR_LEVEL_COLUMNS)
+    level, half_width, confirmed = _floats(level), _floats(half_width), _times_ns(confirmed_at)
+    known = ~(np.isnan(level) | np.isnan(half_width) | (confirmed == NOT_A_TIME))
+    confirmed, level, half_width = confirmed[known], level[known], half_width[known]
+    order = np.argsort(confirmed, kind="stable")
+    level, half_width = level[order], half_width[order]
+    return confirmed[order], level - half_width, level + half_width
+
+
+@numba.njit(cache=True, nogil=True)
+def _nearest_edges(known_count, close, lower, upper):  # pragma: no cover (compiled)
+    """Support and resistance of each bar (see :func:`nearest_zone_edges`) from the zones
+    ``lower[:known_count[t]]`` .. ``upper[:known_count[t]]`` known at bar t: the zones are
+    sorted once per set of known zones, each bar is two binary searches."""
+    n = close.size
+    support = np.full(n, np.nan)
+    resistance = np.full(n, np.nan)
+    start = 0
+    while start < n:
+        k = known_count[start]
+        end = start
+        while end < n and known_count[end] == k:
+            end += 1
+        if k > 0:
+            # support: zones not entirely above the close (lower edge <= close); the highest
+            # upper edge among them, capped at the close (0 distance inside a zone)
+            by_lower = np.argsort(lower[:k], kind="mergesort")
+            lower_sorted = lower[:k][by_lower]
+            upper_running_max = upper[:k][by_lower]
+            for i in range(1, k):
+                upper_running_max[i] = max(upper_running_max[i], upper_running_max[i - 1])
+            # resistance: zones not entirely below the close (upper edge >= close); the
+            # lowest lower edge among them, floored at the close
+            by_upper = np.argsort(upper[:k], kind="mergesort")
+            upper_sorted = upper[:k][by_upper]
+            lower_running_min = lower[:k][by_upper]
+            for i in range(k - 2, -1, -1):
+                lower_running_min[i] = min(lower_running_min[i], lower_running_min[i + 1])
+            for t in range(start, end):
+                price = close[t]
+                if np.isnan(price):  # a NaN close has no nearest zone
+                    continue
+                below = np.searchsorted(lower_sorted, price, side="right")
+                if below > 0:
+                    support[t] = min(upper_running_max[below - 1], price)
+                above = np.searchsorted(upper_sorted, price, side="left")
+                if above < k:
+                    resistance[t] = max(lower_running_min[above], price)
+        start = end
+    return support, resistance
+
+
 def nearest_zone_edges(bar_close_ns: np.ndarray, close: np.ndarray, sr_levels: pd.DataFrame
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest support and resistance prices at each bar's close (see :func:`feature_inputs`).
 
     ``bar_close_ns``: close time of each bar (UTC epoch ns, sorted); ``close``: close price.
-    Vectorised per interval between two confirmations, not per bar.
+    Compiled, one sort of the zones per interval between two confirmations, not per bar.
     """
-    support = np.full(close.size, np.nan)
-    resistance = np.full(close.size, np.nan)
-    sr_levels = sr_levels.dropna(subset=list(SR_LEVEL_COLUMNS))
-    if sr_levels.empty:
-        return support, resistance
-    confirmed = pd.DatetimeIndex(sr_levels["confirmed_at"]).as_unit("ns").asi8
-    order = np.argsort(confirmed, kind="stable")
-    confirmed = confirmed[order]
-    level = sr_levels["level"].to_numpy(float)[order]
-    half_width = sr_levels["zone_half_width"].to_numpy(float)[order]
-    lower_all, upper_all = level - half_width, level + half_width
-    known_count = np.searchsorted(confirmed, bar_close_ns, side="right")
-    change = np.flatnonzero(np.diff(known_count, prepend=-1))
-    ends = np.append(change[1:], close.size)
-    for start, end in zip(change, ends, strict=True):  # one pass per set of known levels
-        k = known_count[start]
-        if k == 0:
-            continue
-        price = close[start:end]
-        # support: zones not entirely above the close (lower edge <= close); the highest upper
-        # edge among them, capped at the close (0 distance inside a zone)
-        by_lower = np.argsort(lower_all[:k], kind="stable")
-        lower_sorted = lower_all[:k][by_lower]
-        upper_running_max = np.maximum.accumulate(upper_all[:k][by_lower])
-        below = np.searchsorted(lower_sorted, price, side="right")
-        edge = upper_running_max[np.clip(below - 1, 0, None)]
-        support[start:end] = np.where(below > 0, np.minimum(edge, price), np.nan)
-        # resistance: zones not entirely below the close (upper edge >= close); the lowest
-        # lower edge among them, floored at the close
-        by_upper = np.argsort(upper_all[:k], kind="stable")
-        upper_sorted = upper_all[:k][by_upper]
-        lower_running_min = np.minimum.accumulate(lower_all[:k][by_upper][::-1])[::-1]
-        above = np.searchsorted(upper_sorted, price, side="left")
-        edge = lower_running_min[np.clip(above, None, k - 1)]
-        resistance[start:end] = np.where(above < k, np.maximum(edge, price), np.nan)
-    # a NaN close has no nearest zone
-    missing = np.isnan(close)
-    support[missing] = np.nan
-    resistance[missing] = np.nan
-    return support, resistance
+    confirmed, lower, upper = _known_levels(sr_levels)
+    known_count = np.searchsorted(confirmed, np.asarray(bar_close_ns), side="right")
+    return _nearest_edges(known_count, np.ascontiguousarray(close, dtype=np.float64),
+                          lower, upper)
 
 
 def _reference_close(market_bars: pd.DataFrame, reference_bars: pd.DataFrame | pd.Series
-                     ) -> pd.Series:
+                     ) -> np.ndarray:
     close = reference_bars["close"] if isinstance(reference_bars, pd.DataFrame) else reference_bars
     if not isinstance(close.index, pd.DatetimeIndex):
         raise ValueError("reference_bars need a DatetimeIndex of bar open times, got "
@@ -107,7 +143,15 @@ def _reference_close(market_bars: pd.DataFrame, reference_bars: pd.DataFrame | p
         duplicated = close.index[close.index.duplicated()][0]
         raise ValueError(f"reference_bars has several bars opening at {duplicated}; "
                          "drop duplicate open times first")
-    return close.astype(float).reindex(market_bars.index).rename("reference_close")
+    values = _floats(close)
+    if close.index.equals(market_bars.index):  # the same open times: nothing to align
+        return values
+    if len(close) and close.index.is_monotonic_increasing:  # the usual case, without hashing
+        reference_ns = close.index.as_unit("ns").asi8
+        bar_ns = market_bars.index.as_unit("ns").asi8
+        position = np.minimum(np.searchsorted(reference_ns, bar_ns), len(close) - 1)
+        return np.where(reference_ns[position] == bar_ns, values[position], np.nan)
+    return close.astype(float).reindex(market_bars.index).to_numpy()
 
 
 def feature_inputs(market_bars: pd.DataFrame, sr_levels: pd.DataFrame | None = None,
@@ -137,17 +181,28 @@ def feature_inputs(market_bars: pd.DataFrame, sr_levels: pd.DataFrame | None = N
       Series, same UTC open times): ``reference_close``, its close at exactly the same open
       time; a bar the reference lacks is NaN (never filled from another bar).
     """
-    table = market_bars.copy()
+    context: dict[str, np.ndarray] = {}
     if sr_levels is not None:
         missing = [c for c in SR_LEVEL_COLUMNS if c not in sr_levels.columns]
         if missing:
             raise ValueError(f"sr_levels lacks column(s) {missing}; it needs "
                              f"{list(SR_LEVEL_COLUMNS)} (the regimes pipeline's sr_levels table)")
-        bar_close = table.index + bar_interval(table.index)
-        support, resistance = nearest_zone_edges(bar_close.as_unit("ns").asi8,
-                                                 table["close"].to_numpy(float), sr_levels)
-        table["nearest_support"] = support
-        table["nearest_resistance"] = resistance
+        bar_close_ns = (market_bars.index.as_unit("ns").asi8
+                        + bar_interval(market_bars.index).value)
+        support, resistance = nearest_zone_edges(
+            bar_close_ns, market_bars["close"].to_numpy(dtype=float), sr_levels)
+        context["nearest_support"] = support
+        context["nearest_resistance"] = resistance
     if reference_bars is not None:
-        table["reference_close"] = _reference_close(table, reference_bars)
-    return table
+        context["reference_close"] = _reference_close(market_bars, reference_bars)
+    if not context or any(name in market_bars.columns for name in context):
+        table = market_bars.copy()  # (context columns already there are replaced)
+        for name, values in context.items():
+            table[name] = values
+        return table
+    # one concatenation (adding columns one by one costs pandas far more on short tables)
+    columns = pd.Index(list(context), dtype=market_bars.columns.dtype,
+                       name=market_bars.columns.name)
+    added = pd.DataFrame(np.column_stack(list(context.values())), index=market_bars.index,
+                         columns=columns)
+    return pd.concat([market_bars, added], axis=1)

@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 
 from ares_kedro.analyst.features.registry import memoised, register
-from ares_kedro.analyst.features.shared import bar_atr
+from ares_kedro.analyst.features.shared import (
+    bar_atr_values,
+    column,
+    divide,
+    window_max,
+    window_min,
+)
+from ares_kedro.windows import shift
 
 SAR_STEP, SAR_MAX_STEP = 0.02, 0.2
 TENKAN_BARS, KIJUN_BARS, SENKOU_B_BARS = 9, 26, 52
@@ -73,13 +80,18 @@ def _parabolic_sar(high, low, close, step, max_step):  # pragma: no cover (compi
     return sar, direction
 
 
+def _sar_arrays(bars: pd.DataFrame, step: float = SAR_STEP, max_step: float = SAR_MAX_STEP
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`parabolic_sar` as arrays, computed once per call (do not modify them)."""
+    return memoised(f"psar_{step}_{max_step}", bars, lambda: _parabolic_sar(
+        column(bars, "high"), column(bars, "low"), column(bars, "close"),
+        float(step), float(max_step)))
+
+
 def parabolic_sar(bars: pd.DataFrame, step: float = SAR_STEP, max_step: float = SAR_MAX_STEP
                   ) -> tuple[pd.Series, pd.Series]:
     """Parabolic SAR in price units and its direction (+1 up: SAR below price; -1 down)."""
-    sar, direction = _parabolic_sar(bars["high"].to_numpy(dtype=np.float64),
-                                    bars["low"].to_numpy(dtype=np.float64),
-                                    bars["close"].to_numpy(dtype=np.float64),
-                                    float(step), float(max_step))
+    sar, direction = _sar_arrays(bars, step, max_step)
     return pd.Series(sar, index=bars.index), pd.Series(direction, index=bars.index)
 
 
@@ -120,21 +132,40 @@ def _supertrend(high, low, close, atr, multiplier):  # pragma: no cover (compile
     return line, direction
 
 
+def _supertrend_arrays(bars: pd.DataFrame, atr_bars: int = SUPERTREND_ATR_BARS,
+                      multiplier: float = SUPERTREND_MULTIPLIER
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`supertrend` as arrays, computed once per call (do not modify them)."""
+    return memoised(f"supertrend_{atr_bars}_{multiplier}", bars, lambda: _supertrend(
+        column(bars, "high"), column(bars, "low"), column(bars, "close"),
+        bar_atr_values(bars, atr_bars), float(multiplier)))
+
+
 def supertrend(bars: pd.DataFrame, atr_bars: int = SUPERTREND_ATR_BARS,
                multiplier: float = SUPERTREND_MULTIPLIER) -> tuple[pd.Series, pd.Series]:
     """SuperTrend line in price units and its direction (+1 up: line below price; -1 down),
     on Wilder's ATR over ``atr_bars``."""
-    atr = bar_atr(bars, atr_bars)
-    line, direction = _supertrend(bars["high"].to_numpy(dtype=np.float64),
-                                  bars["low"].to_numpy(dtype=np.float64),
-                                  bars["close"].to_numpy(dtype=np.float64),
-                                  atr.to_numpy(dtype=np.float64), float(multiplier))
+    line, direction = _supertrend_arrays(bars, atr_bars, multiplier)
     return pd.Series(line, index=bars.index), pd.Series(direction, index=bars.index)
 
 
-def _midpoint(bars: pd.DataFrame, window: int) -> pd.Series:
+def _midpoint(high: np.ndarray, low: np.ndarray, window: int) -> np.ndarray:
     """(highest high + lowest low) / 2 over the last ``window`` bars."""
-    return 0.5 * (bars["high"].rolling(window).max() + bars["low"].rolling(window).min())
+    return 0.5 * (window_max(high, window) + window_min(low, window))
+
+
+def _ichimoku_arrays(bars: pd.DataFrame) -> dict[str, np.ndarray]:
+    """:func:`ichimoku_lines` as arrays, computed once per call (do not modify them)."""
+    def lines() -> dict[str, np.ndarray]:
+        high, low = column(bars, "high"), column(bars, "low")
+        tenkan, kijun = _midpoint(high, low, TENKAN_BARS), _midpoint(high, low, KIJUN_BARS)
+        span_a, span_b = 0.5 * (tenkan + kijun), _midpoint(high, low, SENKOU_B_BARS)
+        drawn_a, drawn_b = shift(span_a, KIJUN_BARS), shift(span_b, KIJUN_BARS)
+        return {"tenkan": tenkan, "kijun": kijun, "span_a": span_a, "span_b": span_b,
+                "cloud_top": np.maximum(drawn_a, drawn_b),
+                "cloud_bottom": np.minimum(drawn_a, drawn_b)}
+
+    return memoised("ichimoku", bars, lines)
 
 
 def ichimoku_lines(bars: pd.DataFrame) -> dict[str, pd.Series]:
@@ -146,31 +177,32 @@ def ichimoku_lines(bars: pd.DataFrame) -> dict[str, pd.Series]:
     the spans computed 26 bars earlier (causal). The chikou span (the close plotted 26 bars
     back) is not computed: at bar t it would need the close of t + 26.
     """
-    def lines() -> dict[str, pd.Series]:
-        tenkan, kijun = _midpoint(bars, TENKAN_BARS), _midpoint(bars, KIJUN_BARS)
-        span_a, span_b = 0.5 * (tenkan + kijun), _midpoint(bars, SENKOU_B_BARS)
-        drawn_a, drawn_b = span_a.shift(KIJUN_BARS), span_b.shift(KIJUN_BARS)
-        return {"tenkan": tenkan, "kijun": kijun, "span_a": span_a, "span_b": span_b,
-                "cloud_top": np.maximum(drawn_a, drawn_b),
-                "cloud_bottom": np.minimum(drawn_a, drawn_b)}
+    return {name: pd.Series(values, index=bars.index)
+            for name, values in _ichimoku_arrays(bars).items()}
 
-    return dict(memoised("ichimoku", bars, lines))
+
+def _in_atrs(bars: pd.DataFrame, values: np.ndarray, atr: np.ndarray | None = None
+             ) -> pd.Series:
+    """``values`` (price units) divided by ``atr`` (default: the bars' ATR over 14 bars),
+    on the bars' index."""
+    atr = bar_atr_values(bars) if atr is None else atr
+    return pd.Series(divide(values, atr), index=bars.index)
 
 
 @register("psar_distance", "trend", 50, ["high", "low", "close"])
 def psar_distance(bars: pd.DataFrame) -> pd.Series:
     """(close - Parabolic SAR (step 0.02, max 0.2)) in ATRs (14): positive while the SAR
     trails below price (up trend), negative above it."""
-    sar, _ = parabolic_sar(bars)
-    return (bars["close"] - sar) / bar_atr(bars)
+    sar, _ = _sar_arrays(bars)
+    return _in_atrs(bars, column(bars, "close") - sar)
 
 
 @register("psar_direction", "trend", 50, ["high", "low", "close"])
 def psar_direction(bars: pd.DataFrame) -> pd.Series:
     """Parabolic SAR (step 0.02, max 0.2) direction: +1 in an up trend (SAR below price),
     -1 in a down trend; it flips when a bar's low (high) penetrates the SAR."""
-    _, direction = parabolic_sar(bars)
-    return direction
+    _, direction = _sar_arrays(bars)
+    return pd.Series(direction, index=bars.index)
 
 
 @register("ichimoku_cloud_top_distance", "trend", KIJUN_BARS + SENKOU_B_BARS,
@@ -178,7 +210,7 @@ def psar_direction(bars: pd.DataFrame) -> pd.Series:
 def ichimoku_cloud_top_distance(bars: pd.DataFrame) -> pd.Series:
     """(close - top of the Ichimoku (9, 26, 52) cloud drawn at the bar) in ATRs (14); the
     cloud drawn at t is max(span A, span B) computed at t - 26, so only past bars are used."""
-    return (bars["close"] - ichimoku_lines(bars)["cloud_top"]) / bar_atr(bars)
+    return _in_atrs(bars, column(bars, "close") - _ichimoku_arrays(bars)["cloud_top"])
 
 
 @register("ichimoku_cloud_bottom_distance", "trend", KIJUN_BARS + SENKOU_B_BARS,
@@ -187,37 +219,36 @@ def ichimoku_cloud_bottom_distance(bars: pd.DataFrame) -> pd.Series:
     """(close - bottom of the Ichimoku (9, 26, 52) cloud drawn at the bar) in ATRs (14):
     min(span A, span B) computed at t - 26. Both cloud distances > 0: price above the cloud;
     both < 0: below; opposite signs: inside."""
-    return (bars["close"] - ichimoku_lines(bars)["cloud_bottom"]) / bar_atr(bars)
+    return _in_atrs(bars, column(bars, "close") - _ichimoku_arrays(bars)["cloud_bottom"])
 
 
 @register("ichimoku_tenkan_kijun", "trend", 28, ["high", "low", "close"])
 def ichimoku_tenkan_kijun(bars: pd.DataFrame) -> pd.Series:
     """(tenkan - kijun) in ATRs (14): 9-bar minus 26-bar (highest high + lowest low) / 2,
     the Ichimoku fast/slow line cross."""
-    lines = ichimoku_lines(bars)
-    return (lines["tenkan"] - lines["kijun"]) / bar_atr(bars)
+    lines = _ichimoku_arrays(bars)
+    return _in_atrs(bars, lines["tenkan"] - lines["kijun"])
 
 
 @register("ichimoku_span_difference", "trend", SENKOU_B_BARS, ["high", "low", "close"])
 def ichimoku_span_difference(bars: pd.DataFrame) -> pd.Series:
     """(span A - span B) computed at the bar, in ATRs (14): the colour and thickness of the
     cloud charts draw 26 bars ahead (> 0 bullish), known now."""
-    lines = ichimoku_lines(bars)
-    return (lines["span_a"] - lines["span_b"]) / bar_atr(bars)
+    lines = _ichimoku_arrays(bars)
+    return _in_atrs(bars, lines["span_a"] - lines["span_b"])
 
 
 @register("supertrend_direction", "trend", 30, ["high", "low", "close"])
 def supertrend_direction(bars: pd.DataFrame) -> pd.Series:
     """SuperTrend (ATR 10, multiplier 3) direction: +1 while the close holds above the
     trailing lower band, -1 after it closes below it (until it closes above the upper band)."""
-    _, direction = supertrend(bars)
-    return direction
+    _, direction = _supertrend_arrays(bars)
+    return pd.Series(direction, index=bars.index)
 
 
 @register("supertrend_distance", "trend", 30, ["high", "low", "close"])
 def supertrend_distance(bars: pd.DataFrame) -> pd.Series:
     """(close - SuperTrend line (ATR 10, multiplier 3)) in ATRs (10, the system's own):
     > 0 above the line in an up trend, < 0 below it in a down trend."""
-    line, _ = supertrend(bars)
-    atr = bar_atr(bars, SUPERTREND_ATR_BARS)
-    return (bars["close"] - line) / atr
+    line, _ = _supertrend_arrays(bars)
+    return _in_atrs(bars, column(bars, "close") - line, bar_atr_values(bars, SUPERTREND_ATR_BARS))

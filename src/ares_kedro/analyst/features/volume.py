@@ -11,26 +11,34 @@ import numpy as np
 import pandas as pd
 
 from ares_kedro.analyst.features.registry import memoised, register
-from ares_kedro.analyst.features.shared import bar_atr
-from ares_kedro.regimes.indicators import trailing_percentile
+from ares_kedro.analyst.features.shared import (
+    bar_atr_values,
+    column,
+    divide,
+    typical_price,
+    window_rank,
+    window_sum,
+)
+from ares_kedro.windows import diff
 
 FLOW_BARS = 24  # OBV and VWAP window
 DIVERGENCE_RANK_BARS = 240  # trailing window ranking the 24-bar OBV and price changes
 VWAP_BAND_STDS = 2.0
 
 
-def signed_volume(bars: pd.DataFrame) -> pd.Series:
+def signed_volume(bars: pd.DataFrame) -> np.ndarray:
     """OBV's step: +volume when the close rose from the bar before, -volume when it fell,
     0 when unchanged; NaN on the first bar."""
-    return np.sign(bars["close"].diff()) * bars["volume"]
+    return np.sign(diff(column(bars, "close"))) * column(bars, "volume")
 
 
-def obv_slope(bars: pd.DataFrame, window: int = FLOW_BARS) -> pd.Series:
-    """(OBV_t - OBV_{t-window}) / volume of the last ``window`` bars, -1..1."""
-    def slope() -> pd.Series:
-        volume = bars["volume"].rolling(window).sum()
-        return (signed_volume(bars).rolling(window).sum()
-                / volume.where(volume > 0)).clip(-1.0, 1.0)
+def obv_slope(bars: pd.DataFrame, window: int = FLOW_BARS) -> np.ndarray:
+    """(OBV_t - OBV_{t-window}) / volume of the last ``window`` bars, -1..1 (an array: do not
+    modify it)."""
+    def slope() -> np.ndarray:
+        volume = window_sum(column(bars, "volume"), window)
+        return np.clip(divide(window_sum(signed_volume(bars), window),
+                              np.where(volume > 0, volume, np.nan)), -1.0, 1.0)
 
     return memoised(f"obv_slope_{window}", bars, slope)
 
@@ -60,11 +68,18 @@ def _rolling_vwap(price, volume, window):  # pragma: no cover (compiled)
     return mean, std
 
 
+def _vwap_arrays(bars: pd.DataFrame, window: int = FLOW_BARS) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rolling_vwap` as arrays, computed once per call (do not modify them)."""
+    def vwap() -> tuple[np.ndarray, np.ndarray]:
+        return _rolling_vwap(typical_price(bars), column(bars, "volume"), int(window))
+
+    return memoised(f"vwap_{window}", bars, vwap)
+
+
 def rolling_vwap(bars: pd.DataFrame, window: int = FLOW_BARS) -> tuple[pd.Series, pd.Series]:
     """Rolling VWAP of the typical price (high + low + close) / 3 over ``window`` bars and
     the volume-weighted standard deviation of the typical price around it (price units)."""
-    typical = ((bars["high"] + bars["low"] + bars["close"]) / 3.0).to_numpy(dtype=np.float64)
-    mean, std = _rolling_vwap(typical, bars["volume"].to_numpy(dtype=np.float64), int(window))
+    mean, std = _vwap_arrays(bars, window)
     return pd.Series(mean, index=bars.index), pd.Series(std, index=bars.index)
 
 
@@ -72,7 +87,7 @@ def rolling_vwap(bars: pd.DataFrame, window: int = FLOW_BARS) -> tuple[pd.Series
 def obv_slope_24(bars: pd.DataFrame) -> pd.Series:
     """On-balance volume slope: (OBV_t - OBV_{t-24}) / volume of the last 24 bars, -1..1
     (OBV adds the bar's volume when the close rose, subtracts it when it fell, 0 unchanged)."""
-    return obv_slope(bars)
+    return pd.Series(obv_slope(bars), index=bars.index)
 
 
 @register("obv_divergence_24", "volume", FLOW_BARS + DIVERGENCE_RANK_BARS,
@@ -81,18 +96,18 @@ def obv_divergence_24(bars: pd.DataFrame) -> pd.Series:
     """OBV/price divergence, -1..1: trailing percentile (240 bars) of `obv_slope_24` minus
     trailing percentile (240 bars) of the 24-bar log return; < 0 when price rose more than
     volume flow confirms (bearish divergence), > 0 when volume flow leads price up."""
-    price_change = np.log(bars["close"]).diff(FLOW_BARS)
-    return (trailing_percentile(obv_slope(bars), DIVERGENCE_RANK_BARS)
-            - trailing_percentile(price_change, DIVERGENCE_RANK_BARS))
+    price_change = diff(np.log(column(bars, "close")), FLOW_BARS)
+    return pd.Series(window_rank(obv_slope(bars), DIVERGENCE_RANK_BARS)
+                     - window_rank(price_change, DIVERGENCE_RANK_BARS),
+                     index=bars.index)
 
 
 @register("vwap_distance_24", "volume", 28, ["high", "low", "close", "volume"])
 def vwap_distance_24(bars: pd.DataFrame) -> pd.Series:
     """(close - rolling VWAP of the last 24 bars) in ATRs (14); the VWAP averages the
     typical price (high + low + close) / 3 weighted by volume."""
-    vwap, _ = rolling_vwap(bars)
-    atr = bar_atr(bars)
-    return (bars["close"] - vwap) / atr
+    vwap, _ = _vwap_arrays(bars)
+    return pd.Series(divide(column(bars, "close") - vwap, bar_atr_values(bars)), index=bars.index)
 
 
 @register("vwap_band_position_24", "volume", FLOW_BARS, ["high", "low", "close", "volume"])
@@ -100,6 +115,8 @@ def vwap_band_position_24(bars: pd.DataFrame) -> pd.Series:
     """Where the close sits in the 24-bar VWAP bands (VWAP +- 2 volume-weighted standard
     deviations of the typical price), in band widths: 0 at the lower band, 0.5 at the VWAP,
     1 at the upper band (beyond 0..1 outside the bands)."""
-    vwap, std = rolling_vwap(bars)
+    vwap, std = _vwap_arrays(bars)
     width = 2 * VWAP_BAND_STDS * std
-    return (bars["close"] - (vwap - VWAP_BAND_STDS * std)) / width.where(width > 0)
+    values = divide(column(bars, "close") - (vwap - VWAP_BAND_STDS * std),
+                    np.where(width > 0, width, np.nan))
+    return pd.Series(values, index=bars.index)
