@@ -307,6 +307,24 @@ def _rolling_rank(values, window, min_periods):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True)
+def slide_sorted_window(ordered, count, leaving, entering):  # pragma: no cover (compiled)
+    """Move a sorted window one step: remove ``leaving`` from and insert ``entering`` into
+    ``ordered[:count]`` (NaN: nothing to remove or insert); returns the new count."""
+    if not np.isnan(leaving):
+        i = np.searchsorted(ordered[:count], leaving)
+        for j in range(i, count - 1):
+            ordered[j] = ordered[j + 1]
+        count -= 1
+    if not np.isnan(entering):
+        i = np.searchsorted(ordered[:count], entering)
+        for j in range(count, i, -1):
+            ordered[j] = ordered[j - 1]
+        ordered[i] = entering
+        count += 1
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
 def _rolling_median(values, window, min_periods):  # pragma: no cover (compiled)
     """Median of the non-NaN values of each window; a sorted copy of the window is kept up
     to date (one removal, one insertion per step)."""
@@ -315,20 +333,8 @@ def _rolling_median(values, window, min_periods):  # pragma: no cover (compiled)
     ordered = np.empty(window)
     count = 0
     for t in range(n):
-        if t >= window:
-            leaving = values[t - window]
-            if not np.isnan(leaving):
-                i = np.searchsorted(ordered[:count], leaving)
-                for j in range(i, count - 1):
-                    ordered[j] = ordered[j + 1]
-                count -= 1
-        entering = values[t]
-        if not np.isnan(entering):
-            i = np.searchsorted(ordered[:count], entering)
-            for j in range(count, i, -1):
-                ordered[j] = ordered[j - 1]
-            ordered[i] = entering
-            count += 1
+        leaving = values[t - window] if t >= window else np.nan
+        count = slide_sorted_window(ordered, count, leaving, values[t])
         if count < min_periods or count == 0:
             continue
         middle = count // 2

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ares_kedro.analyst.features.registry import memoised, register
 from ares_kedro.analyst.features.shared import column
+from ares_kedro.windows import slide_sorted_window
 
 QUANTILE_WINDOW = 96
 HURST_WINDOW = 128
@@ -238,18 +239,8 @@ def _rolling_quantiles(values, window, probabilities, moments):  # pragma: no co
     count = 0  # the non-NaN values of the current window, sorted in ordered[:count]
     for t in range(n):
         leaving = values[t - window] if t >= window else np.nan
-        if not np.isnan(leaving):
-            i = np.searchsorted(ordered[:count], leaving)
-            for j in range(i, count - 1):
-                ordered[j] = ordered[j + 1]
-            count -= 1
         entering = values[t]
-        if not np.isnan(entering):
-            i = np.searchsorted(ordered[:count], entering)
-            for j in range(count, i, -1):
-                ordered[j] = ordered[j - 1]
-            ordered[i] = entering
-            count += 1
+        count = slide_sorted_window(ordered, count, leaving, entering)
         if count < window:
             continue
         below = np.searchsorted(ordered, entering)
