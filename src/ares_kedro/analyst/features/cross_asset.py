@@ -31,7 +31,6 @@ def _reference_moments(bars: pd.DataFrame) -> np.ndarray:
         reference[:1] = np.nan
         reference[1:] = np.diff(np.log(column(bars, "reference_close")))
         moments = window_moments(log_returns(bars), REFERENCE_WINDOW, reference)
-        moments.flags.writeable = False
         return moments
 
     return memoised("reference_moments", bars, fresh)

@@ -37,22 +37,14 @@ def _log_change(values: np.ndarray, bars: int) -> np.ndarray:
 
 def _funding_zscore(bars: pd.DataFrame) -> np.ndarray:
     """Z-score (ZSCORE_WINDOW) of the funding rate, once per call (read-only)."""
-    def fresh() -> np.ndarray:
-        zscore = _zscore(column(bars, "funding_rate"), ZSCORE_WINDOW)
-        zscore.flags.writeable = False
-        return zscore
-
-    return memoised("funding_zscore", bars, fresh)
+    return memoised("funding_zscore", bars,
+                    lambda: _zscore(column(bars, "funding_rate"), ZSCORE_WINDOW))
 
 
 def _price_change(bars: pd.DataFrame) -> np.ndarray:
     """Log change of the close over CHANGE_BARS bars, once per call (read-only)."""
-    def fresh() -> np.ndarray:
-        change = _log_change(column(bars, "close"), CHANGE_BARS)
-        change.flags.writeable = False
-        return change
-
-    return memoised("close_log_change_24", bars, fresh)
+    return memoised("close_log_change_24", bars,
+                    lambda: _log_change(column(bars, "close"), CHANGE_BARS))
 
 
 @register("funding_zscore_90", "futures", 90, ["funding_rate"])

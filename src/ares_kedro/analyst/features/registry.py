@@ -139,8 +139,8 @@ def memoised(family: str, bars: pd.DataFrame, compute: Callable[[], Any]) -> Any
     computation) costs one pass, not one each. Outside a scope (a feature function called
     alone) it just computes.
     The memo lives for the call only, holds the table it was computed on (so a table seen
-    later in the call cannot take its place) and is never keyed on values; callers must not
-    modify what it returns."""
+    later in the call cannot take its place) and is never keyed on values; an array it
+    returns is read-only."""
     memo = _CALL_MEMO.get()
     if memo is None:
         return compute()
@@ -149,6 +149,8 @@ def memoised(family: str, bars: pd.DataFrame, compute: Callable[[], Any]) -> Any
     if cached is not None and cached[0] is bars:
         return cached[1]
     result = compute()
+    if isinstance(result, np.ndarray):
+        result.flags.writeable = False  # shared between features: a write would be a bug
     memo[key] = (bars, result)
     return result
 

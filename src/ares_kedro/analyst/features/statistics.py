@@ -37,7 +37,6 @@ def log_returns(bars: pd.DataFrame) -> np.ndarray:
         returns = np.empty_like(log_close)
         returns[:1] = np.nan
         returns[1:] = np.diff(log_close)
-        returns.flags.writeable = False
         return returns
 
     return memoised("log_returns", bars, fresh)
@@ -264,12 +263,7 @@ def memoised_on_close(family: str, bars: pd.DataFrame,
     """``compute(log_returns(bars))``, made once per ``compute_features`` call for every
     feature of the family (:func:`~ares_kedro.analyst.features.registry.memoised`); the
     result is read-only."""
-    def fresh() -> np.ndarray:
-        result = compute(log_returns(bars))
-        result.flags.writeable = False
-        return result
-
-    return memoised(family, bars, fresh)
+    return memoised(family, bars, lambda: compute(log_returns(bars)))
 
 
 def _return_quantiles(bars: pd.DataFrame) -> np.ndarray:

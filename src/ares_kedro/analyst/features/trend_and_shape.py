@@ -60,7 +60,6 @@ def _return_shape(bars: pd.DataFrame) -> np.ndarray:
         kurt = ((n - 1.0) / ((n - 2.0) * (n - 3.0))
                 * (n * (n + 1.0) * m4 / (spread * spread) - 3.0 * (n - 1.0)))
         shape = np.column_stack([skew, kurt])
-        shape.flags.writeable = False
         return shape
 
     return memoised("return_shape_48", bars, fresh)
