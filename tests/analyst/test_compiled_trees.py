@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -10,6 +12,8 @@ import xgboost as xgb
 from sklearn.ensemble import RandomForestClassifier
 
 from ares_kedro.analyst.compiled_trees import (
+    MAX_LEAVES_FOR_BITVECTORS,
+    ROWS_PER_BITVECTOR_BLOCK,
     ROWS_PER_THREAD,
     CompiledTrees,
     compiled,
@@ -145,3 +149,61 @@ def test_wrong_shapes_and_unknown_models_are_refused(market):
         from sklearn.linear_model import LogisticRegression
 
         CompiledTrees.from_model(LogisticRegression())
+
+
+def walked(trees: CompiledTrees) -> CompiledTrees:
+    """The same trees scored by walking them, node by node."""
+    walker = copy.copy(trees)
+    walker.bitvectors = None
+    return walker
+
+
+@pytest.mark.parametrize("rows", [1, ROWS_PER_BITVECTOR_BLOCK - 1, ROWS_PER_BITVECTOR_BLOCK + 1,
+                                  600])
+def test_leaf_bitvectors_find_the_exit_leaves_a_walk_finds(market, rows):
+    """Bit for bit, for every kind of model, on rows with missing values, in whole and
+    partial blocks of rows."""
+    models, unseen = market
+    values = unseen.to_numpy()[:rows]
+    for name, model in models.items():
+        trees = CompiledTrees.from_model(model)
+        assert trees.bitvectors is not None, name
+        np.testing.assert_array_equal(trees.raw_scores(values),
+                                      walked(trees).raw_scores(values), err_msg=name)
+
+
+def test_trees_with_more_than_64_leaves_span_several_words(market):
+    """A left subtree whose leaves cross a word boundary clears bits in both words."""
+    train, labels = market_like(4_000, seed=5)
+    model = lgb.LGBMClassifier(n_estimators=15, num_leaves=200, min_child_samples=3,
+                               verbose=-1, random_state=0).fit(train, labels)
+    trees = CompiledTrees.from_model(model)
+    bitvectors = trees.bitvectors
+    assert bitvectors is not None
+    assert (np.diff(bitvectors.tree_word_start) >= 3).any()  # more than 128 leaves
+    _, unseen = market
+    np.testing.assert_allclose(trees.predict_proba(unseen.to_numpy()),
+                               model.predict_proba(unseen), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(trees.raw_scores(unseen.to_numpy()),
+                                  walked(trees).raw_scores(unseen.to_numpy()))
+
+
+def test_deep_trees_are_walked_and_still_give_the_librarys_answer(market):
+    train, labels = market_like(3_000, seed=6)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(train, labels)
+    assert max(e.get_n_leaves() for e in forest.estimators_) > MAX_LEAVES_FOR_BITVECTORS
+    trees = CompiledTrees.from_model(forest)
+    assert trees.bitvectors is None
+    _, unseen = market
+    np.testing.assert_allclose(trees.predict_proba(unseen.to_numpy()),
+                               forest.predict_proba(unseen), rtol=0, atol=1e-12)
+
+
+def test_trees_that_never_split_give_their_one_leaf():
+    features, labels = market_like(300, seed=7)
+    model = lgb.LGBMClassifier(n_estimators=5, min_child_samples=1_000, verbose=-1
+                               ).fit(features, labels)  # too few rows for any split
+    trees = CompiledTrees.from_model(model)
+    assert trees.bitvectors is not None and trees.bitvectors.threshold.size == 0
+    np.testing.assert_allclose(trees.predict_proba(features.to_numpy()),
+                               model.predict_proba(features), rtol=0, atol=1e-12)
