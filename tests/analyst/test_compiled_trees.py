@@ -16,6 +16,8 @@ from ares_kedro.analyst.compiled_trees import (
     ROWS_PER_BITVECTOR_BLOCK,
     ROWS_PER_THREAD,
     CompiledTrees,
+    _row_max,
+    _row_sum,
     compiled,
     tree_probabilities,
 )
@@ -201,9 +203,23 @@ def test_deep_trees_are_walked_and_still_give_the_librarys_answer(market):
 
 def test_trees_that_never_split_give_their_one_leaf():
     features, labels = market_like(300, seed=7)
-    model = lgb.LGBMClassifier(n_estimators=5, min_child_samples=1_000, verbose=-1
-                               ).fit(features, labels)  # too few rows for any split
-    trees = CompiledTrees.from_model(model)
-    assert trees.bitvectors is not None and trees.bitvectors.threshold.size == 0
-    np.testing.assert_allclose(trees.predict_proba(features.to_numpy()),
-                               model.predict_proba(features), rtol=0, atol=1e-12)
+    boosted = lgb.LGBMClassifier(n_estimators=5, min_child_samples=1_000, verbose=-1
+                                 ).fit(features, labels)  # too few rows for any split
+    forest = RandomForestClassifier(n_estimators=5, min_samples_split=1_000,
+                                    random_state=0).fit(features, labels)
+    for model in (boosted, forest):  # one output per tree; every class per tree
+        trees = CompiledTrees.from_model(model)
+        assert trees.bitvectors is not None and trees.bitvectors.threshold.size == 0
+        assert trees.bitvectors.tree_word_start[-1] == 0  # no leaf words at all
+        np.testing.assert_allclose(trees.predict_proba(features.to_numpy()),
+                                   model.predict_proba(features), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("width", range(1, 12))
+def test_row_max_and_sum_equal_numpys_bit_for_bit(width):
+    rng = np.random.default_rng(width)
+    for dtype in (np.float64, np.float32):
+        values = np.exp(rng.normal(0, 3, (5_000, width))).astype(dtype)
+        values[rng.random(values.shape) < 0.01] = np.nan
+        np.testing.assert_array_equal(_row_sum(values), values.sum(axis=1, keepdims=True))
+        np.testing.assert_array_equal(_row_max(values), values.max(axis=1, keepdims=True))

@@ -44,6 +44,7 @@ data with missing values. Categorical splits, linear trees and LightGBM's
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -60,7 +61,7 @@ from ares_kedro.analyst.labels import in_label_order
 
 LEAF = -1
 ROWS_PER_BLOCK = 64  # rows walked together while a tree's nodes stay in cache
-ROWS_PER_BITVECTOR_BLOCK = 32  # rows sharing each threshold read of the bitvector scorer
+ROWS_PER_BITVECTOR_BLOCK = 64  # rows sharing each threshold read of the bitvector scorer
 ROWS_PER_THREAD = 4096  # batches smaller than this are scored on one thread
 # Trees with more leaves are walked: the bitvector scorer's cost grows with a tree's nodes,
 # a walk's with its depth; measured break-even near 400 leaves (docs/decisions.md)
@@ -100,16 +101,24 @@ def _accumulate_exits(rows, first_row, last_row, block_rows, feature_start, thre
                       word, keep, missing_start, missing_word, missing_keep, tree_word_start,
                       tree_leaf_start, tree_output, leaf_value, out):  # pragma: no cover
     """Add every tree's exit-leaf value to ``out`` for rows ``first_row:last_row``, found
-    with leaf bitvectors (see the module docstring and :class:`LeafBitvectors`)."""
+    with leaf bitvectors (see the module docstring and :class:`LeafBitvectors`). A block's
+    sums are kept beside its words and added in tree order, as the walk adds them."""
     n_features = feature_start.size - 1
     n_trees = tree_word_start.size - 1
+    width = out.shape[1]
     alive = np.empty((tree_word_start[n_trees], block_rows), np.uint64)
+    shared = np.empty(tree_word_start[n_trees], np.uint64)  # what every row of a block clears
     values = np.empty(block_rows)
+    sums = np.empty((width, block_rows), out.dtype)
     for block in range(first_row, last_row, block_rows):
         m = min(block_rows, last_row - block)
         alive[:, :m] = ALL_LEAVES
+        shared[:] = ALL_LEAVES
         for f in range(n_features):
+            if feature_start[f] == feature_start[f + 1]:
+                continue  # no split on this feature (nor any missing-value entry)
             highest = -np.inf
+            lowest = np.inf
             missing = False
             for r in range(m):
                 x = rows[block + r, f]
@@ -118,8 +127,13 @@ def _accumulate_exits(rows, first_row, last_row, block_rows, feature_start, thre
                     x = -np.inf  # right of no threshold; its default sides follow
                 values[r] = x
                 highest = max(highest, x)
+                lowest = min(lowest, x)
             k = feature_start[f]
-            while k < feature_start[f + 1] and highest > threshold[k]:
+            end = feature_start[f + 1]
+            while k < end and lowest > threshold[k]:  # every row goes right
+                shared[word[k]] &= keep[k]
+                k += 1
+            while k < end and highest > threshold[k]:  # some rows go right
                 w, mask, t = word[k], keep[k], threshold[k]
                 for r in range(m):
                     if values[r] > t:
@@ -130,20 +144,42 @@ def _accumulate_exits(rows, first_row, last_row, block_rows, feature_start, thre
                     if np.isnan(rows[block + r, f]):
                         for k in range(missing_start[f], missing_start[f + 1]):
                             alive[missing_word[k], r] &= missing_keep[k]
+        for w in range(tree_word_start[n_trees]):
+            for r in range(m):
+                alive[w, r] &= shared[w]
+        for c in range(width):
+            for r in range(m):
+                sums[c, r] = out[block + r, c]
         for tree in range(n_trees):
             target = tree_output[tree]
             first_word = tree_word_start[tree]
+            first_leaf = tree_leaf_start[tree]
+            n_words = tree_word_start[tree + 1] - first_word
+            if n_words == 0:  # a tree that never split: its one leaf
+                for c in range(width):
+                    if target < 0 or c == target:
+                        value = leaf_value[first_leaf, 0 if target >= 0 else c]
+                        for r in range(m):
+                            sums[c, r] += value
+                continue
+            if n_words == 1 and target >= 0:
+                for r in range(m):  # one word, one output: the common case, vectorised
+                    sums[target, r] += leaf_value[
+                        first_leaf + trailing_zeros(alive[first_word, r]), 0]
+                continue
             for r in range(m):
                 w = first_word
                 while alive[w, r] == 0:
                     w += 1
-                leaf = (tree_leaf_start[tree] + (w - first_word) * WORD_BITS
-                        + trailing_zeros(alive[w, r]))
+                leaf = first_leaf + (w - first_word) * WORD_BITS + trailing_zeros(alive[w, r])
                 if target >= 0:
-                    out[block + r, target] += leaf_value[leaf, 0]
+                    sums[target, r] += leaf_value[leaf, 0]
                 else:
-                    for k in range(out.shape[1]):
-                        out[block + r, k] += leaf_value[leaf, k]
+                    for c in range(width):
+                        sums[c, r] += leaf_value[leaf, c]
+        for c in range(width):
+            for r in range(m):
+                out[block + r, c] = sums[c, r]
 
 
 @numba.njit(cache=True)
@@ -251,22 +287,22 @@ class CompiledTrees:
             score(0, n)
             return out
         bounds = np.linspace(0, n, threads + 1).astype(int)
-        with ThreadPoolExecutor(threads) as pool:  # the kernels release the GIL
-            list(pool.map(lambda k: score(bounds[k], bounds[k + 1]), range(threads)))
+        # the kernels release the GIL
+        list(_scoring_threads().map(lambda k: score(bounds[k], bounds[k + 1]), range(threads)))
         return out
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         """(n, classes) probabilities in ``classes_`` order, as the library gives them."""
         scores = self.raw_scores(rows)
         if self.link == "softmax":  # LightGBM: double precision, max subtracted
-            exp = np.exp(scores - scores.max(axis=1, keepdims=True))
-            return exp / exp.sum(axis=1, keepdims=True)
+            exp = np.exp(scores - _row_max(scores))
+            return exp / _row_sum(exp)
         if self.link == "sigmoid":
             p = 1.0 / (1.0 + np.exp(-self.sigmoid_scale * scores[:, 0]))
             return np.column_stack([1.0 - p, p])
         if self.link == "xgboost_softmax":  # single precision, the sum in double
-            exp = _expf(scores - scores.max(axis=1, keepdims=True))
-            total = exp.astype(np.float64).sum(axis=1, keepdims=True)
+            exp = _expf(scores - _row_max(scores))
+            total = _row_sum(exp.astype(np.float64))
             return exp / total.astype(np.float32)
         if self.link == "xgboost_sigmoid":
             p = np.float32(1.0) / (np.float32(1.0) + _expf(-scores[:, 0]))
@@ -280,6 +316,8 @@ class CompiledTrees:
                              f"shape {rows.shape}")
         if self.single_precision_inputs:
             rows = rows.astype(np.float32).astype(np.float64)
+        if rows.flags.c_contiguous or rows.flags.f_contiguous:
+            return rows  # either layout: a feature matrix is not copied once per member
         return np.ascontiguousarray(rows)
 
 
@@ -288,7 +326,8 @@ class LeafBitvectors:
     """A forest's split nodes as leaf bitvectors, grouped by feature, thresholds ascending.
 
     Each tree's leaves are numbered left to right and held in ``ceil(leaves / 64)`` words
-    (tree t's words are ``tree_word_start[t]:tree_word_start[t + 1]``). An entry is one
+    (tree t's words are ``tree_word_start[t]:tree_word_start[t + 1]``; none for a tree
+    that never split). An entry is one
     word of one split node's mask: when a row goes right at that node (``x > threshold``,
     or a missing ``x`` where the node sends missing values right), ``word &= keep`` clears
     the leaves of its left subtree. A row's exit leaf is the lowest leaf no entry cleared.
@@ -315,7 +354,8 @@ class LeafBitvectors:
         nodes = trees.left.size
         tree_of = np.repeat(np.arange(trees.roots.size),
                             np.diff(np.append(trees.roots, nodes)))
-        words = (leaves + WORD_BITS - 1) // WORD_BITS
+        # a tree that never split needs no word: its one leaf is its exit
+        words = np.where(leaves > 1, (leaves + WORD_BITS - 1) // WORD_BITS, 0)
         tree_word_start = np.concatenate([[0], np.cumsum(words)]).astype(np.int64)
         tree_leaf_start = np.concatenate([[0], np.cumsum(leaves)]).astype(np.int64)
 
@@ -347,6 +387,33 @@ class LeafBitvectors:
             missing_word=word[missing_right], missing_keep=keep[missing_right],
             tree_word_start=tree_word_start, tree_leaf_start=tree_leaf_start,
             leaf_value=np.ascontiguousarray(trees.leaf_value[leaf_nodes]))
+
+
+SEQUENTIAL_SUM_WIDTH = 8  # NumPy adds fewer numbers than this one after another
+
+
+def _row_max(scores: np.ndarray) -> np.ndarray:
+    """(n, 1) ``scores.max(axis=1, keepdims=True)``, column by column: the same numbers, a
+    tenth of the time on a few columns (NumPy reduces short rows slowly)."""
+    if scores.shape[1] >= SEQUENTIAL_SUM_WIDTH:
+        return scores.max(axis=1, keepdims=True)
+    return functools.reduce(np.maximum, scores.T)[:, None]
+
+
+def _row_sum(values: np.ndarray) -> np.ndarray:
+    """(n, 1) ``values.sum(axis=1, keepdims=True)``, bit for bit: NumPy adds a row of
+    fewer than ``SEQUENTIAL_SUM_WIDTH`` numbers one after another, as this does column by
+    column; wider rows go to NumPy's pairwise sum."""
+    if values.shape[1] >= SEQUENTIAL_SUM_WIDTH:
+        return values.sum(axis=1, keepdims=True)
+    return functools.reduce(np.add, values.T)[:, None]
+
+
+@functools.cache
+def _scoring_threads() -> ThreadPoolExecutor:
+    """One pool of scoring threads for the process (starting threads per call costs about
+    a millisecond each, on a batch that asks a dozen models)."""
+    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="compiled-trees")
 
 
 def _expf(x: np.ndarray) -> np.ndarray:
