@@ -17,7 +17,12 @@ from ares_kedro.governor.final_parameters import (
     optimise_final_parameters,
 )
 from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
-from ares_kedro.governor.model import GovernorModelParams, class_probabilities, fit_governor
+from ares_kedro.governor.model import (
+    GovernorModelParams,
+    class_probabilities,
+    fit_governor,
+    prepared_rows,
+)
 from ares_kedro.regimes import REGIMES
 from tests.tactician.test_no_lookahead import CONTEXT
 from tests.tactician.test_sizing import PARAMS as SIZING
@@ -122,6 +127,29 @@ def test_one_pipeline_from_raw_row_to_probabilities_same_for_one_row_or_many():
     # the ensembles know the label: so does the governor, out of fold
     hits = np.array(LABELS)[np.nanargmax(np.nan_to_num(oof, nan=-1), axis=1)] == labels
     assert hits.mean() > 0.5
+
+
+def test_prepared_rows_are_the_fitted_encoder_and_scalers_numbers():
+    """The NumPy encoding equals scikit-learn's ``transform`` bit for bit, from a table or
+    from its columns as arrays, with a category the encoder never saw (all zeros)."""
+    rows = opinions(300)
+    table = governor_inputs(rows, no_signals(rows.index))[feature_columns()]
+    pipeline, _, _ = fit_governor(table, rows["label"].to_numpy(), np.ones(len(rows)),
+                                  np.arange(len(rows)), MODEL, embargo=2)
+    prepare = pipeline.named_steps["prepare"]
+    unseen = table.copy()
+    unseen.iloc[:7, unseen.columns.get_loc("regime")] = "NOT_A_REGIME"
+    for frame in (table, unseen):
+        expected = prepare.transform(frame)
+        np.testing.assert_array_equal(prepared_rows(prepare, frame), expected)
+        columns = {name: frame[name].to_numpy() for name in frame.columns}
+        np.testing.assert_array_equal(prepared_rows(prepare, columns), expected)
+    encoder = prepare.named_transformers_["categories"]
+    widths = [len(known) for known in encoder.categories_]
+    regime_at = list(encoder.feature_names_in_).index("regime")
+    first = sum(widths[:regime_at])
+    regime_block = prepared_rows(prepare, unseen)[:, first:first + widths[regime_at]]
+    assert (regime_block[:7] == 0).all() and (regime_block[7:].sum(axis=1) == 1).all()
 
 
 def _market(n: int, seed: int, step: float = 0.004) -> tuple[pd.DataFrame, pd.DataFrame]:

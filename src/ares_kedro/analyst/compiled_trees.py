@@ -71,10 +71,11 @@ ALL_LEAVES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 
 
 @numba.njit(cache=True, nogil=True)
-def _accumulate(rows, first_row, last_row, roots, tree_output, feature, threshold, left,
-                right, nan_child, leaf_value, out):  # pragma: no cover (compiled)
+def _accumulate(rows, first_row, last_row, single_precision, roots, tree_output, feature,
+                threshold, left, right, nan_child, leaf_value, out):  # pragma: no cover
     """Add every tree's leaf value to ``out`` for rows ``first_row:last_row``: a row goes
-    left when its value is at most the node's threshold, to ``nan_child`` when missing."""
+    left when its value (rounded to float32 first when ``single_precision``) is at most
+    the node's threshold, to ``nan_child`` when missing."""
     for block in range(first_row, last_row, ROWS_PER_BLOCK):
         block_end = min(block + ROWS_PER_BLOCK, last_row)
         for tree in range(roots.size):
@@ -83,6 +84,8 @@ def _accumulate(rows, first_row, last_row, roots, tree_output, feature, threshol
                 node = roots[tree]
                 while left[node] != node:
                     x = rows[i, feature[node]]
+                    if single_precision:
+                        x = np.float64(np.float32(x))
                     if np.isnan(x):
                         node = nan_child[node]
                     elif x <= threshold[node]:
@@ -97,8 +100,8 @@ def _accumulate(rows, first_row, last_row, roots, tree_output, feature, threshol
 
 
 @numba.njit(cache=True, nogil=True)
-def _accumulate_exits(rows, first_row, last_row, block_rows, feature_start, threshold,
-                      word, keep, missing_start, missing_word, missing_keep, tree_word_start,
+def _accumulate_exits(rows, first_row, last_row, single_precision, block_rows,
+                      feature_start, threshold, word, keep, missing_start, missing_word, missing_keep, tree_word_start,
                       tree_leaf_start, tree_output, leaf_value, out):  # pragma: no cover
     """Add every tree's exit-leaf value to ``out`` for rows ``first_row:last_row``, found
     with leaf bitvectors (see the module docstring and :class:`LeafBitvectors`). A block's
@@ -122,6 +125,8 @@ def _accumulate_exits(rows, first_row, last_row, block_rows, feature_start, thre
             missing = False
             for r in range(m):
                 x = rows[block + r, f]
+                if single_precision:
+                    x = np.float64(np.float32(x))
                 if np.isnan(x):
                     missing = True
                     x = -np.inf  # right of no threshold; its default sides follow
@@ -268,20 +273,21 @@ class CompiledTrees:
         out = np.empty((len(rows), self.base_score.size), dtype=dtype)
         out[:] = self.base_score.astype(dtype)
         n = len(rows)
+        single = self.single_precision_inputs  # rounded to float32 as the kernels read them
         if self.bitvectors is not None:
             b = self.bitvectors
             block = min(ROWS_PER_BITVECTOR_BLOCK, max(n, 1))
 
             def score(first: int, last: int) -> None:
                 _accumulate_exits(
-                    rows, first, last, block, b.feature_start, b.threshold, b.word, b.keep,
-                    b.missing_start, b.missing_word, b.missing_keep, b.tree_word_start,
-                    b.tree_leaf_start, self.tree_output, b.leaf_value, out)
+                    rows, first, last, single, block, b.feature_start, b.threshold, b.word,
+                    b.keep, b.missing_start, b.missing_word, b.missing_keep,
+                    b.tree_word_start, b.tree_leaf_start, self.tree_output, b.leaf_value, out)
         else:
             def score(first: int, last: int) -> None:
-                _accumulate(rows, first, last, self.roots, self.tree_output, self.feature,
-                            self.threshold, self.left, self.right, self.nan_child,
-                            self.leaf_value, out)
+                _accumulate(rows, first, last, single, self.roots, self.tree_output,
+                            self.feature, self.threshold, self.left, self.right,
+                            self.nan_child, self.leaf_value, out)
         threads = min(os.cpu_count() or 1, n // ROWS_PER_THREAD)
         if threads <= 1:
             score(0, n)
@@ -314,8 +320,6 @@ class CompiledTrees:
         if rows.ndim != 2 or rows.shape[1] != self.n_features:
             raise ValueError(f"compiled trees: rows must be (n, {self.n_features}), got "
                              f"shape {rows.shape}")
-        if self.single_precision_inputs:
-            rows = rows.astype(np.float32).astype(np.float64)
         if rows.flags.c_contiguous or rows.flags.f_contiguous:
             return rows  # either layout: a feature matrix is not copied once per member
         return np.ascontiguousarray(rows)

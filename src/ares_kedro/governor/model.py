@@ -87,15 +87,22 @@ def prepared_rows(prepare: ColumnTransformer, rows: pd.DataFrame | Mapping[str, 
             or not isinstance(scaler, StandardScaler) or encoder.handle_unknown != "ignore"
             or encoder.drop is not None or not (scaler.with_mean and scaler.with_std)):
         return prepare.transform(rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows))
-    one_hot = [np.asarray(rows[column], dtype=object)[:, None]
-               == np.asarray(known, dtype=object)[None, :]
-               for column, known in zip(categorical, encoder.categories_, strict=True)]
-    numbers = (feature_matrix(rows, numeric) if isinstance(rows, pd.DataFrame)
-               else np.column_stack([np.asarray(rows[column], dtype=float)
-                                     for column in numeric]))  # new arrays: scaled in place
+    n_rows = len(rows) if isinstance(rows, pd.DataFrame) else len(rows[categorical[0]])
+    width = sum(len(known) for known in encoder.categories_)
+    prepared = np.empty((n_rows, width + len(numeric)))
+    position = 0
+    for column, known in zip(categorical, encoder.categories_, strict=True):
+        values = np.asarray(rows[column], dtype=object)
+        for category in known:
+            prepared[:, position] = values == category
+            position += 1
+    numbers = prepared[:, position:]
+    numbers[:] = (feature_matrix(rows, numeric) if isinstance(rows, pd.DataFrame)
+                  else np.column_stack([np.asarray(rows[column], dtype=float)
+                                        for column in numeric]))
     numbers -= scaler.mean_
     numbers /= scaler.scale_
-    return np.hstack([*one_hot, numbers]).astype(float)
+    return prepared
 
 
 def class_probabilities(pipeline: Pipeline, rows: pd.DataFrame | Mapping[str, Any]
