@@ -7,11 +7,17 @@ seeds' per-call ``get_dummies`` approach measured in the same run.
    50,000 one-hour bars), ingestion only.
 3. Live: ``Governor.decide`` on trailing windows of ``max(500, warm-up + 1)`` bars ending
    at ``N_CALLS`` different bars (after one warm call): p50 and p99.
-4. Batch: ``Governor.decide_batch`` on every bar of the long market: bars per second.
+4. Batch: ``Governor.decide_batch`` on every bar of the long market, ``BATCH_RUNS``
+   times: bars per second of the median call (the goal) and of the first (the process's
+   first call at that size also pays for touching its memory pages for the first time).
 5. The governor stage alone (inputs to probabilities), one row at a time: ours (fixed
    encoder in the Pipeline) against the seeds' way (a dict per call, ``pd.DataFrame``,
    ``pd.get_dummies`` per categorical column, column alignment, scaler, model), both on
    the same rows; the seeds' model is fitted here on the same validation inputs.
+6. The two tree scorers of ``compiled_trees`` on every ensemble member, one thread,
+   ``SCORER_ROWS`` rows of the run's features (repeated in time order), the fastest of
+   ``SCORER_REPEATS`` calls: walking each tree against leaf bitvectors, their sums checked
+   identical.
 
 Goals: one decision p50 < 20 ms and p99 < 50 ms; batch scoring > 50,000 bars per second.
 """
@@ -31,7 +37,7 @@ import pandas as pd
 from benchmarks.analyst_run import kedro_run, say, temporary_project
 
 LIVE_GOAL_P50_MS, LIVE_GOAL_P99_MS, BATCH_GOAL = 20.0, 50.0, 50_000
-N_CALLS, STAGE_ROWS = 100, 300
+N_CALLS, STAGE_ROWS, BATCH_RUNS, SCORER_ROWS, SCORER_REPEATS = 100, 300, 5, 50_000, 3
 LONG_DAYS = 2_100
 QUICK = {"ingestion.synthetic.days": 120, "ingestion.lookback_days": 120,
          "governor.final_optimisation.min_trades": 1}
@@ -82,6 +88,49 @@ def _seeds_call(row: dict, columns: list[str], scaler, model) -> np.ndarray:
     return model.predict_proba(scaler.transform(frame))[0]
 
 
+def tree_scorers(governor, data_root: Path, rows: int) -> list[dict]:
+    """Seconds for each distinct ensemble member to score ``rows`` rows on one thread,
+    by walking its trees and by leaf bitvectors (the same sums, checked)."""
+    import copy
+
+    from ares_kedro.analyst import compiled_trees
+
+    features = pd.read_parquet(latest(f"{data_root}/04_feature/*/analyst_features.parquet/*/*"))
+    one_thread, compiled_trees.ROWS_PER_THREAD = compiled_trees.ROWS_PER_THREAD, rows + 1
+    out, seen = [], set()
+    try:
+        for name, ensemble in governor.system.ensembles.items():
+            if id(ensemble) in seen:
+                continue
+            seen.add(id(ensemble))
+            values = features[list(ensemble.feature_names_in_)].to_numpy(dtype=float)
+            values = np.asfortranarray(np.resize(values, (rows, values.shape[1])))
+            for kind, model in ensemble.members_.items():
+                bitvectors = compiled_trees.compiled(model)
+                walk = copy.copy(bitvectors)
+                walk.bitvectors = None
+                seconds, sums = [], []
+                for scorer in (walk, bitvectors):
+                    scorer.raw_scores(values[:100])  # compiled code loaded
+                    best = np.inf
+                    for _ in range(SCORER_REPEATS):  # the fastest of a few: the scorer itself
+                        started = time.perf_counter()
+                        scores = scorer.raw_scores(values)
+                        best = min(best, time.perf_counter() - started)
+                    sums.append(scores)
+                    seconds.append(best)
+                if not np.array_equal(*sums):
+                    raise AssertionError(f"{name} {kind}: the two scorers disagree")
+                leaves = (np.diff(bitvectors.bitvectors.tree_leaf_start)
+                          if bitvectors.bitvectors is not None else np.array([0]))
+                out.append({"ensemble": name, "member": kind, "trees": len(bitvectors.roots),
+                            "mean_leaves": float(leaves.mean()), "max_leaves": int(leaves.max()),
+                            "walk_s": seconds[0], "bitvectors_s": seconds[1]})
+    finally:
+        compiled_trees.ROWS_PER_THREAD = one_thread
+    return out
+
+
 def measure(data_root: Path, long_root: Path, quick: bool) -> dict:
     from ares_kedro.governor.inputs import feature_columns
     from ares_kedro.governor.live import Governor
@@ -91,9 +140,11 @@ def measure(data_root: Path, long_root: Path, quick: bool) -> dict:
     governor = Governor.load(latest(f"{data_root}/06_models/*/governor_decision_system.pkl"))
     long_bars = pd.read_parquet(latest(f"{long_root}/03_primary/*/market_bars.parquet/*/*"))
     window, latencies = live_latencies(governor, long_bars, 10 if quick else N_CALLS)
-    started = time.perf_counter()
-    batch = governor.decide_batch(long_bars)
-    batch_s = time.perf_counter() - started
+    batch_s = []
+    for _ in range(BATCH_RUNS):
+        started = time.perf_counter()
+        batch = governor.decide_batch(long_bars)
+        batch_s.append(time.perf_counter() - started)
 
     inputs = pd.read_parquet(latest(f"{data_root}/05_model_input/*/governor_inputs.parquet/*/*"))
     validation = inputs[(inputs["period"] == "validation") & inputs["is_labelled"]]
@@ -119,7 +170,9 @@ def measure(data_root: Path, long_root: Path, quick: bool) -> dict:
     started = time.perf_counter()
     class_probabilities(model, rows)
     stage_batch_s = time.perf_counter() - started
+    scorers = tree_scorers(governor, data_root, 2_000 if quick else SCORER_ROWS)
     return {"window": window, "latencies": latencies, "batch_bars": len(batch),
+            "scorers": scorers, "scorer_rows": 2_000 if quick else SCORER_ROWS,
             "long_bars": len(long_bars), "batch_s": batch_s, "stage_ours_ms": ours,
             "stage_seeds_ms": seeds, "stage_rows": len(rows), "stage_batch_s": stage_batch_s,
             "features": len(governor.system.feature_names)}
@@ -149,7 +202,9 @@ def _q(values: list[float], q: float) -> float:
 
 def render(blank: dict, f: dict) -> list[str]:
     p50, p99 = _q(f["latencies"], 50), _q(f["latencies"], 99)
-    per_second = f["batch_bars"] / f["batch_s"]
+    calls = f["batch_s"] if isinstance(f["batch_s"], list) else [f["batch_s"]]
+    per_second = f["batch_bars"] / statistics.median(calls)
+    first_per_second = f["batch_bars"] / calls[0]
     ours50, seeds50 = statistics.median(f["stage_ours_ms"]), statistics.median(f["stage_seeds_ms"])
     live_met = p50 < LIVE_GOAL_P50_MS and p99 < LIVE_GOAL_P99_MS
     batch_met = per_second > BATCH_GOAL
@@ -166,8 +221,12 @@ def render(blank: dict, f: dict) -> list[str]:
         f"{p50:.0f} ms | < {LIVE_GOAL_P50_MS:g} ms | {'yes' if p50 < LIVE_GOAL_P50_MS else '**no**'} |",
         f"| the same: p99 | {p99:.0f} ms | < {LIVE_GOAL_P99_MS:g} ms | "
         f"{'yes' if p99 < LIVE_GOAL_P99_MS else '**no**'} |",
-        f"| batch scoring, {f['batch_bars']:,} bars | {per_second:,.0f} bars/s | "
-        f"> {BATCH_GOAL:,} bars/s | {'yes' if batch_met else '**no**'} |",
+        f"| batch scoring, {f['batch_bars']:,} bars: median of {len(calls)} calls | "
+        f"{per_second:,.0f} bars/s | > {BATCH_GOAL:,} bars/s | "
+        f"{'yes' if batch_met else '**no**'} |",
+        f"| the first of those calls (memory touched for the first time) | "
+        f"{first_per_second:,.0f} bars/s | | |",
+        f"| every call, seconds | {' / '.join(f'{t:.2f}' for t in calls)} | | |",
         f"| governor stage, one row: ours (fixed encoder in the Pipeline), p50 | "
         f"{ours50:.2f} ms | | |",
         f"| governor stage, one row: the seeds' per-call `get_dummies`, p50 | "
@@ -176,14 +235,35 @@ def render(blank: dict, f: dict) -> list[str]:
         f"{f['stage_batch_s'] * 1000 / f['stage_rows']:.3f} ms per row | | |", "",
         _verdict(live_met, batch_met),
         "",
+        *_scorer_table(f),
     ]
+
+
+def _scorer_table(f: dict) -> list[str]:
+    """Walk against leaf bitvectors, member by member (sections saved before this table
+    existed have no such figures)."""
+    if not f.get("scorers"):
+        return []
+    lines = [f"Tree scorers, one thread, {f['scorer_rows']:,} rows of the run's features "
+             "(`compiled_trees`; identical sums checked):", "",
+             "| ensemble | member | trees | leaves: mean / max | walk | bitvectors | speed-up |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for row in f["scorers"]:
+        lines.append(f"| {row['ensemble']} | {row['member']} | {row['trees']} | "
+                     f"{row['mean_leaves']:.1f} / {row['max_leaves']} | "
+                     f"{row['walk_s'] * 1000:.0f} ms | {row['bitvectors_s'] * 1000:.0f} ms | "
+                     f"{row['walk_s'] / row['bitvectors_s']:.1f}x |")
+    walk = sum(row["walk_s"] for row in f["scorers"])
+    bits = sum(row["bitvectors_s"] for row in f["scorers"])
+    lines += [f"| every member | | | | {walk:.2f} s | {bits:.2f} s | {walk / bits:.1f}x |", ""]
+    return lines
 
 
 def _verdict(live_met: bool, batch_met: bool) -> str:
     """The section's conclusion, from what was met."""
     if live_met and batch_met:
         return "Every governor goal is met."
-    batch = ("batch scoring is bound by walking the ensembles' trees, about 5,000 per bar "
+    batch = ("batch scoring is bound by scoring the ensembles' trees, about 5,000 per bar "
              "(docs/governor.md, \"Speed\")")
     if live_met:
         return f"**Batch goal missed (see the table).** The live goals are met; {batch}."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import multiprocessing
 
 import lightgbm as lgb
 import numpy as np
@@ -223,3 +224,19 @@ def test_row_max_and_sum_equal_numpys_bit_for_bit(width):
         values[rng.random(values.shape) < 0.01] = np.nan
         np.testing.assert_array_equal(_row_sum(values), values.sum(axis=1, keepdims=True))
         np.testing.assert_array_equal(_row_max(values), values.max(axis=1, keepdims=True))
+
+
+def _probabilities_in_child(trees: CompiledTrees, values: np.ndarray) -> np.ndarray:
+    return trees.predict_proba(values)
+
+
+def test_a_forked_process_scores_with_threads_of_its_own(market):
+    """A child forked after the parent started its scoring threads (a parallel runner, a
+    serving worker) starts its own instead of waiting on threads it does not have."""
+    models, _ = market
+    trees = CompiledTrees.from_model(models["lightgbm"])
+    values = market_like(2 * ROWS_PER_THREAD + 7, seed=8)[0].to_numpy()
+    expected = trees.predict_proba(values)  # the parent's threads now exist
+    with multiprocessing.get_context("fork").Pool(1) as child:
+        scored = child.apply_async(_probabilities_in_child, (trees, values)).get(timeout=120)
+    np.testing.assert_array_equal(scored, expected)

@@ -17,8 +17,8 @@ Two scorers give the same sums:
   in ascending order until one is not below ``x``) clears its mask from its tree's word;
   the exit leaf is the lowest bit left standing. No branch depends on where a row goes in
   a tree, and a block of consecutive bars shares each threshold read, since neighbouring
-  bars have close feature values. About five times faster than walking on the analyst's
-  LightGBM members (``docs/decisions.md``).
+  bars have close feature values. Five to seven times faster than walking on the
+  analyst's boosted members (``docs/decisions.md``).
 * **Tree walks**, for deep trees (a random forest grown to depth 14 has hundreds of
   leaves, where walking 14 nodes is cheaper than clearing hundreds of masks): rows in
   blocks, every tree over a block while its nodes are in cache.
@@ -413,11 +413,20 @@ def _row_sum(values: np.ndarray) -> np.ndarray:
     return functools.reduce(np.add, values.T)[:, None]
 
 
-@functools.cache
+_POOL: dict[int, ThreadPoolExecutor] = {}  # process id -> its scoring threads
+
+
 def _scoring_threads() -> ThreadPoolExecutor:
-    """One pool of scoring threads for the process (starting threads per call costs about
-    a millisecond each, on a batch that asks a dozen models)."""
-    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="compiled-trees")
+    """One pool of scoring threads per process (starting threads per call costs about a
+    millisecond each, on a batch that asks a dozen models). Keyed by process id: a forked
+    child (a parallel runner, a serving worker) inherits the parent's pool object but not
+    its threads, and would wait on it forever."""
+    pid = os.getpid()
+    if pid not in _POOL:
+        _POOL.clear()
+        _POOL[pid] = ThreadPoolExecutor(os.cpu_count() or 1,
+                                        thread_name_prefix="compiled-trees")
+    return _POOL[pid]
 
 
 def _expf(x: np.ndarray) -> np.ndarray:
