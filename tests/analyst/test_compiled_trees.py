@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
+import sys
+import threading
 
 import lightgbm as lgb
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 import xgboost as xgb
 from sklearn.ensemble import RandomForestClassifier
 
+from ares_kedro.analyst import compiled_trees
 from ares_kedro.analyst.compiled_trees import (
     MAX_LEAVES_FOR_BITVECTORS,
     ROWS_PER_BITVECTOR_BLOCK,
@@ -148,6 +151,11 @@ def test_wrong_shapes_and_unknown_models_are_refused(market):
     trees = CompiledTrees.from_model(models["lightgbm"])
     with pytest.raises(ValueError, match=r"rows must be \(n, 4\)"):
         trees.predict_proba(unseen.to_numpy()[:, :3])
+    features, labels = market_like(300, seed=10)
+    zero_is_missing = xgb.XGBClassifier(n_estimators=3, missing=0.0).fit(
+        features, np.unique(labels, return_inverse=True)[1])
+    with pytest.raises(ValueError, match=r"missing=0\.0 is not supported"):
+        CompiledTrees.from_model(zero_is_missing)
     with pytest.raises(TypeError, match="cannot compile a LogisticRegression"):
         from sklearn.linear_model import LogisticRegression
 
@@ -240,3 +248,54 @@ def test_a_forked_process_scores_with_threads_of_its_own(market):
     with multiprocessing.get_context("fork").Pool(1) as child:
         scored = child.apply_async(_probabilities_in_child, (trees, values)).get(timeout=120)
     np.testing.assert_array_equal(scored, expected)
+
+
+def test_nodes_pruning_removed_are_left_out_of_the_bitvectors():
+    """XGBoost's model keeps the nodes its pruning removed (``gamma``); no row reaches
+    them, so they must not become entries (a word index of -1 would wrap around)."""
+    features, labels = market_like(3_000, seed=9, missing_share=0.1)
+    model = XGBoostClassifier({"n_estimators": 10, "max_depth": 8, "gamma": 1.0,
+                               "tree_method": "exact", "random_state": 0}
+                              ).fit(features, labels)
+    trees = CompiledTrees.from_model(model)
+    bitvectors = trees.bitvectors
+    reached = np.zeros(trees.left.size, dtype=bool)
+    for root in trees.roots:
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            reached[node] = True
+            if trees.left[node] != node:
+                stack += [trees.left[node], trees.right[node]]
+    assert not reached.all()  # the model does hold pruned nodes
+    for words, keeps in ((bitvectors.word, bitvectors.keep),
+                         (bitvectors.missing_word, bitvectors.missing_keep)):
+        assert ((words >= 0) & (words < bitvectors.tree_word_start[-1])).all()
+        assert (keeps != np.uint64(0xFFFF_FFFF_FFFF_FFFF)).all()  # each clears a leaf
+    np.testing.assert_array_equal(trees.raw_scores(features.to_numpy()),
+                                  walked(trees).raw_scores(features.to_numpy()))
+
+
+def test_threads_asking_at_once_share_one_scoring_pool(monkeypatch):
+    """The first calls of several threads in a new process make one pool, not one each
+    (without the lock about 2 % of such rounds made two)."""
+    monkeypatch.setattr(compiled_trees, "_POOL", {})
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        for _ in range(2_000):
+            compiled_trees._POOL.clear()  # as in a process that has no pool yet
+            barrier, pools = threading.Barrier(8), []
+
+            def ask(barrier=barrier, pools=pools):
+                barrier.wait()
+                pools.append(compiled_trees._scoring_threads())
+
+            callers = [threading.Thread(target=ask) for _ in range(8)]
+            for caller in callers:
+                caller.start()
+            for caller in callers:
+                caller.join()
+            assert len({id(pool) for pool in pools}) == 1
+    finally:
+        sys.setswitchinterval(interval)

@@ -38,8 +38,9 @@ It reproduces each library's own rules, so its probabilities equal the library's
   class fractions.
 
 ``tests/analyst/test_compiled_trees.py`` checks the equality against each library on
-data with missing values. Categorical splits, linear trees and LightGBM's
-``zero_as_missing`` are not part of any model Ares trains; a model using them is refused.
+data with missing values. Categorical splits, linear trees, LightGBM's
+``zero_as_missing`` and an XGBoost ``missing`` other than NaN are not part of any model
+Ares trains; a model using them is refused.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import functools
 import json
 import os
 import re
+import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -257,10 +259,13 @@ class CompiledTrees:
 
         if isinstance(model, lgb.LGBMClassifier):
             return _from_lightgbm(model)
-        if isinstance(model, xgb.XGBClassifier):
-            return _from_xgboost(model.get_booster(), np.asarray(model.classes_))
-        if isinstance(getattr(model, "model_", None), xgb.XGBClassifier):
-            return _from_xgboost(model.model_.get_booster(), np.asarray(model.classes_))
+        inner = model if isinstance(model, xgb.XGBClassifier) else getattr(model, "model_", None)
+        if isinstance(inner, xgb.XGBClassifier):
+            missing = inner.get_params().get("missing", np.nan)
+            if missing is not None and not np.isnan(missing):
+                raise ValueError(f"compiled trees: XGBoost with missing={missing!r} is not "
+                                 "supported (only NaN marks a missing value)")
+            return _from_xgboost(inner.get_booster(), np.asarray(model.classes_))
         if isinstance(model, RandomForestClassifier | DecisionTreeClassifier):
             return _from_sklearn(model)
         raise TypeError(f"cannot compile a {type(model).__name__}: LightGBM, XGBoost and "
@@ -363,7 +368,8 @@ class LeafBitvectors:
         tree_word_start = np.concatenate([[0], np.cumsum(words)]).astype(np.int64)
         tree_leaf_start = np.concatenate([[0], np.cumsum(leaves)]).astype(np.int64)
 
-        split_nodes = np.flatnonzero(rank < 0)
+        # split nodes a row can reach (XGBoost's JSON keeps the nodes pruning removed)
+        split_nodes = np.flatnonzero(first >= 0)
         low, high = first[split_nodes], split[split_nodes]  # left subtree: [low, high)
         first_word, last_word = low // WORD_BITS, (high - 1) // WORD_BITS
         span = last_word - first_word + 1  # a left subtree may cross word boundaries
@@ -414,19 +420,25 @@ def _row_sum(values: np.ndarray) -> np.ndarray:
 
 
 _POOL: dict[int, ThreadPoolExecutor] = {}  # process id -> its scoring threads
+_POOL_LOCK = threading.Lock()
 
 
 def _scoring_threads() -> ThreadPoolExecutor:
     """One pool of scoring threads per process (starting threads per call costs about a
     millisecond each, on a batch that asks a dozen models). Keyed by process id: a forked
     child (a parallel runner, a serving worker) inherits the parent's pool object but not
-    its threads, and would wait on it forever."""
+    its threads, and would wait on it forever. Callers never score from inside the pool
+    (a task waiting on tasks queued behind it would wait forever)."""
     pid = os.getpid()
-    if pid not in _POOL:
-        _POOL.clear()
-        _POOL[pid] = ThreadPoolExecutor(os.cpu_count() or 1,
-                                        thread_name_prefix="compiled-trees")
-    return _POOL[pid]
+    pool = _POOL.get(pid)
+    if pool is not None:
+        return pool
+    with _POOL_LOCK:  # several threads' first calls make one pool
+        if pid not in _POOL:
+            _POOL.clear()
+            _POOL[pid] = ThreadPoolExecutor(os.cpu_count() or 1,
+                                            thread_name_prefix="compiled-trees")
+        return _POOL[pid]
 
 
 def _expf(x: np.ndarray) -> np.ndarray:
