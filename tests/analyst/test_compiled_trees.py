@@ -271,7 +271,7 @@ def test_nodes_pruning_removed_are_left_out_of_the_bitvectors():
     for words, keeps in ((bitvectors.word, bitvectors.keep),
                          (bitvectors.missing_word, bitvectors.missing_keep)):
         assert ((words >= 0) & (words < bitvectors.tree_word_start[-1])).all()
-        assert (keeps != np.uint64(0xFFFF_FFFF_FFFF_FFFF)).all()  # each clears a leaf
+        assert (keeps != compiled_trees.ALL_LEAVES).all()  # each clears a leaf
     np.testing.assert_array_equal(trees.raw_scores(features.to_numpy()),
                                   walked(trees).raw_scores(features.to_numpy()))
 

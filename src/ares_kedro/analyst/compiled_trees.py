@@ -103,8 +103,9 @@ def _accumulate(rows, first_row, last_row, single_precision, roots, tree_output,
 
 @numba.njit(cache=True, nogil=True)
 def _accumulate_exits(rows, first_row, last_row, single_precision, block_rows,
-                      feature_start, threshold, word, keep, missing_start, missing_word, missing_keep, tree_word_start,
-                      tree_leaf_start, tree_output, leaf_value, out):  # pragma: no cover
+                      feature_start, threshold, word, keep, missing_start, missing_word,
+                      missing_keep, tree_word_start, tree_leaf_start, tree_output,
+                      leaf_value, out):  # pragma: no cover (compiled)
     """Add every tree's exit-leaf value to ``out`` for rows ``first_row:last_row``, found
     with leaf bitvectors (see the module docstring and :class:`LeafBitvectors`). A block's
     sums are kept beside its words and added in tree order, as the walk adds them."""
@@ -163,11 +164,13 @@ def _accumulate_exits(rows, first_row, last_row, single_precision, block_rows,
             first_leaf = tree_leaf_start[tree]
             n_words = tree_word_start[tree + 1] - first_word
             if n_words == 0:  # a tree that never split: its one leaf
-                for c in range(width):
-                    if target < 0 or c == target:
-                        value = leaf_value[first_leaf, 0 if target >= 0 else c]
+                if target >= 0:
+                    for r in range(m):
+                        sums[target, r] += leaf_value[first_leaf, 0]
+                else:
+                    for c in range(width):
                         for r in range(m):
-                            sums[c, r] += value
+                            sums[c, r] += leaf_value[first_leaf, c]
                 continue
             if n_words == 1 and target >= 0:
                 for r in range(m):  # one word, one output: the common case, vectorised
@@ -336,10 +339,10 @@ class LeafBitvectors:
 
     Each tree's leaves are numbered left to right and held in ``ceil(leaves / 64)`` words
     (tree t's words are ``tree_word_start[t]:tree_word_start[t + 1]``; none for a tree
-    that never split). An entry is one
-    word of one split node's mask: when a row goes right at that node (``x > threshold``,
-    or a missing ``x`` where the node sends missing values right), ``word &= keep`` clears
-    the leaves of its left subtree. A row's exit leaf is the lowest leaf no entry cleared.
+    that never split). An entry is one word of one split node's mask: when a row goes
+    right at that node (``x > threshold``, or a missing ``x`` where the node sends missing
+    values right), ``word &= keep`` clears the leaves of its left subtree. A row's exit
+    leaf is the lowest leaf no entry cleared.
     """
 
     feature_start: np.ndarray  # (features + 1,) entries of feature f: [start[f], start[f+1])

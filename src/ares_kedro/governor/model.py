@@ -87,9 +87,8 @@ def prepared_rows(prepare: ColumnTransformer, rows: pd.DataFrame | Mapping[str, 
             or not isinstance(scaler, StandardScaler) or encoder.handle_unknown != "ignore"
             or encoder.drop is not None or not (scaler.with_mean and scaler.with_std)):
         return prepare.transform(rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows))
-    n_rows = len(rows) if isinstance(rows, pd.DataFrame) else len(rows[categorical[0]])
     width = sum(len(known) for known in encoder.categories_)
-    prepared = np.empty((n_rows, width + len(numeric)))
+    prepared = np.empty((len(rows[categorical[0]]), width + len(numeric)))
     position = 0
     for column, known in zip(categorical, encoder.categories_, strict=True):
         values = np.asarray(rows[column], dtype=object)
@@ -97,9 +96,11 @@ def prepared_rows(prepare: ColumnTransformer, rows: pd.DataFrame | Mapping[str, 
             prepared[:, position] = values == category
             position += 1
     numbers = prepared[:, position:]
-    numbers[:] = (feature_matrix(rows, numeric) if isinstance(rows, pd.DataFrame)
-                  else np.column_stack([np.asarray(rows[column], dtype=float)
-                                        for column in numeric]))
+    if isinstance(rows, pd.DataFrame):
+        numbers[:] = feature_matrix(rows, numeric)
+    else:
+        for k, column in enumerate(numeric):
+            numbers[:, k] = np.asarray(rows[column], dtype=float)
     numbers -= scaler.mean_
     numbers /= scaler.scale_
     return prepared
