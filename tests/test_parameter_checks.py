@@ -62,12 +62,12 @@ BAD = {
         lambda p: p["tactician"]["models"]["lightgbm"].update(depth_charge=3), "depth_charge"),
     "governor early stopping on half the rows": (
         lambda p: p["governor"]["model"].update(early_stopping_share=0.6), "governor.model"),
-    "governor threshold range upside down": (
-        lambda p: p["governor"]["final_optimisation"].update(confidence_threshold=[0.8, 0.4]),
-        "confidence_threshold"),
-    "governor confidence threshold above one": (
-        lambda p: p["governor"].update(overall_confidence_threshold=1.5),
-        "overall_confidence_threshold"),
+    "governor margin range upside down": (
+        lambda p: p["governor"]["final_optimisation"].update(expected_return_margin=[2.0, 0.5]),
+        "expected_return_margin"),
+    "governor label family unknown": (
+        lambda p: p["analyst"]["target_search"].update(label_families=["tea_leaves"]),
+        "label_families"),
     "validation market without fees": (
         lambda p: p["validation"]["costs"]["fees"].pop("um_futures"), "validation.costs.fees"),
     "validation slippage model unknown": (

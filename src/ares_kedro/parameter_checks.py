@@ -101,8 +101,6 @@ def check_governor(governor: dict[str, Any]) -> None:
 
     GovernorModelParams.from_params(governor["model"])
     FinalOptimisationParams.from_params(governor["final_optimisation"])
-    if not 0 < governor["overall_confidence_threshold"] <= 1:
-        raise ValueError("governor.overall_confidence_threshold must be in (0, 1]")
 
 
 def check_tactician(tactician: dict[str, Any], feature_names: list[str] | None) -> None:

@@ -220,8 +220,8 @@ HEADLINES = {  # dataset -> how to pick the manifest's metrics from it
         "deflated_sharpe"], "pbo": d["pbo"].get("pbo")},
     "validation_ab_test": lambda d: {"ab_decision": d["decision"]},
     "governor_final_params": lambda d: {"governor_acts": d["acts"],
-                                        "confidence_threshold": d[
-                                            "overall_confidence_threshold"]},
+                                        "expected_return_margin": d[
+                                            "expected_return_margin"]},
 }
 
 

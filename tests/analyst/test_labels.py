@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ares_kedro.analyst.labels import BarrierParams, triple_barrier_labels, uniqueness
+from ares_kedro.analyst.labels import (
+    BarrierParams,
+    barrier_record,
+    triple_barrier_labels,
+    uniqueness,
+)
 
 PARAMS = BarrierParams(take_profit=0.02, stop_loss=0.01, holding_bars=4, round_trip_fee=0.001)
 
@@ -158,3 +163,60 @@ def test_trade_returns_are_net_take_profit_net_stop_or_the_move_at_the_horizon_a
     # bar 3 (close 101): nothing is reached in 4 bars; the long earns 0 minus fees
     assert trades["long_outcome"].iloc[3] == 0
     assert trades["long_return"].iloc[3] == pytest.approx(101 / 101 - 1 - 0.001)
+
+
+# ---- fixed-horizon labels (the sign of the net forward return)
+
+FIXED = BarrierParams.from_params({"take_profit": None, "stop_loss": None, "holding_bars": 2,
+                                   "round_trip_fee": 0.001, "label_family": "fixed_horizon"})
+
+
+def test_a_fixed_horizon_label_is_the_side_that_earns_its_costs_at_the_horizon():
+    closes = [100, 101, 100.5, 100.55, 100.52, 99.0, 99.0, 99.0]
+    frame = bars([(c, c, c) for c in closes])
+    labels = triple_barrier_labels(frame, FIXED)
+    # bar 0: +0.5 % in 2 bars -> LONG; bar 2: +0.02 % < the fee -> HOLD; bar 3: -1.5 % -> SHORT
+    assert list(labels["label"].iloc[:4]) == ["LONG", "SHORT", "HOLD", "SHORT"]
+    assert (labels["label_end"].iloc[:6] == np.arange(6) + 2).all()
+    assert list(labels["is_labelled"]) == [True] * 6 + [False] * 2  # the horizon must exist
+
+
+def test_a_fixed_horizon_label_has_no_price_barriers_and_a_payoff_of_one():
+    assert FIXED.take_profit == FIXED.stop_loss == float("inf") and FIXED.payoff_ratio == 1.0
+    assert PARAMS.payoff_ratio == pytest.approx(2.0)
+    record = barrier_record(FIXED)
+    assert record["take_profit"] is None and record["label_family"] == "fixed_horizon"
+    assert BarrierParams.from_params(record) == FIXED
+    assert BarrierParams.from_params(barrier_record(PARAMS)) == PARAMS
+    with pytest.raises(ValueError, match="label_family"):
+        BarrierParams.from_params({**record, "label_family": "astrology"})
+
+
+def test_a_one_bar_edge_survives_fixed_horizon_labelling():
+    """Returns that follow a visible signal one bar later: the 1-bar fixed-horizon label
+    agrees with the signal far more often than chance, the triple-barrier label of the
+    same bars mostly says HOLD."""
+    rng = np.random.default_rng(0)
+    signal = rng.standard_normal(5_000)
+    step = 0.004 * (rng.standard_normal(5_000) + 1.0 * np.r_[0.0, signal[:-1]])
+    closes = 100 * np.exp(np.cumsum(step))
+    frame = bars([(c * 1.001, c * 0.999, c) for c in closes])
+    one_bar = BarrierParams.from_params({**barrier_record(FIXED), "holding_bars": 1})
+    labels = triple_barrier_labels(frame, one_bar)["label"].to_numpy().astype(str)
+    directional = labels != "HOLD"
+    agrees = (labels == np.where(signal > 0, "LONG", "SHORT"))[directional]
+    assert directional.mean() > 0.5 and agrees.mean() > 0.7
+    barrier = triple_barrier_labels(frame, BarrierParams(0.02, 0.01, 1, 0.001))
+    assert (barrier["label"] == "HOLD").mean() > 0.9
+
+
+def test_fixed_horizon_labels_never_look_past_their_horizon():
+    rng = np.random.default_rng(2)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 300)))
+    frame = bars([(c, c, c) for c in closes])
+    params = BarrierParams.from_params({**barrier_record(FIXED), "holding_bars": 5})
+    full = triple_barrier_labels(frame, params)
+    cut = triple_barrier_labels(frame.iloc[:200], params)
+    known = cut["is_labelled"].to_numpy()
+    assert (cut["label"][known] == full["label"].iloc[:200][known]).all()
+    assert known.sum() == 195

@@ -19,7 +19,7 @@ from ares_kedro.analyst.trade_scoring import trade_list, trade_performance
 MODEL = {"n_estimators": 30, "num_leaves": 7, "min_child_samples": 20, "n_jobs": 1}
 SEARCH = {"n_trials": 2, "take_profit": [0.01, 0.03], "stop_loss": [0.005, 0.02],
           "holding_bars": [6, 12], "objectives": ["sharpe"], "cv_folds": 3,
-          "min_trades": 5, "seed": 1}
+          "min_trades": 5, "seed": 1, "label_families": ["triple_barrier"], "min_edge": 0.0}
 
 
 def random_walk(n: int = 3000, seed: int = 0) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """The governor: trained only on out-of-sample opinions, one Pipeline from raw row to
-decision, HOLD below the confidence threshold, sizes from the tactician's rules, and a
-final-parameter study that records its Pareto front and trial count."""
+decision, trades the direction of its edge where the expected net return clears the gate,
+sizes from the tactician's rules, and a final-parameter study that records its Pareto
+front, its trial count and why it acts or holds."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ import pandas as pd
 import pytest
 
 from ares_kedro.analyst.labels import LABELS, BarrierParams, barrier_trades
-from ares_kedro.governor.decisions import governor_decisions
+from ares_kedro.governor.decisions import (
+    EdgeGate,
+    ExpectedReturnMap,
+    expected_return_map,
+    governor_decisions,
+)
 from ares_kedro.governor.final_parameters import (
     DecisionInputs,
     FinalOptimisationParams,
-    decision_threshold,
+    decision_gate,
     optimise_final_parameters,
 )
 from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
@@ -57,26 +63,60 @@ def no_signals(index: pd.Index) -> pd.DataFrame:
                         index=index[:0])
 
 
-def test_below_the_confidence_threshold_the_decision_is_hold():
-    proba = np.array([[0.6, 0.3, 0.1], [0.5, 0.2, 0.3], [0.1, 0.7, 0.2], [0.2, 0.2, 0.6],
-                      [np.nan, np.nan, np.nan]])
-    index = pd.RangeIndex(5)
-    decided = governor_decisions(proba, 0.55, np.full(5, 0.5), np.zeros(5), 2.0, SIZING,
-                                 CONTEXT, index)
-    assert list(decided["prediction"]) == ["LONG", "LONG", "SHORT", "HOLD", "HOLD"]
-    assert list(decided["decision"]) == ["LONG", "HOLD", "SHORT", "HOLD", "HOLD"]
-    assert list(decided["side"]) == [1, 0, -1, 0, 0]
+def test_the_governor_trades_the_direction_of_its_edge_beyond_the_gate():
+    """HOLD is the most probable class of every row but the third: the argmax would never
+    trade; the edge p_long - p_short does, where it clears the gate."""
+    proba = np.array([[0.35, 0.05, 0.6], [0.3, 0.25, 0.45], [0.1, 0.7, 0.2],
+                      [0.2, 0.2, 0.6], [np.nan, np.nan, np.nan], [0.05, 0.25, 0.7]])
+    gate = EdgeGate(long_edge=0.1, short_edge=0.3)
+    decided = governor_decisions(proba, gate, np.full(6, 0.5), np.zeros(6), 1.0, SIZING,
+                                 CONTEXT, pd.RangeIndex(6))
+    assert list(decided["prediction"]) == ["LONG", "LONG", "SHORT", "HOLD", "HOLD", "SHORT"]
+    assert list(decided["decision"]) == ["LONG", "HOLD", "SHORT", "HOLD", "HOLD", "HOLD"]
+    assert list(decided["side"]) == [1, 0, -1, 0, 0, 0]
+    np.testing.assert_allclose(decided["edge"].iloc[[0, 2]], [0.3, -0.6])
+    # confidence: the predicted side's share of the two directional outcomes
+    assert decided["confidence"].iloc[0] == pytest.approx(0.35 / 0.4)
     assert decided["size"].iloc[0] > 0 > decided["size"].iloc[2]
-    assert (decided["size"].iloc[[1, 3, 4]] == 0).all()
+    assert (decided["size"].iloc[[1, 3, 4, 5]] == 0).all()
     assert decided["size"].abs().max() <= SIZING.max_position
 
 
-def test_an_entry_against_the_daily_trend_is_sized_down():
-    proba = np.array([[0.7, 0.2, 0.1]] * 2)
-    decided = governor_decisions(proba, 0.55, np.full(2, 0.5), np.array([1, -1]), 2.0, SIZING,
-                                 CONTEXT, pd.RangeIndex(2))
-    with_trend, against = decided["size"]
-    assert against == pytest.approx(with_trend * CONTEXT.against_daily_trend_scale)
+def test_a_gate_that_never_opens_holds_everywhere():
+    proba = np.array([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05]])
+    decided = governor_decisions(proba, EdgeGate.never(), np.full(2, 0.5), np.zeros(2), 1.0,
+                                 SIZING, CONTEXT, pd.RangeIndex(2))
+    assert (decided["decision"] == "HOLD").all() and (decided["size"] == 0).all()
+    assert EdgeGate.from_record(EdgeGate.never().record()) == EdgeGate.never()
+
+
+def test_the_gate_opens_where_the_expected_net_return_beats_the_margin():
+    """Net returns rise with the edge for the long and fall for the short: the fitted map
+    is monotone and the gate sits where the expected net return crosses the margin."""
+    rng = np.random.default_rng(0)
+    edge = rng.uniform(-0.5, 0.5, 20_000)
+    long_return = 0.01 * edge - 0.002 + rng.normal(0, 0.002, edge.size)
+    short_return = -0.01 * edge - 0.002 + rng.normal(0, 0.002, edge.size)
+    returns = ExpectedReturnMap.fit(edge, long_return, short_return, bin_rows=200)
+    assert (np.diff(returns.long_return) >= 0).all() and (np.diff(returns.short_return) <= 0).all()
+    assert returns.rows == edge.size and len(returns.edge_low) == edge.size // 200
+    gate = returns.gate(margin=0.0)
+    assert gate.long_edge == pytest.approx(0.2, abs=0.03)
+    assert gate.short_edge == pytest.approx(0.2, abs=0.03)
+    stricter = returns.gate(margin=0.001)
+    assert stricter.long_edge > gate.long_edge and stricter.short_edge > gate.short_edge
+    assert returns.gate(margin=0.01) == EdgeGate.never()  # no edge earns 1 % a trade
+    again = ExpectedReturnMap.from_record(returns.record())
+    assert again.gate(0.0) == gate
+
+
+def test_an_edge_that_does_not_pay_its_costs_opens_no_gate():
+    rng = np.random.default_rng(1)
+    edge = rng.uniform(-0.5, 0.5, 5_000)
+    noise = rng.normal(0, 0.004, (2, edge.size))
+    returns = ExpectedReturnMap.fit(edge, noise[0] - 0.002, noise[1] - 0.002, bin_rows=50)
+    assert returns.gate(margin=0.0) == EdgeGate.never()
+    assert returns.best_expected_return() < 0.001
 
 
 def test_the_governor_learns_only_from_out_of_sample_opinions(monkeypatch):
@@ -170,8 +210,8 @@ def _leaning_towards(outcome: np.ndarray, seed: int, noise: float) -> np.ndarray
     return np.stack([p_long, (1 - p_long) / 2, (1 - p_long) / 2], axis=1)
 
 
-def _study(n_trials: int, low: float, high: float, min_trades: int) -> FinalOptimisationParams:
-    return FinalOptimisationParams(n_trials=n_trials, seed=1, confidence_threshold=[low, high],
+def _study(n_trials: int, min_trades: int) -> FinalOptimisationParams:
+    return FinalOptimisationParams(n_trials=n_trials, seed=1, expected_return_margin=[-0.5, 2.0],
                                    target_volatility=[0.2, 1.0], max_position=[0.2, 1.0],
                                    max_drawdown_limit=0.3, min_trades=min_trades,
                                    min_validation_sharpe=0.0)
@@ -183,31 +223,35 @@ def test_the_final_parameter_study_reports_its_front_and_resumes(tmp_path):
     # probabilities that lean towards the long trade's outcome (an edge to find)
     proba = _leaning_towards((trades["long_outcome"] == 1).to_numpy(), seed=3, noise=0.1)
     inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
-    params = _study(8, 0.34, 0.7, min_trades=5)
+    params = _study(8, min_trades=5)
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
-                                       storage, show_progress_bar=False, default_threshold=0.55)
+                                       storage, show_progress_bar=False)
     assert result["trials_run"] == 8 and result["pareto_front"]
-    assert 0.34 <= result["overall_confidence_threshold"] <= 0.7
+    assert -0.5 <= result["expected_return_margin"] <= 2.0
     assert result["chosen_trial"] in {t["trial"] for t in result["pareto_front"]}
     assert result["chosen_metrics"]["sharpe"] > 0  # the edge is found, net of costs
-    assert result["acts"] and decision_threshold(result) == result["overall_confidence_threshold"]
+    assert result["acts"] and decision_gate(result) == EdgeGate.from_record(result["gate"])
+    assert decision_gate(result).long_edge < float("inf")
+    assert "validation net Sharpe" in result["why"]
     again = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
-                                      storage, show_progress_bar=False, default_threshold=0.55)
+                                      storage, show_progress_bar=False)
     assert again["trials_run"] == 8 and again["chosen_trial"] == result["chosen_trial"]
 
 
-def test_a_governor_that_never_trades_keeps_the_defaults_and_says_so(tmp_path):
+def test_a_governor_without_an_edge_holds_and_says_why(tmp_path):
     n = 300
-    bars, trades = _market(n, seed=0, step=0.0)
-    proba = np.tile([0.2, 0.2, 0.6], (n, 1))  # always HOLD
+    bars, trades = _market(n, seed=0, step=0.0)  # a flat market: every trade loses its costs
+    proba = np.tile([0.45, 0.1, 0.45], (n, 1))
     inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
     result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0,
-                                       _study(4, 0.34, 0.7, min_trades=1),
-                                       f"sqlite:///{tmp_path / 's.db'}", False, 0.55)
-    assert result["overall_confidence_threshold"] == 0.55 and result["chosen_trial"] is None
+                                       _study(4, min_trades=1),
+                                       f"sqlite:///{tmp_path / 's.db'}", False)
+    assert not result["acts"] and result["chosen_trial"] is None and result["gate"] is None
     assert result["trials_run"] == 4 and result["pareto_front"] == []
-    assert "defaults kept" in result["objective_note"]
+    assert "min_trades" in result["why"] and "round-trip cost" in result["why"]
+    assert result["best_expected_net_return"] == pytest.approx(-0.001)
+    assert decision_gate(result) == EdgeGate.never()
 
 
 def test_a_governor_that_loses_on_validation_does_not_trade(tmp_path):
@@ -217,10 +261,18 @@ def test_a_governor_that_loses_on_validation_does_not_trade(tmp_path):
     proba = _leaning_towards((trades["long_outcome"] != 1).to_numpy(), seed=4, noise=0.05)
     inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
     result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0,
-                                       _study(6, 0.34, 0.6, min_trades=5),
-                                       f"sqlite:///{tmp_path / 's.db'}", False, 0.55)
-    assert result["chosen_metrics"]["sharpe"] < 0 and not result["acts"]
-    assert decision_threshold(result) == float("inf")
-    decided = governor_decisions(proba, decision_threshold(result), np.full(n, 0.5),
+                                       _study(6, min_trades=5),
+                                       f"sqlite:///{tmp_path / 's.db'}", False)
+    assert not result["acts"]
+    assert decision_gate(result) == EdgeGate.never()
+    decided = governor_decisions(proba, decision_gate(result), np.full(n, 0.5),
                                  np.zeros(n), 1.0, SIZING, CONTEXT, bars.index)
     assert (decided["decision"] == "HOLD").all() and (decided["size"] == 0).all()
+
+
+def test_the_expected_return_map_reads_the_trades_at_the_rows():
+    bars, trades = _market(50, seed=2)
+    proba = np.tile([0.5, 0.2, 0.3], (10, 1))
+    returns = expected_return_map(proba, np.arange(10, 20), trades, bin_rows=50)
+    assert returns.rows == 10
+    assert returns.long_return[0] == pytest.approx(trades["long_return"].iloc[10:20].mean())

@@ -18,6 +18,8 @@ import pandas as pd
 import pytest
 
 from ares_kedro.analyst.baseline import log_loss
+from ares_kedro.governor.decisions import EdgeGate
+from ares_kedro.governor.final_parameters import decision_gate
 from ares_kedro.regimes import REGIMES
 from tests.pipelines.conftest import run_pipelines
 
@@ -250,16 +252,19 @@ def check_tactician_outputs(out, validation_start):
 
 def check_governor_outputs(out, splits):
     """The governor: trained on validation bars (out of fold there), decisions on validation
-    and test, HOLD below its tuned threshold, compared with every baseline."""
+    and test, HOLD inside its tuned gate, compared with every baseline."""
     validation_start = pd.Timestamp(splits["validation"]["first_bar"])
     test_start = pd.Timestamp(splits["test"]["first_bar"])
     oof = out["governor_oof"]
     assert oof.index.min() >= validation_start and oof.index.max() < test_start
     decisions, final = out["governor_decisions"], out["governor_final"]
     assert set(decisions["period"]) == {"validation", "test"}
-    threshold = final["overall_confidence_threshold"]
+    gate = decision_gate(final)
     acting = decisions["decision"] != "HOLD"
-    assert (decisions.loc[acting, "confidence"] >= threshold).all()
+    edge = decisions["edge"]
+    assert ((edge >= gate.long_edge) | (-edge >= gate.short_edge))[acting].all()
+    assert not ((edge >= gate.long_edge) | (-edge >= gate.short_edge))[~acting].any()
+    assert final["why"] and final["acts"] == (gate != EdgeGate.never())
     assert (decisions.loc[~acting, "size"] == 0).all()
     assert (np.sign(decisions.loc[acting, "size"]) == decisions.loc[acting, "side"]).all()
     assert decisions["size"].abs().max() <= final["sizing"]["max_position"] + 1e-12
@@ -269,7 +274,7 @@ def check_governor_outputs(out, splits):
         models = metrics["periods"][period]
         assert {"governor", "class_prior", "single_lightgbm", "ensemble_GLOBAL"} <= set(models)
         assert all(m["classification"]["samples"] > 0 for m in models.values())
-        assert models["class_prior"]["trading"]["trades"] == 0  # the prior always says HOLD
+        assert metrics["gates"]["class_prior"] is not None  # every model has its own gate
     model = out["governor_model"]
     assert [name for name, _ in model.steps] == ["prepare", "model"]
 

@@ -1,4 +1,18 @@
-"""Triple-barrier labels, compiled with numba (no Python loop over events).
+"""Labels of the bars: triple-barrier or fixed-horizon, compiled with numba (no Python
+loop over events).
+
+Two label families (``BarrierParams.label_family``):
+
+* ``triple_barrier`` (below): take-profit, stop-loss and a time limit;
+* ``fixed_horizon``: no price barriers. The trade entered at bar t's close is left at the
+  close ``holding_bars`` later; LONG when the long trade earns more than the round-trip
+  fee, SHORT when the short trade does, HOLD otherwise: the sign of the net forward return
+  with a cost-aware "no trade" class. A 1-bar edge survives this label (a barrier label
+  with wide barriers mostly says HOLD). Trades of this family are time exits only, so a
+  new signal on the same side extends an open position instead of paying a new round
+  trip (``trades.attrs["time_exits"]``, :mod:`~ares_kedro.analyst.trade_scoring`).
+
+Triple barrier:
 
 For the bar t (entry at its close C_t), looking at the next ``holding_bars`` bars:
   * a long trade reaches its take-profit when a later high reaches
@@ -41,22 +55,48 @@ def in_label_order(classes: Any, proba: np.ndarray, labels: Any = LABELS) -> np.
 _NO_TOUCH = np.iinfo(np.int64).max
 
 
+TRIPLE_BARRIER, FIXED_HORIZON = "triple_barrier", "fixed_horizon"
+LABEL_FAMILIES = (TRIPLE_BARRIER, FIXED_HORIZON)
+
+
 @dataclass(frozen=True)
 class BarrierParams:
-    """Take-profit and stop-loss (fractions of price, net of fees) and horizon (bars)."""
+    """Take-profit and stop-loss (fractions of price, net of fees) and horizon (bars).
+
+    A ``fixed_horizon`` label has no price barriers: its take-profit and stop-loss are
+    infinite (written as null in ``optimal_target_params``)."""
 
     take_profit: float
     stop_loss: float
     holding_bars: int
     round_trip_fee: float  # fraction of price, entry plus exit
+    label_family: str = TRIPLE_BARRIER
+
+    @property
+    def payoff_ratio(self) -> float:
+        """Take-profit / stop-loss; 1 for fixed-horizon trades (symmetric outcomes)."""
+        if self.label_family == FIXED_HORIZON:
+            return 1.0
+        return self.take_profit / self.stop_loss
+
+    @property
+    def time_exits_only(self) -> bool:
+        return self.label_family == FIXED_HORIZON
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> BarrierParams:
         names = {f.name for f in fields(cls)}
-        missing = sorted(names - set(params))
+        required = names - {"label_family"}
+        missing = sorted(required - set(params))
         if missing:
             raise ValueError(f"analyst labels: missing {missing}")
-        spec = cls(**{n: params[n] for n in names})
+        values = {n: params[n] for n in names if n in params}
+        family = values.setdefault("label_family", TRIPLE_BARRIER)
+        if family not in LABEL_FAMILIES:
+            raise ValueError(f"label_family must be one of {LABEL_FAMILIES}, got {family!r}")
+        if family == FIXED_HORIZON:
+            values["take_profit"] = values["stop_loss"] = float("inf")
+        spec = cls(**values)
         if not spec.take_profit > 0 or not spec.stop_loss > 0:
             raise ValueError(f"take_profit and stop_loss must be > 0 (fractions of price), got "
                              f"{spec.take_profit} and {spec.stop_loss}")
@@ -186,7 +226,21 @@ def barrier_trades(bars: pd.DataFrame, params: BarrierParams,
             wins, params.take_profit, np.where(stopped, -params.stop_loss,
                                                sign * move_at_horizon - params.round_trip_fee))
         columns[f"{side}_outcome"] = outcome
-    return pd.DataFrame(columns, index=bars.index), ties
+    columns["close"] = close
+    table = pd.DataFrame(columns, index=bars.index)
+    table.attrs.update(time_exits=params.time_exits_only,
+                       round_trip_fee=float(params.round_trip_fee), holding_bars=horizon)
+    return table, ties
+
+
+def barrier_record(params: BarrierParams) -> dict[str, Any]:
+    """``params`` as JSON-able values (a fixed-horizon label's infinite barriers as None)."""
+    infinite = params.label_family == FIXED_HORIZON
+    return {"take_profit": None if infinite else float(params.take_profit),
+            "stop_loss": None if infinite else float(params.stop_loss),
+            "holding_bars": int(params.holding_bars),
+            "round_trip_fee": float(params.round_trip_fee),
+            "label_family": params.label_family}
 
 
 def triple_barrier_labels(bars: pd.DataFrame, params: BarrierParams,
@@ -201,8 +255,12 @@ def triple_barrier_labels(bars: pd.DataFrame, params: BarrierParams,
     rows = np.arange(n)
     horizon = int(params.holding_bars)
     long_exit, short_exit = trades["long_exit"].to_numpy(), trades["short_exit"].to_numpy()
-    long_wins = trades["long_outcome"].to_numpy() == 1
-    short_wins = trades["short_outcome"].to_numpy() == 1
+    if params.label_family == FIXED_HORIZON:  # the trade that earns its costs at the horizon
+        long_wins = trades["long_return"].to_numpy() > 0
+        short_wins = trades["short_return"].to_numpy() > 0
+    else:
+        long_wins = trades["long_outcome"].to_numpy() == 1
+        short_wins = trades["short_outcome"].to_numpy() == 1
     both = long_wins & short_wins  # both win on different bars: the earlier one counts
     is_long = (long_wins & ~short_wins) | (both & (long_exit < short_exit))
     is_short = (short_wins & ~long_wins) | (both & (short_exit < long_exit))
@@ -210,8 +268,9 @@ def triple_barrier_labels(bars: pd.DataFrame, params: BarrierParams,
     label_end = np.where(is_long, long_exit, np.where(is_short, short_exit, rows + horizon))
     label_end = np.minimum(label_end, n - 1)
     labelled = rows + horizon <= n - 1
-    # a label decided before the horizon is known even near the end of the data
-    labelled |= is_long | is_short
+    if params.label_family != FIXED_HORIZON:
+        # a barrier label decided before the horizon is known even near the end of the data
+        labelled |= is_long | is_short
     weights = np.zeros(n)  # unlabelled bars carry no weight
     weights[labelled] = uniqueness(rows[labelled], label_end[labelled], n)
     table = pd.DataFrame({

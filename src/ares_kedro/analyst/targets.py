@@ -1,10 +1,17 @@
-"""Choose take-profit, stop-loss and holding period with Optuna, on the training period only.
+"""Choose the label family, take-profit, stop-loss and holding period with Optuna, on the
+training period only.
+
+Label families (:mod:`~ares_kedro.analyst.labels`): ``triple_barrier`` (take-profit,
+stop-loss, holding period) and ``fixed_horizon`` (the sign of the net forward return over
+the holding period, HOLD when neither side earns its costs: a cost-aware "trade / no
+trade" label). ``label_families`` in conf lists those searched; a trial of the fixed
+horizon draws only its holding period.
 
 The hindsight profit of the labels themselves is perfect foresight and says nothing. The
 objective here is what a model can actually do with the labels a parameter set produces:
 a quick LightGBM baseline is fitted in purged, embargoed K-fold CV on the training period,
-its out-of-fold signals are traded one position at a time with those barriers (net of the
-round-trip fee), and the trades are scored: Sharpe by default, or several objectives at
+its out-of-fold signals (the sign of p_long - p_short beyond ``min_edge``) are traded one
+position at a time with those exits (net of the round-trip fee), and the trades are scored: Sharpe by default, or several objectives at
 once (Sharpe, maximum drawdown, win rate), in which case the Pareto point with the best
 Sharpe is chosen. The study lives in SQLite storage and resumes where it stopped.
 """
@@ -20,7 +27,15 @@ import optuna
 import pandas as pd
 
 from ares_kedro.analyst.baseline import fingerprint, out_of_fold_probabilities, samples_at_rows
-from ares_kedro.analyst.labels import BarrierParams, barrier_trades, triple_barrier_labels
+from ares_kedro.analyst.labels import (
+    FIXED_HORIZON,
+    LABEL_FAMILIES,
+    TRIPLE_BARRIER,
+    BarrierParams,
+    barrier_record,
+    barrier_trades,
+    triple_barrier_labels,
+)
 from ares_kedro.analyst.studies import run_resumable_study
 from ares_kedro.analyst.trade_scoring import (
     signals_from_probabilities,
@@ -47,6 +62,8 @@ class TargetSearchParams:
     cv_folds: int
     min_trades: int  # fewer out-of-fold trades: the trial is pruned (not enough evidence)
     seed: int
+    label_families: tuple[str, ...] = (TRIPLE_BARRIER,)  # searched as a categorical choice
+    min_edge: float = 0.0  # |p_long - p_short| a scored signal needs
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TargetSearchParams:
@@ -60,6 +77,13 @@ class TargetSearchParams:
         if values["holding_bars"][0] < 1:
             raise ValueError("analyst.target_search.holding_bars must start at 1 or more")
         values["objectives"] = tuple(values["objectives"])
+        families = tuple(values.get("label_families", (TRIPLE_BARRIER,)))
+        if not families or any(f not in LABEL_FAMILIES for f in families):
+            raise ValueError(f"analyst.target_search.label_families: a non-empty list from "
+                             f"{list(LABEL_FAMILIES)}, got {list(families)}")
+        values["label_families"] = families
+        if not 0 <= values.get("min_edge", 0.0) < 1:
+            raise ValueError("analyst.target_search.min_edge must be in [0, 1)")
         bad = [o for o in values["objectives"] if o not in DIRECTIONS]
         if not values["objectives"] or bad:
             raise ValueError(f"analyst.target_search.objectives: choose from "
@@ -90,7 +114,7 @@ def evaluate_targets(bars: pd.DataFrame, spec: TargetSamplesSpec, barriers: Barr
     proba = out_of_fold_probabilities(samples, baseline_model, search.cv_folds,
                                       embargo_bars, search.seed)
     trades, _ = barrier_trades(bars, barriers)
-    taken = trade_list(rows, signals_from_probabilities(proba), trades)
+    taken = trade_list(rows, signals_from_probabilities(proba, search.min_edge), trades)
     metrics = trade_performance(taken, int(rows[0]), int(rows[-1]), bars_per_year)
     counts = pd.Series(samples.labels).value_counts(normalize=True)
     metrics.update({f"share_{name.lower()}": float(counts.get(name, 0.0))
@@ -119,23 +143,38 @@ def optimise_targets(bars: pd.DataFrame, spec: TargetSamplesSpec, round_trip_fee
         sampler=optuna.samplers.TPESampler(seed=search.seed, multivariate=True))
 
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
-        barriers = BarrierParams(
-            take_profit=trial.suggest_float("take_profit", *search.take_profit, log=True),
-            stop_loss=trial.suggest_float("stop_loss", *search.stop_loss, log=True),
-            holding_bars=trial.suggest_int("holding_bars", *search.holding_bars),
-            round_trip_fee=round_trip_fee)
+        barriers = suggested_barriers(trial, search, round_trip_fee)
         if barriers.stop_loss <= round_trip_fee:
             raise optuna.TrialPruned("stop_loss within the round-trip fee")
         metrics = evaluate_targets(bars, spec, barriers, search, baseline_model, embargo_bars,
                                    bars_per_year)
         for key, value in metrics.items():
             trial.set_user_attr(key, value)
-        if metrics["trades"] < search.min_trades:
-            raise optuna.TrialPruned(f"{metrics['trades']} trades < min_trades")
+        if metrics["bets"] < search.min_trades:
+            raise optuna.TrialPruned(f"{metrics['bets']} bets < min_trades")
         return tuple(metrics[o] for o in search.objectives)
 
     run_resumable_study(study, objective, search.n_trials, show_progress_bar)
     return target_search_result(study, search, round_trip_fee)
+
+
+def suggested_barriers(trial: optuna.Trial, search: TargetSearchParams,
+                       round_trip_fee: float) -> BarrierParams:
+    """The label family and its parameters a trial draws (a fixed-horizon label has no
+    take-profit or stop-loss to draw)."""
+    family = (trial.suggest_categorical("label_family", list(search.label_families))
+              if len(search.label_families) > 1 else search.label_families[0])
+    # log-uniform: 1, 2, 4 bars are as different as 12, 24, 48
+    holding_bars = trial.suggest_int("holding_bars", *search.holding_bars, log=True)
+    if family == FIXED_HORIZON:
+        return BarrierParams.from_params({"take_profit": None, "stop_loss": None,
+                                          "holding_bars": holding_bars,
+                                          "round_trip_fee": round_trip_fee,
+                                          "label_family": family})
+    return BarrierParams(
+        take_profit=trial.suggest_float("take_profit", *search.take_profit, log=True),
+        stop_loss=trial.suggest_float("stop_loss", *search.stop_loss, log=True),
+        holding_bars=holding_bars, round_trip_fee=round_trip_fee)
 
 
 def target_search_result(study: optuna.Study, search: TargetSearchParams,
@@ -151,11 +190,14 @@ def target_search_result(study: optuna.Study, search: TargetSearchParams,
     chosen = max(front, key=lambda t: t.values[0] * (1 if DIRECTIONS[search.objectives[0]]
                                                      == "maximize" else -1))
     trials = study.get_trials(deepcopy=False)
-    return {
-        "take_profit": float(chosen.params["take_profit"]),
-        "stop_loss": float(chosen.params["stop_loss"]),
+    family = chosen.params.get("label_family", search.label_families[0])
+    barriers = BarrierParams.from_params({
+        "take_profit": chosen.params.get("take_profit"),
+        "stop_loss": chosen.params.get("stop_loss"),
         "holding_bars": int(chosen.params["holding_bars"]),
-        "round_trip_fee": float(round_trip_fee),
+        "round_trip_fee": float(round_trip_fee), "label_family": family})
+    return {
+        **barrier_record(barriers),
         "objectives": list(search.objectives),
         "chosen_trial": chosen.number,
         "chosen_metrics": dict(chosen.user_attrs),
@@ -166,6 +208,7 @@ def target_search_result(study: optuna.Study, search: TargetSearchParams,
         "trials_run": len(trials),
         "trials_complete": len(complete),
         "trials_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
-        "objective_note": "out-of-fold, net of the round-trip fee, one position at a time, "
+        "objective_note": "out-of-fold, net of the round-trip fee, one position at a time "
+                          "(fixed-horizon positions extended by signals on their side), "
                           "training period only",
     }

@@ -3,10 +3,12 @@
 Baselines: the class prior of the training labels, every single ensemble (GLOBAL and one
 per regime, each on every bar), the best single ensemble (chosen by validation
 log-loss), and a single global LightGBM without regimes. Each model's probabilities go
-through the governor's decision rule and sizing (:func:`~.decisions.governor_decisions`,
-with the chosen threshold and sizing) and are traded the same way
-(:func:`~.final_parameters.sized_performance`), so differences come from the
-probabilities alone.
+through the governor's decision rule and sizing (:func:`~.decisions.governor_decisions`
+with the chosen margin and sizing): each model gets its **own** expected-return map, fitted
+on its own validation-period predictions exactly as the governor's is
+(:func:`strategy_gates`), because the edges of two models are not on one scale. They are
+traded the same way (:func:`~.final_parameters.sized_performance`), so differences come
+from the probabilities alone.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import pandas as pd
 
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.regime_training import classification_metrics
-from ares_kedro.governor.final_parameters import DecisionInputs, evaluate
+from ares_kedro.governor.decisions import EdgeGate, expected_return_map
+from ares_kedro.governor.final_parameters import DecisionInputs, evaluate, margin_gate
 from ares_kedro.governor.inputs import ENSEMBLES
 from ares_kedro.tactician.context import ContextParams
 from ares_kedro.tactician.sizing import SizingParams
@@ -41,12 +44,31 @@ def best_single_ensemble(rows: pd.DataFrame, labels: np.ndarray) -> str:
     return min(losses, key=losses.get)
 
 
+def strategy_gates(validation_proba: dict[str, np.ndarray], bar_rows: np.ndarray,
+                   trades: pd.DataFrame, margin_in_costs: float | None, bin_rows: int
+                   ) -> dict[str, EdgeGate]:
+    """Each model's gate at the governor's margin, from its own expected-return map on the
+    validation rows ``bar_rows`` (rows without a prediction are left out); a gate that
+    never opens when the governor chose no margin (it does not act)."""
+    gates = {}
+    for name, proba in validation_proba.items():
+        known = ~np.isnan(proba).any(axis=1)
+        if margin_in_costs is None or known.sum() < 2:
+            gates[name] = EdgeGate.never()
+            continue
+        returns = expected_return_map(proba[known], np.asarray(bar_rows)[known], trades,
+                                      bin_rows)
+        gates[name] = margin_gate(returns, margin_in_costs, trades)
+    return gates
+
+
 def compare(models: dict[str, np.ndarray], labels: np.ndarray, labelled: np.ndarray,
-            inputs: DecisionInputs, threshold: float, sizing: SizingParams,
+            inputs: DecisionInputs, gates: dict[str, EdgeGate], sizing: SizingParams,
             context: ContextParams, payoff_ratio: float, trades: pd.DataFrame,
             bars_per_year: float) -> dict[str, Any]:
     """Per model: classification metrics on the labelled rows and net trading metrics on all
-    rows (``inputs`` carries the rows; ``models`` maps a name to its (n, 3) probabilities)."""
+    rows (``inputs`` carries the rows; ``models`` maps a name to its (n, 3) probabilities,
+    ``gates`` to its gate)."""
     out = {}
     for name, proba in models.items():
         scored = labelled & ~np.isnan(proba).any(axis=1)
@@ -55,7 +77,7 @@ def compare(models: dict[str, np.ndarray], labels: np.ndarray, labelled: np.ndar
                                if scored.any() else None),
             "trading": evaluate(DecisionInputs(proba, inputs.bar_rows, inputs.volatility,
                                                inputs.trend_1d, inputs.index),
-                                threshold, sizing, context, payoff_ratio, trades,
+                                gates[name], sizing, context, payoff_ratio, trades,
                                 bars_per_year),
         }
     return out

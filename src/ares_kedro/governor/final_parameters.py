@@ -1,17 +1,23 @@
-"""Final parameters optimisation (the seeds' step 12): the confidence threshold and the
-sizing parameters, tuned on the validation period.
+"""Final parameters optimisation (the seeds' step 12): the expected-return margin of the
+decision gate and the sizing parameters, tuned on the validation period.
 
-A multi-objective Optuna study (TPE, SQLite, resumable, named by a fingerprint of its
-inputs) maximises the net Sharpe ratio and minimises the maximum drawdown of the
-governor's decisions traded on the validation bars with its **out-of-fold**
-probabilities: one position at a time, the analyst's barriers, returns net of the
+The governor's **out-of-fold** probabilities on the validation bars give its directional
+edge ``p_long - p_short`` there; an isotonic map turns the edge into the expected net
+return of a long and of a short trade (:class:`~.decisions.ExpectedReturnMap`, every cost
+in). A trial chooses a margin (in round-trip costs): the governor trades where the
+expected net return exceeds it (:class:`~.decisions.EdgeGate`). A multi-objective Optuna
+study (TPE, SQLite, resumable, named by a fingerprint of its inputs) maximises the net
+Sharpe ratio and minimises the maximum drawdown of those decisions traded on the
+validation bars: one position at a time, the analyst's exits, returns net of the
 round-trip costs, scaled by each decision's size. The Pareto front is reported; the
 chosen point is the front's best Sharpe among trials within ``max_drawdown_limit`` (the
-smallest drawdown when none is). When even the chosen point's net Sharpe is below
-``min_validation_sharpe`` (no setting of these parameters traded profitably on data the
-governor was not fitted to), the governor does not trade: ``acts`` is false and every
-decision is HOLD. The number of trials is recorded: validation's deflated Sharpe ratio
-(#8) needs it.
+smallest drawdown when none is).
+
+The governor does not act (``acts`` false, every decision HOLD) when no trial made
+``min_trades`` trades, or when the chosen point's net Sharpe is below
+``min_validation_sharpe``; ``why`` says which, with the best expected net return the map
+found and the cost it had to beat. The number of trials is recorded: validation's
+deflated Sharpe ratio (#8) needs it.
 """
 
 from __future__ import annotations
@@ -28,7 +34,12 @@ from ares_kedro.analyst.baseline import fingerprint
 from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.studies import run_resumable_study
 from ares_kedro.analyst.trade_scoring import trade_list, trade_performance
-from ares_kedro.governor.decisions import governor_decisions
+from ares_kedro.governor.decisions import (
+    EdgeGate,
+    ExpectedReturnMap,
+    expected_return_map,
+    governor_decisions,
+)
 from ares_kedro.params import checked_keys
 from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends, realised_volatility
 from ares_kedro.tactician.sizing import SizingParams
@@ -42,23 +53,29 @@ class FinalOptimisationParams:
 
     n_trials: int
     seed: int
-    confidence_threshold: list[float]
+    expected_return_margin: list[float]  # in round-trip costs: act when E[net] > margin x cost
     target_volatility: list[float]  # annualised
     max_position: list[float]
     max_drawdown_limit: float  # the chosen point's drawdown should stay within it
     min_trades: int  # fewer trades on validation: the trial is pruned
     min_validation_sharpe: float  # the chosen point earns less: the governor does not trade
+    expected_return_bin_rows: int = 50  # rows per step of the expected-return map
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> FinalOptimisationParams:
         spec = cls(**checked_keys(cls, params, "governor.final_optimisation"))
-        for name in ("confidence_threshold", "target_volatility", "max_position"):
+        for name in ("target_volatility", "max_position"):
             low, high = getattr(spec, name)
             if not 0 < low <= high:
                 raise ValueError(f"governor.final_optimisation.{name}: need 0 < low <= high")
-        if spec.confidence_threshold[1] > 1 or spec.max_position[1] > 1:
-            raise ValueError("governor.final_optimisation: confidence_threshold and "
-                             "max_position are at most 1")
+        low, high = spec.expected_return_margin
+        if not -1 < low <= high:
+            raise ValueError("governor.final_optimisation.expected_return_margin: need "
+                             "-1 < low <= high (multiples of the round-trip cost)")
+        if int(spec.expected_return_bin_rows) < 1:
+            raise ValueError("governor.final_optimisation.expected_return_bin_rows must be >= 1")
+        if spec.max_position[1] > 1:
+            raise ValueError("governor.final_optimisation: max_position is at most 1")
         if int(spec.n_trials) < 1 or not 0 < spec.max_drawdown_limit < 1:
             raise ValueError("governor.final_optimisation: n_trials >= 1, "
                              "max_drawdown_limit in (0, 1)")
@@ -94,12 +111,12 @@ def decision_inputs(index: pd.Index, proba: np.ndarray | None, market_bars: pd.D
                           index)
 
 
-def decision_threshold(final_params: dict[str, Any]) -> float:
-    """The confidence a decision needs: the tuned threshold, or infinity when the final
-    optimisation found no profitable setting (the governor holds)."""
-    if not final_params.get("acts", True):
-        return float("inf")
-    return float(final_params["overall_confidence_threshold"])
+def decision_gate(final_params: dict[str, Any]) -> EdgeGate:
+    """The edges a decision needs: the tuned gate, or one that never opens when the final
+    optimisation found no setting that trades profitably (the governor holds)."""
+    if not final_params.get("acts", False) or final_params.get("gate") is None:
+        return EdgeGate.never()
+    return EdgeGate.from_record(final_params["gate"])
 
 
 def sized_performance(side: np.ndarray, size: np.ndarray, bar_rows: np.ndarray,
@@ -113,26 +130,34 @@ def sized_performance(side: np.ndarray, size: np.ndarray, bar_rows: np.ndarray,
     return trade_performance(taken, int(bar_rows[0]), int(bar_rows[-1]), bars_per_year)
 
 
-def evaluate(inputs: DecisionInputs, threshold: float, sizing: SizingParams,
+def evaluate(inputs: DecisionInputs, gate: EdgeGate, sizing: SizingParams,
              context: ContextParams, payoff_ratio: float, trades: pd.DataFrame,
              bars_per_year: float) -> dict[str, float]:
-    decided = governor_decisions(inputs.proba, threshold, inputs.volatility, inputs.trend_1d,
+    decided = governor_decisions(inputs.proba, gate, inputs.volatility, inputs.trend_1d,
                                  payoff_ratio, sizing, context, inputs.index)
     return sized_performance(decided["side"].to_numpy(), decided["size"].to_numpy(),
                              inputs.bar_rows, trades, bars_per_year)
+
+
+def margin_gate(returns: ExpectedReturnMap, margin_in_costs: float, trades: pd.DataFrame
+                ) -> EdgeGate:
+    """The gate of a margin given in round-trip costs (``trades.attrs["round_trip_fee"]``)."""
+    return returns.gate(float(margin_in_costs) * float(trades.attrs["round_trip_fee"]))
 
 
 def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
                               context: ContextParams, payoff_ratio: float,
                               trades: pd.DataFrame, bars_per_year: float,
                               params: FinalOptimisationParams, storage: str,
-                              show_progress_bar: bool, default_threshold: float
-                              ) -> dict[str, Any]:
-    """Run (or resume) the study; return the chosen threshold and sizing with the evidence.
+                              show_progress_bar: bool) -> dict[str, Any]:
+    """Run (or resume) the study; return the chosen gate and sizing with the evidence.
 
-    When no trial trades ``min_trades`` times (the governor is rarely confident enough to
-    act on the validation period: no edge it can trust), nothing is chosen: the
-    ``default_threshold`` and the tactician's sizing stay, and the result says so."""
+    ``inputs.proba`` are the governor's out-of-fold probabilities on the validation bars.
+    When no trial trades ``min_trades`` times, or the chosen one loses net of costs, the
+    governor holds (``acts`` false) and ``why`` says so."""
+    returns = expected_return_map(inputs.proba, inputs.bar_rows, trades,
+                                  int(params.expected_return_bin_rows))
+    cost = float(trades.attrs["round_trip_fee"])
     name = "final-" + fingerprint(inputs.proba, inputs.bar_rows, inputs.volatility,
                                   inputs.trend_1d, asdict(sizing), asdict(context),
                                   {k: v for k, v in asdict(params).items() if k != "n_trials"},
@@ -143,46 +168,56 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
         sampler=optuna.samplers.TPESampler(seed=int(params.seed), multivariate=True))
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
-        threshold = trial.suggest_float("confidence_threshold", *params.confidence_threshold)
+        margin = trial.suggest_float("expected_return_margin", *params.expected_return_margin)
         trial_sizing = replace(
             sizing,
             target_volatility=trial.suggest_float("target_volatility", *params.target_volatility),
             max_position=trial.suggest_float("max_position", *params.max_position))
-        metrics = evaluate(inputs, threshold, trial_sizing, context, payoff_ratio, trades,
-                           bars_per_year)
+        metrics = evaluate(inputs, margin_gate(returns, margin, trades), trial_sizing, context,
+                           payoff_ratio, trades, bars_per_year)
         for key, value in metrics.items():
             trial.set_user_attr(key, value)
-        if metrics["trades"] < int(params.min_trades):
-            raise optuna.TrialPruned(f"{metrics['trades']} trades < min_trades")
+        if metrics["bets"] < int(params.min_trades):
+            raise optuna.TrialPruned(f"{metrics['bets']} bets < min_trades")
         return metrics["sharpe"], metrics["max_drawdown"]
 
     run_resumable_study(study, objective, int(params.n_trials), show_progress_bar)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     trials = study.get_trials(deepcopy=False)
+    evidence = {"expected_return_map": returns.record(), "round_trip_cost": cost,
+                "expected_return_bin_rows": int(params.expected_return_bin_rows),
+                "best_expected_net_return": returns.best_expected_return(),
+                "study_name": name, "trials_run": len(trials),
+                "trials_complete": len(complete),
+                "objective_note": "governor out-of-fold probabilities on the validation "
+                                  "period, net of round-trip costs, one position at a time, "
+                                  "sized"}
     if not complete:
-        logger.warning("Final parameters study %s: no trial made %d trades on the validation "
-                       "period; the governor keeps overall_confidence_threshold %.2f and the "
-                       "tactician's sizing (it will seldom act)", name, params.min_trades,
-                       default_threshold)
-        return {"acts": True, "overall_confidence_threshold": float(default_threshold),
+        why = (f"no setting made min_trades={params.min_trades} bets on the validation "
+               f"period: the best expected net return of any trade was "
+               f"{returns.best_expected_return():.4%} against a round-trip cost of {cost:.4%}")
+        logger.warning("Final parameters study %s: the governor will not trade: %s", name, why)
+        return {"acts": False, "why": why, "gate": None, "expected_return_margin": None,
                 "sizing": asdict(sizing), "chosen_trial": None,
                 "chosen_within_drawdown_limit": False, "chosen_metrics": None,
-                "pareto_front": [], "study_name": name, "trials_run": len(trials),
-                "trials_complete": 0,
-                "objective_note": f"no trial made min_trades={params.min_trades} trades on the "
-                                  "validation period: defaults kept"}
+                "pareto_front": [], **evidence}
     front = study.best_trials
     within = [t for t in front if t.values[1] <= params.max_drawdown_limit]
     chosen = (max(within, key=lambda t: t.values[0]) if within
               else min(front, key=lambda t: t.values[1]))
     acts = chosen.values[0] >= params.min_validation_sharpe
+    margin = float(chosen.params["expected_return_margin"])
+    gate = margin_gate(returns, margin, trades)
+    why = (f"validation net Sharpe {chosen.values[0]:.2f} from {chosen.user_attrs['trades']} "
+           f"trades ({chosen.user_attrs['bets']} bets, out of fold), trading where the expected net return exceeds "
+           f"{margin * cost:.4%} ({margin:.2f} round-trip costs of {cost:.4%})")
     if not acts:
-        logger.warning("Final parameters: the best validation net Sharpe on the front is %.2f "
-                       "(< min_validation_sharpe %.2f): the governor will not trade",
-                       chosen.values[0], params.min_validation_sharpe)
+        why = (f"the best validation net Sharpe on the front is {chosen.values[0]:.2f} < "
+               f"min_validation_sharpe {params.min_validation_sharpe:.2f}; " + why)
+        logger.warning("Final parameters: the governor will not trade: %s", why)
     return {
-        "acts": bool(acts),
-        "overall_confidence_threshold": float(chosen.params["confidence_threshold"]),
+        "acts": bool(acts), "why": why,
+        "gate": gate.record(), "expected_return_margin": margin,
         "sizing": {**asdict(sizing), "target_volatility": chosen.params["target_volatility"],
                    "max_position": chosen.params["max_position"]},
         "chosen_trial": chosen.number,
@@ -190,9 +225,5 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
         "chosen_metrics": dict(chosen.user_attrs),
         "pareto_front": [{"trial": t.number, **t.params, "sharpe": t.values[0],
                           "max_drawdown": t.values[1]} for t in front],
-        "study_name": name,
-        "trials_run": len(trials),
-        "trials_complete": len(complete),
-        "objective_note": "governor out-of-fold probabilities on the validation period, "
-                          "net of round-trip costs, one position at a time, sized",
+        **evidence,
     }

@@ -39,7 +39,7 @@ from ares_kedro.analyst.features.registry import warmup_bars
 from ares_kedro.analyst.regime_predictions import calibrated_opinion_columns
 from ares_kedro.datasets import load_verified_pickle, manifest_path, sha256_of
 from ares_kedro.governor.decisions import governor_decision_columns
-from ares_kedro.governor.final_parameters import decision_threshold
+from ares_kedro.governor.final_parameters import decision_gate
 from ares_kedro.governor.inputs import ENSEMBLES, governor_input_columns
 from ares_kedro.governor.model import class_probabilities
 from ares_kedro.regimes.labelling import label_regimes
@@ -234,7 +234,7 @@ class Governor:
                                          YEAR / system.bar_interval)[rows]
         trend_1d = trend_direction(trend_values(at, context, "1d"), context.trend_min_distance)
         table = governor_decision_columns(
-            proba, decision_threshold(system.final_params), volatility,
+            proba, decision_gate(system.final_params), volatility,
             trend_1d, payoff_ratio(system.tactician_record),
             SizingParams.from_params(system.final_params["sizing"]), context)
         for name in ENSEMBLES:

@@ -2,7 +2,8 @@
 
 For every bar where the analyst's out-of-fold prediction is LONG or SHORT, the meta-label
 says whether a trade in that direction, entered at the bar's close with the chosen
-barriers, reaches its take-profit before its stop-loss, net of costs (1) or not (0). The
+exits, earns net of costs (1) or not (0): for triple-barrier trades, its take-profit
+comes first or it ends at the horizon with a net gain. The
 tactician learns from it whether to act on a signal (meta-labelling).
 """
 
@@ -49,8 +50,9 @@ def meta_labels(predictions: pd.Series, trades: pd.DataFrame) -> pd.DataFrame:
         trades: :func:`~ares_kedro.analyst.labels.barrier_trades` of the whole bar table.
 
     Returns:
-        Per directional signal: ``side`` (+1 / -1), ``meta_label`` (1 when the trade's
-        take-profit comes first, else 0), ``net_return`` of the trade and ``exit_row``.
+        Per directional signal: ``side`` (+1 / -1), ``meta_label`` (1 when the trade
+        earns net of costs: its take-profit comes first, or it is left at the horizon
+        with a net gain; else 0), ``net_return`` of the trade and ``exit_row``.
     """
     if predictions.dtype.kind in "iuf":
         signals = predictions[predictions != 0]
@@ -62,13 +64,12 @@ def meta_labels(predictions: pd.Series, trades: pd.DataFrame) -> pd.DataFrame:
     if (rows < 0).any():
         raise ValueError("predictions hold bars that are not in the bar table")
     is_long = side > 0
-    outcome = np.where(is_long, trades["long_outcome"].to_numpy()[rows],
-                       trades["short_outcome"].to_numpy()[rows])
+    net_return = np.where(is_long, trades["long_return"].to_numpy()[rows],
+                          trades["short_return"].to_numpy()[rows])
     return pd.DataFrame({
         "side": side,
-        "meta_label": (outcome == 1).astype(int),
-        "net_return": np.where(is_long, trades["long_return"].to_numpy()[rows],
-                               trades["short_return"].to_numpy()[rows]),
+        "meta_label": (net_return > 0).astype(int),
+        "net_return": net_return,
         "exit_row": np.where(is_long, trades["long_exit"].to_numpy()[rows],
                              trades["short_exit"].to_numpy()[rows]),
     }, index=signals.index)

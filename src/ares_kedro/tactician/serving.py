@@ -22,6 +22,7 @@ from ares_kedro.tactician.context import (
     trend_values,
 )
 from ares_kedro.tactician.decisions import DecisionParams, decision_columns
+from ares_kedro.analyst.labels import BarrierParams
 from ares_kedro.tactician.labels import TacticianLabelParams
 from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.tactician.training import TacticianModels, signal_feature_matrix
@@ -30,8 +31,9 @@ YEAR = pd.Timedelta(days=365)
 
 
 def payoff_ratio(record: dict[str, Any]) -> float:
-    """take-profit / stop-loss of the barriers in ``tactician_sizing``."""
-    return float(record["barriers"]["take_profit"]) / float(record["barriers"]["stop_loss"])
+    """Win / loss of the analyst's trades in ``tactician_sizing`` (take-profit / stop-loss;
+    1 for fixed-horizon labels)."""
+    return BarrierParams.from_params(record["barriers"]).payoff_ratio
 
 
 def signal_probabilities(models: TacticianModels, signals: pd.DataFrame,

@@ -85,10 +85,18 @@ class TacticianModels:
         return out
 
 
-def train_question(samples: QuestionSamples, params: TacticianModelParams, embargo: int
+def train_question(samples: QuestionSamples, params: TacticianModelParams, embargo: int,
+                   question_may_be_empty: bool = False
                    ) -> tuple[dict[str, BinarySpecialist], np.ndarray, dict[str, Any]]:
     """Specialists of one question, each sample's out-of-fold probability from the
-    specialist that serves it, and a report per specialist."""
+    specialist that serves it, and a report per specialist. A question that may have no
+    sample (``question_may_be_empty``) and has none gets a GLOBAL specialist that always
+    answers 0."""
+    if samples.answer.size == 0 and question_may_be_empty:
+        # e.g. position reviews when every trade ends before the first review bar: there is
+        # nothing to learn and nothing to decide; the answer is "no" (probability 0)
+        empty = BinarySpecialist(list(samples.features.columns), None, None, 0.0)
+        return {GLOBAL: empty}, np.zeros(0), {GLOBAL: {"model": "no_samples", "samples": 0}}
     if samples.answer.size < int(params.cv_folds):
         raise ValueError(f"tactician: only {samples.answer.size} training samples; use more "
                          "data or a longer training period")

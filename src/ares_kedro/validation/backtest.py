@@ -1,7 +1,8 @@
 """Vectorised, bar-based backtests of sized LONG / SHORT decisions, every cost in.
 
 A decision at bar t (side +1 / -1, size a fraction of equity) opens a trade at t's close
-when no trade is open (one position at a time). It leaves by the analyst's barrier rule,
+when no trade is open (one position at a time; a fixed-horizon trade is extended by a
+decision on its side and flipped by one on the other, :func:`held_positions`). It leaves by the analyst's barrier rule,
 the same as the labels (:func:`~ares_kedro.analyst.labels.barrier_trades`): at the
 take-profit or stop price when a later bar's high or low touches it (the stop first when
 one bar touches both), else at the close ``holding_bars`` later; a trade still open at the
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ares_kedro.analyst.labels import BarrierParams
-from ares_kedro.analyst.trade_scoring import non_overlapping_entries
+from ares_kedro.analyst.trade_scoring import held_positions
 from ares_kedro.validation.costs import CostModel
 
 TAKE_PROFIT, STOP, TIME_EXIT = 1, -1, 0
@@ -152,23 +153,28 @@ def run_trades(bars: pd.DataFrame, entry_row: np.ndarray, exit_row: np.ndarray,
 
 
 def barrier_exits(trades: pd.DataFrame, barriers: BarrierParams, close: np.ndarray,
-                  entry_row: np.ndarray, side: np.ndarray, last_row: int
+                  entry_row: np.ndarray, side: np.ndarray, last_row: int,
+                  exit_row: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(exit_row, exit_price, outcome) of trades entered at ``entry_row`` with ``side`` by
     the barrier rule of :func:`~ares_kedro.analyst.labels.barrier_trades` (its ``trades``
-    table), closed at ``last_row``'s close when still open there."""
+    table), closed at ``last_row``'s close when still open there. ``exit_row`` (optional)
+    gives time-exit trades extended or flipped by later signals their own exits."""
     is_long = side > 0
-    exit_row = np.where(is_long, trades["long_exit"].to_numpy()[entry_row],
-                        trades["short_exit"].to_numpy()[entry_row]).astype(np.int64)
+    if exit_row is None:
+        exit_row = np.where(is_long, trades["long_exit"].to_numpy()[entry_row],
+                            trades["short_exit"].to_numpy()[entry_row])
+    exit_row = np.asarray(exit_row, dtype=np.int64)
     outcome = np.where(is_long, trades["long_outcome"].to_numpy()[entry_row],
                        trades["short_outcome"].to_numpy()[entry_row]).astype(np.int64)
     gain = barriers.take_profit + barriers.round_trip_fee  # the barriers' gross distances
     loss = barriers.stop_loss - barriers.round_trip_fee
     entry = close[entry_row]
     late = exit_row > last_row
-    price = np.where(outcome == TAKE_PROFIT, entry * (1 + side * gain),
-                     np.where(outcome == STOP, entry * (1 - side * loss),
-                              close[np.minimum(exit_row, last_row)]))
+    with np.errstate(invalid="ignore"):  # a fixed-horizon label's barriers are infinite
+        price = np.where(outcome == TAKE_PROFIT, entry * (1 + side * gain),
+                         np.where(outcome == STOP, entry * (1 - side * loss),
+                                  close[np.minimum(exit_row, last_row)]))
     return (np.where(late, last_row, exit_row), np.where(late, close[last_row], price),
             np.where(late, TIME_EXIT, outcome))
 
@@ -196,12 +202,11 @@ def backtest_decisions(bars: pd.DataFrame, decision_rows: np.ndarray, side: np.n
     blocked = np.zeros(decision_rows.size, dtype=bool)
     while True:
         live = np.where(blocked, 0, signal).astype(np.int8)
-        taken = non_overlapping_entries(decision_rows, live, trades["long_exit"].to_numpy(),
-                                        trades["short_exit"].to_numpy())
+        taken, planned_exit = held_positions(decision_rows, live, trades)
         entry = decision_rows[taken]
         sides = live[taken].astype(float)
         exit_row, exit_price, outcome = barrier_exits(trades, barriers, close, entry, sides,
-                                                      last_row)
+                                                      last_row, planned_exit)
         result = run_trades(bars, entry, exit_row, sides, size[taken], exit_price, outcome,
                             costs, funding, first_row, last_row, bars_per_year)
         if max_daily_loss is None:

@@ -26,13 +26,14 @@ from ares_kedro.governor.comparison import (
     compare,
     ensemble_probabilities,
     prior_probabilities,
+    strategy_gates,
 )
 from ares_kedro.governor.decisions import governor_decisions
 from ares_kedro.governor.final_parameters import (
     DecisionInputs,
     FinalOptimisationParams,
     decision_inputs,
-    decision_threshold,
+    decision_gate,
     optimise_final_parameters,
 )
 from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
@@ -102,16 +103,16 @@ def _decision_inputs(governor_inputs, index, proba, market_bars, analyst_feature
 
 def _trades(market_bars, optimal_target_params):
     barriers = BarrierParams.from_params(optimal_target_params)
-    return barrier_trades(market_bars, barriers)[0], barriers.take_profit / barriers.stop_loss
+    return barrier_trades(market_bars, barriers)[0], barriers.payoff_ratio
 
 
 def tune_final_parameters(governor_inputs: pd.DataFrame,
                           governor_oof_probabilities: pd.DataFrame, market_bars: pd.DataFrame,
                           analyst_features: pd.DataFrame, optimal_target_params: dict[str, Any],
                           tactician_sizing: dict[str, Any], final_optimisation: dict[str, Any],
-                          overall_confidence_threshold: float, optuna: dict[str, Any]
-                          ) -> dict[str, Any]:
-    """``governor_final_params``: threshold and sizing tuned on the validation period."""
+                          optuna: dict[str, Any]) -> dict[str, Any]:
+    """``governor_final_params``: the decision gate's margin and the sizing, tuned on the
+    validation period (``acts`` and ``why`` say whether the governor trades)."""
     params = FinalOptimisationParams.from_params(final_optimisation)
     oof = governor_oof_probabilities.dropna()
     inputs, context = _decision_inputs(governor_inputs, oof.index, oof[LABEL_COLUMNS].to_numpy(),
@@ -121,12 +122,14 @@ def tune_final_parameters(governor_inputs: pd.DataFrame,
     result = optimise_final_parameters(
         inputs, SizingParams.from_params(tactician_sizing["sizing"]), context, payoff, trades,
         YEAR / bar_interval(market_bars.index), params, storage_url(optuna),
-        bool(optuna["show_progress_bar"]), float(overall_confidence_threshold))
+        bool(optuna["show_progress_bar"]))
     if result["chosen_metrics"]:
-        logger.info("Final parameters: threshold %.3f, chosen trial %d of %d, validation "
-                    "Sharpe %.2f, max drawdown %.3f", result["overall_confidence_threshold"],
-                    result["chosen_trial"], result["trials_run"],
-                    result["chosen_metrics"]["sharpe"], result["chosen_metrics"]["max_drawdown"])
+        logger.info("Final parameters: margin %.2f round-trip costs (gate %s), chosen trial %d "
+                    "of %d, validation Sharpe %.2f, max drawdown %.3f",
+                    result["expected_return_margin"], result["gate"], result["chosen_trial"],
+                    result["trials_run"], result["chosen_metrics"]["sharpe"],
+                    result["chosen_metrics"]["max_drawdown"])
+    logger.info("Governor %s: %s", "acts" if result["acts"] else "holds", result["why"])
     return result
 
 
@@ -146,10 +149,10 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
     inputs, context = _decision_inputs(governor_inputs, governor_inputs.index, proba,
                                        market_bars, analyst_features,
                                        tactician_sizing["context"])
-    threshold = decision_threshold(governor_final_params)
+    gate = decision_gate(governor_final_params)
     sizing = SizingParams.from_params(governor_final_params["sizing"])
     trades, payoff = _trades(market_bars, optimal_target_params)
-    decided = governor_decisions(proba, threshold, inputs.volatility, inputs.trend_1d, payoff,
+    decided = governor_decisions(proba, gate, inputs.volatility, inputs.trend_1d, payoff,
                                  sizing, context, governor_inputs.index)
     table = pd.concat([governor_inputs[["period", "regime", "label", "is_labelled"]],
                        pd.DataFrame(proba, columns=LABEL_COLUMNS, index=governor_inputs.index),
@@ -169,23 +172,27 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
                  for name in ENSEMBLES}}
     best = best_single_ensemble(governor_inputs[validation & labelled],
                                 labels[validation & labelled])
+    gates = baseline_gates(models, validation, inputs.bar_rows, trades, governor_final_params)
+    gates["governor"] = gate
     metrics: dict[str, Any] = {"best_single_ensemble": best, "periods": {},
-                               "acts": bool(governor_final_params.get("acts", True)),
-                               "overall_confidence_threshold": governor_final_params[
-                                   "overall_confidence_threshold"]}
+                               "acts": bool(governor_final_params.get("acts", False)),
+                               "why": governor_final_params.get("why"),
+                               "gates": {name: g.record() for name, g in gates.items()}}
     for period in ("validation", "test"):
         rows = (governor_inputs["period"] == period).to_numpy()
         sub = DecisionInputs(None, inputs.bar_rows[rows], inputs.volatility[rows],
                              inputs.trend_1d[rows], governor_inputs.index[rows])
         metrics["periods"][period] = compare(
             {name: p[rows] for name, p in models.items()}, labels[rows], labelled[rows], sub,
-            threshold, sizing, context, payoff, trades, YEAR / bar_interval(market_bars.index))
+            gates, sizing, context, payoff, trades, YEAR / bar_interval(market_bars.index))
         decisions = table.loc[rows, "decision"].value_counts().to_dict()
         metrics["periods"][period]["governor"]["decisions"] = {k: int(v)
                                                                for k, v in decisions.items()}
     metrics["note"] = ("validation: governor out of fold (it is trained there); test: never "
                        "trained, tuned or calibrated on. Trading: one position at a time, "
-                       "barrier exits, net of costs, sized, the governor's threshold for all.")
+                       "the labels' exits, net of costs, sized; every model gated by its own "
+                       "expected-return map from the validation period at the governor's "
+                       "margin (0 when the governor chose none).")
     test = metrics["periods"]["test"]
     logger.info("Governor on the test period: log-loss %.4f (prior %.4f, best ensemble %s "
                 "%.4f, single LightGBM %.4f), net Sharpe %.2f",
@@ -195,6 +202,17 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
                 test["single_lightgbm"]["classification"]["log_loss"],
                 test["governor"]["trading"]["sharpe"])
     return table, metrics
+
+
+def baseline_gates(models: dict[str, Any], validation: Any, bar_rows: Any, trades: pd.DataFrame,
+                   final_params: dict[str, Any]) -> dict[str, Any]:
+    """Every model's gate from its own validation-period predictions at the governor's
+    margin (0 round-trip costs when it chose none, so that the baselines still say what
+    they would have done)."""
+    margin = final_params.get("expected_return_margin")
+    return strategy_gates({name: p[validation] for name, p in models.items()},
+                          bar_rows[validation], trades, 0.0 if margin is None else margin,
+                          int(final_params["expected_return_bin_rows"]))
 
 
 def package_decision_system(regime_model: dict[str, Any], feature_report: dict[str, Any],

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.labels import BarrierParams, barrier_trades
+from ares_kedro.analyst.labels import BarrierParams, barrier_record, barrier_trades
 from ares_kedro.regimes.indicators import average_true_range
 from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends
 from ares_kedro.tactician.decisions import DecisionParams
@@ -116,7 +116,7 @@ def train_tactician(analyst_features: pd.DataFrame, tactician_labels: pd.DataFra
         rows = (labels["period"] == "train").to_numpy() & labels["is_labelled"].to_numpy(bool)
         samples = question_samples(question, features, labels, rows)
         specialists[question], probability, report[question] = train_question(
-            samples, params, embargo)
+            samples, params, embargo, question_may_be_empty=question == "position_management")
         oof[question] = pd.Series(probability, index=np.flatnonzero(rows))
         logger.info("Tactician %s: %s", question,
                     {k: v["model"] for k, v in report[question].items()})
@@ -147,9 +147,7 @@ def decide_signals(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
     SizingParams.from_params(sizing)
     barriers = _barriers(optimal_target_params)
     record = {"sizing": sizing, "decisions": decisions, "context": context, "labels": labels,
-              "payoff_ratio": barriers.take_profit / barriers.stop_loss,
-              "barriers": {k: optimal_target_params[k] for k in (
-                  "take_profit", "stop_loss", "holding_bars", "round_trip_fee")}}
+              "payoff_ratio": barriers.payoff_ratio, "barriers": barrier_record(barriers)}
     on_reviews = _review_rows(analyst_features, tactician_labels, tactician_review_labels,
                               tactician_models.analyst_features, context)
 

@@ -22,11 +22,16 @@ from tqdm.auto import tqdm
 
 from ares_kedro.analyst.baseline import class_probabilities, fingerprint
 from ares_kedro.analyst.features.inputs import bar_interval
-from ares_kedro.analyst.labels import LABELS, BarrierParams, barrier_trades
+from ares_kedro.analyst.labels import LABELS, BarrierParams, barrier_record, barrier_trades
 from ares_kedro.analyst.studies import storage_url, trials_in_storage
-from ares_kedro.governor.comparison import ensemble_probabilities
-from ares_kedro.governor.decisions import governor_decisions
-from ares_kedro.governor.final_parameters import DecisionInputs, decision_inputs
+from ares_kedro.governor.comparison import ensemble_probabilities, strategy_gates
+from ares_kedro.governor.decisions import EdgeGate, ExpectedReturnMap, governor_decisions
+from ares_kedro.governor.final_parameters import (
+    DecisionInputs,
+    decision_gate,
+    decision_inputs,
+    margin_gate,
+)
 from ares_kedro.governor.inputs import ENSEMBLES
 from ares_kedro.pipelines.validation.fold_runner import RESULT_FILE, RESULT_VERSION
 from ares_kedro.tactician.context import ContextParams
@@ -82,16 +87,16 @@ class _Trading:
         self.funding = funding_by_bar(market_bars.index, self.interval, funding_rates)
         self.context = ContextParams.from_params(tactician_sizing["context"])
         self.sizing = SizingParams.from_params(governor_final_params["sizing"])
-        self.threshold = float(governor_final_params["overall_confidence_threshold"])
-        self.payoff = self.barriers.take_profit / self.barriers.stop_loss
+        self.gate = decision_gate(governor_final_params)
+        self.payoff = self.barriers.payoff_ratio
         self.features = analyst_features
 
     def inputs(self, index: pd.Index) -> DecisionInputs:  # needs analyst_features
         return decision_inputs(index, None, self.bars, self.features, self.context)
 
-    def decide(self, proba: np.ndarray, inputs: DecisionInputs, threshold: float | None = None,
+    def decide(self, proba: np.ndarray, inputs: DecisionInputs, gate: EdgeGate | None = None,
                sizing: SizingParams | None = None) -> pd.DataFrame:
-        return governor_decisions(proba, self.threshold if threshold is None else threshold,
+        return governor_decisions(proba, self.gate if gate is None else gate,
                                   inputs.volatility, inputs.trend_1d, self.payoff,
                                   sizing or self.sizing, self.context, inputs.index)
 
@@ -142,12 +147,20 @@ def backtest_test_period(governor_decisions: pd.DataFrame, governor_inputs: pd.D
                                             test["size"].to_numpy())}
     results["buy_and_hold"] = buy_and_hold(market_bars, trading.costs, trading.funding,
                                            int(rows[0]), int(rows[-1]), trading.bars_per_year)
+    scored = governor_inputs.index[governor_inputs["period"].isin(["validation", "test"])]
     baselines = {"single_lightgbm": class_probabilities(
-        governor_baseline_lightgbm, analyst_features.loc[test.index, pruned_features["features"]])}
-    baselines.update({f"ensemble_{name}": ensemble_probabilities(governor_inputs.loc[test.index],
+        governor_baseline_lightgbm, analyst_features.loc[scored, pruned_features["features"]])}
+    baselines.update({f"ensemble_{name}": ensemble_probabilities(governor_inputs.loc[scored],
                                                                  name) for name in ENSEMBLES})
+    validation = (governor_inputs.loc[scored, "period"] == "validation").to_numpy()
+    margin = governor_final_params.get("expected_return_margin")
+    gates = strategy_gates({name: p[validation] for name, p in baselines.items()},
+                           market_bars.index.get_indexer(scored[validation]), trading.trades,
+                           0.0 if margin is None else margin,
+                           int(governor_final_params["expected_return_bin_rows"]))
+    on_test = scored.get_indexer(test.index)
     for name, proba in baselines.items():
-        decided = trading.decide(proba, inputs)
+        decided = trading.decide(proba[on_test], inputs, gates[name])
         results[name] = trading.backtest(rows, decided["side"].to_numpy(),
                                          decided["size"].to_numpy())
     bar_index = market_bars.index[int(rows[0]):int(rows[-1]) + 1]
@@ -161,14 +174,18 @@ def backtest_test_period(governor_decisions: pd.DataFrame, governor_inputs: pd.D
         "period": {"first_bar": str(bar_index[0]), "last_bar": str(bar_index[-1]),
                    "bars": len(bar_index)},
         "strategies": metrics,
-        "governor_acts": bool(governor_final_params.get("acts", True)),
+        "governor_acts": bool(governor_final_params.get("acts", False)),
+        "governor_why": governor_final_params.get("why"),
+        "gates": {name: gate.record() for name, gate in {"governor": trading.gate,
+                                                         **gates}.items()},
         "per_regime": _per_regime(returns, results["governor"].trades, trading.bars_per_year),
         "costs": {**trading.costs.__dict__, "market": ingestion["market"]},
-        "barriers": trading.barriers.__dict__,
-        "note": ("test period only (never trained, tuned or calibrated on); baselines use the "
-                 "governor's tuned threshold and sizing (even when the governor itself does not "
-                 "act), so differences come from their probabilities; one position at a time, "
-                 "barrier exits as the labels, every cost in"),
+        "barriers": barrier_record(trading.barriers),
+        "note": ("test period only (never trained, tuned or calibrated on); every baseline is "
+                 "gated by its own expected-return map from the validation period at the "
+                 "governor's margin (0 when the governor chose none) and sized as the governor "
+                 "is, so differences come from their probabilities; one position at a time, "
+                 "the labels' exits, every cost in"),
     }
     governor = metrics["governor"]
     logger.info("Validation backtest (%d test bars): governor net Sharpe %.2f, return %.2f%% "
@@ -234,10 +251,12 @@ def overfitting_statistics(validation_returns: pd.DataFrame, governor_decisions:
     inputs = trading.inputs(rows.index)
     proba = rows[PROBABILITY_COLUMNS].to_numpy(dtype=float)
     matrix = []
+    returns_map = ExpectedReturnMap.from_record(governor_final_params["expected_return_map"])
     for trial in configurations:
         sizing = replace(trading.sizing, target_volatility=trial.params["target_volatility"],
                          max_position=trial.params["max_position"])
-        decided = trading.decide(proba, inputs, trial.params["confidence_threshold"], sizing)
+        gate = margin_gate(returns_map, trial.params["expected_return_margin"], trading.trades)
+        decided = trading.decide(proba, inputs, gate, sizing)
         matrix.append(trading.backtest(inputs.bar_rows, decided["side"].to_numpy(),
                                        decided["size"].to_numpy()).bar_returns.to_numpy())
     result["pbo"] = {**probability_of_backtest_overfitting(np.column_stack(matrix),
@@ -309,6 +328,25 @@ def ab_test_against_control(validation_returns: pd.DataFrame, market_bars: pd.Da
     return result
 
 
+def verdict_lines(validation_backtest: dict[str, Any]) -> list[str]:
+    """The report's first lines: did the governor trade on the test period, and why (or
+    why not)."""
+    governor = validation_backtest["strategies"]["governor"]
+    why = validation_backtest.get("governor_why") or "no reason recorded"
+    trades = int(governor["trades"])
+    if not validation_backtest["governor_acts"]:
+        verdict = f"**The governor held: no trade.** It does not act: {why}."
+    elif trades == 0:
+        verdict = (f"**The governor held: no trade.** It acts ({why}), but no test bar's "
+                   "edge passed its gate.")
+    else:
+        verdict = (f"**The governor traded: {trades} trades**, net Sharpe "
+                   f"{governor['sharpe']:.2f}, net return {governor['total_return']:.2%}. "
+                   f"Why it acts: {why}.")
+    return [verdict, "", f"Governor acts: **{bool(validation_backtest['governor_acts'] and trades)}**"
+                         f" ({trades} test trades)."]
+
+
 def write_report(validation_backtest: dict[str, Any], validation_returns: pd.DataFrame,
                  validation_monte_carlo: dict[str, Any], monte_carlo_samples: pd.DataFrame,
                  validation_overfitting: dict[str, Any], validation_ab_test: dict[str, Any],
@@ -329,7 +367,7 @@ def write_report(validation_backtest: dict[str, Any], validation_returns: pd.Dat
         f"Test period {period['first_bar']} to {period['last_bar']} ({period['bars']:,} bars), "
         "never trained, tuned or calibrated on. Every figure is net of fees, slippage and "
         "funding.", "",
-        f"Governor acts: **{validation_backtest['governor_acts']}**.", "",
+        *verdict_lines(validation_backtest), "",
         "## Strategies", "", *markdown_table(validation_backtest["strategies"], HEADLINE), "",
         validation_backtest["note"], "", "![equity](validation_equity.png)", "",
         "## Governor per regime", "",
