@@ -22,6 +22,7 @@ from ares_kedro.governor.final_parameters import (
     decision_gate,
     optimise_final_parameters,
 )
+from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
 from ares_kedro.governor.model import (
     GovernorModelParams,
@@ -119,20 +120,59 @@ def test_an_edge_that_does_not_pay_its_costs_opens_no_gate():
     assert returns.best_expected_return() < 0.001
 
 
-def test_the_governor_learns_only_from_out_of_sample_opinions(monkeypatch):
-    """Rows of the training period (where the base models' opinions would be in-sample) are
-    never governor training data, even when someone puts them in its input table: the
-    governor is fitted on exactly the validation rows of ``analyst_predictions``."""
+def _oof_table(index: pd.Index, seed: int) -> pd.DataFrame:
+    """``analyst_oof_predictions``-like rows: GLOBAL on every bar, BULL_TREND's specialist
+    on the first half."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for name, bars in ((GLOBAL, index), ("BULL_TREND", index[: len(index) // 2])):
+        proba = rng.dirichlet([2, 2, 3], len(bars))
+        parts.append(pd.DataFrame({"ensemble": name, "p_long": proba[:, 0],
+                                   "p_short": proba[:, 1], "p_hold": proba[:, 2],
+                                   "prediction": np.array(LABELS)[proba.argmax(axis=1)],
+                                   "confidence": proba.max(axis=1),
+                                   "spread": rng.uniform(0, 0.1, len(bars)),
+                                   "label": "HOLD"}, index=bars))
+    return pd.concat(parts)
+
+
+def test_training_bars_reach_the_governor_only_as_out_of_fold_opinions():
+    """The training rows of ``governor_inputs`` are the ensembles' out-of-fold opinions
+    (the bar's own regime's specialist where it has one, GLOBAL's elsewhere), never an
+    in-sample prediction; a predictions table that carries training bars is refused."""
     from ares_kedro.pipelines.governor import nodes
 
     later = opinions(400)
-    # in-sample opinions of the training period: they "know" the label perfectly
+    train_index = later.index[:200] - pd.Timedelta(hours=400)
+    oof = _oof_table(train_index, seed=3)
+    regimes = pd.Series("BULL_TREND", index=train_index.append(later.index))
+    regimes.iloc[100:200] = "BEAR_TREND"  # no specialist: GLOBAL's opinion stands in
+    labels = pd.DataFrame({"label": "HOLD", "is_labelled": True}, index=regimes.index)
+    table = nodes.assemble_governor_inputs(later, oof, {}, labels,
+                                           pd.DataFrame({"regime": regimes}),
+                                           no_signals(later.index))
+    train = table[table["period"] == "train"]
+    assert len(train) == 200 and len(table) == 600
+    bull, global_ = oof[oof["ensemble"] == "BULL_TREND"], oof[oof["ensemble"] == GLOBAL]
+    np.testing.assert_array_equal(train["own_p_long"].iloc[:100], bull["p_long"])
+    np.testing.assert_array_equal(train["own_p_long"].iloc[100:], global_["p_long"].iloc[100:])
+    np.testing.assert_array_equal(train["GLOBAL_p_long"], global_["p_long"])
+    np.testing.assert_allclose(train["GLOBAL_edge"], global_["p_long"] - global_["p_short"])
     leaked = opinions(200, seed=5, periods=("train", "train"))
-    leaked.index = later.index[:200] - pd.Timedelta(hours=400)
-    for name in ENSEMBLES:
-        for c in LABELS:
-            leaked[f"{name}_p_{c.lower()}"] = (leaked["label"] == c).astype(float)
-    table = governor_inputs(pd.concat([leaked, later]), no_signals(later.index))
+    leaked.index = train_index
+    with pytest.raises(ValueError, match="out-of-fold"):
+        nodes.assemble_governor_inputs(pd.concat([leaked, later]), oof, {}, labels,
+                                       pd.DataFrame({"regime": regimes}),
+                                       no_signals(later.index))
+
+
+def test_the_governor_learns_from_training_and_validation_bars_never_from_test(monkeypatch):
+    from ares_kedro.pipelines.governor import nodes
+
+    later = opinions(400)
+    earlier = opinions(300, seed=7, periods=("train", "train"))
+    earlier.index = later.index[:300] - pd.Timedelta(hours=400)
+    table = governor_inputs(pd.concat([earlier, later]), no_signals(later.index))
     labels = pd.DataFrame({"label": table["label"], "is_labelled": True,
                            "label_end": np.arange(len(table)), "uniqueness": 1.0},
                           index=table.index)
@@ -145,11 +185,12 @@ def test_the_governor_learns_only_from_out_of_sample_opinions(monkeypatch):
     monkeypatch.setattr(nodes, "fit_governor", spy)
     model = {"cv_folds": 3, "early_stopping_rounds": 10, "early_stopping_share": 0.2,
              "seed": 1, "lightgbm": MODEL.lightgbm}
-    nodes.train_governor(table, labels, model, {"embargo_bars": 2})
-    validation = later[later["period"] == "validation"]
-    assert seen["rows"].index.equals(validation.index)
-    expected = governor_inputs(validation, no_signals(validation.index))[feature_columns()]
-    pd.testing.assert_frame_equal(seen["rows"], expected, check_freq=False)
+    _, oof, report = nodes.train_governor(table, labels, model, {"embargo_bars": 2})
+    learned = table[table["period"] != "test"]
+    assert seen["rows"].index.equals(learned.index)
+    assert report["rows_per_period"] == {"train": 300, "validation": 200}
+    assert oof.index.equals(learned.index)
+    pd.testing.assert_frame_equal(seen["rows"], learned[feature_columns()], check_freq=False)
 
 
 def test_one_pipeline_from_raw_row_to_probabilities_same_for_one_row_or_many():

@@ -183,7 +183,8 @@ def out_of_fold_predictions(ensembles: dict[str, RegimeEnsemble], reports: dict[
                             labels: pd.DataFrame) -> pd.DataFrame:
     """Each trained ensemble's out-of-fold opinion on its own training bars (long format:
     one row per ensemble and bar): ``ensemble``, ``p_long``, ``p_short``, ``p_hold``,
-    ``prediction``, ``confidence``, ``label``. Regimes using the GLOBAL stand-in are not
+    ``prediction``, ``confidence``, ``spread`` (of the members' out-of-fold opinions),
+    ``label``. Regimes using the GLOBAL stand-in are not
     repeated. Rows no fold tested are left out. What the tactician learns from."""
     parts = []
     for name, ensemble in ensembles.items():
@@ -192,11 +193,14 @@ def out_of_fold_predictions(ensembles: dict[str, RegimeEnsemble], reports: dict[
         tested = ensemble.oof_tested_
         proba = ensemble.oof_proba_[tested]
         index = ensemble.sample_index_[tested]
+        spread = ensemble_spread([member[tested]
+                                  for member in ensemble.oof_member_proba_.values()])
         parts.append(pd.DataFrame({
             "ensemble": name,
             **{f"p_{c.lower()}": proba[:, k] for k, c in enumerate(LABELS)},
             "prediction": np.array(LABELS)[proba.argmax(axis=1)],
             "confidence": proba.max(axis=1),
+            "spread": spread,
             "label": labels.loc[index, "label"].astype(str).to_numpy(),
         }, index=index))
     return pd.concat(parts).rename_axis("bar_time")

@@ -1,11 +1,21 @@
-"""What the governor reads at a bar: every ensemble's opinion, the regime, the tactician.
+"""What the governor reads at a bar: the GLOBAL ensemble's opinion, the opinion of the
+ensemble of the bar's regime, the regime, the tactician.
 
-One row per bar. For each ensemble (GLOBAL and one per regime) its calibrated class
-probabilities, predicted label, confidence and member spread; the bar's regime; the
-tactician's view of the analyst's signal at that bar (side, win and wait probabilities,
-size; no signal: all 0, and side 0 says so). The same function builds the rows in
-training (from ``analyst_predictions`` and ``tactician_signals``) and in live prediction,
-so the columns cannot drift apart.
+One row per bar. For the GLOBAL ensemble and for the bar's own regime's ensemble
+(``own``; a regime served by the GLOBAL stand-in carries its opinion): calibrated class
+probabilities, the directional edge ``p_long - p_short``, the predicted label, its
+confidence and the members' spread; the bar's regime; the tactician's view of the
+analyst's signal at that bar (side, win and wait probabilities, size; no signal: all 0,
+and side 0 says so).
+
+Reading the own regime's ensemble, not all six, is what lets the governor learn from the
+whole history: every training bar has an out-of-fold opinion of GLOBAL and of its own
+regime's specialist (:func:`training_opinions`), but no specialist has one on the bars of
+other regimes. The same function builds the rows in training (out-of-fold opinions on the
+training bars, calibrated opinions on the validation and test bars) and in live
+prediction, so the columns cannot drift apart. Every ensemble's probabilities are carried
+beside (``<ensemble>_p_long`` ...; NaN on training bars the ensemble did not see) for the
+baselines.
 """
 
 from __future__ import annotations
@@ -18,24 +28,28 @@ import pandas as pd
 
 from ares_kedro.analyst.ensembles import feature_matrix
 from ares_kedro.analyst.labels import LABELS
+from ares_kedro.analyst.regime_predictions import opinion_columns
 from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.regimes import REGIMES
 from ares_kedro.tactician.context import as_strings
 
 ENSEMBLES = (GLOBAL, *REGIMES)
-ENSEMBLE_NUMBERS = ("p_long", "p_short", "p_hold", "confidence", "spread")
+SOURCES = (GLOBAL, "own")  # the ensembles the governor reads: GLOBAL and the bar's regime's
+OPINION_NUMBERS = ("p_long", "p_short", "p_hold", "confidence", "spread")
+ENSEMBLE_NUMBERS = (*OPINION_NUMBERS[:3], "edge", *OPINION_NUMBERS[3:])
 TACTICIAN_COLUMNS = ("side", "p_win", "p_wait", "size")
+PROBABILITY_COLUMNS = [f"{name}_p_{c.lower()}" for name in ENSEMBLES for c in LABELS]
 
 
 def categorical_columns() -> dict[str, list[str]]:
-    """{column: its categories}: the ensembles' predictions and the regime."""
-    columns = {f"{name}_prediction": list(LABELS) for name in ENSEMBLES}
+    """{column: its categories}: the two opinions' predictions and the regime."""
+    columns = {f"{source}_prediction": list(LABELS) for source in SOURCES}
     columns["regime"] = list(REGIMES)
     return columns
 
 
 def numeric_columns() -> list[str]:
-    return ([f"{name}_{column}" for name in ENSEMBLES for column in ENSEMBLE_NUMBERS]
+    return ([f"{source}_{column}" for source in SOURCES for column in ENSEMBLE_NUMBERS]
             + [f"tactician_{column}" for column in TACTICIAN_COLUMNS])
 
 
@@ -48,38 +62,45 @@ def governor_inputs(predictions: pd.DataFrame, tactician_signals: pd.DataFrame) 
 
     Args:
         predictions: ``analyst_predictions`` layout (``regime`` and ``<ensemble>_<column>``
-            per bar; ``period``, ``label``, ``is_labelled`` are carried when present).
+            per bar; ``period``, ``label``, ``is_labelled`` are carried when present), for
+            training bars :func:`training_opinions`.
         tactician_signals: ``tactician_signals`` layout (``side``, ``p_win``, ``p_wait``,
             ``size`` per signal bar, a unique index); bars without a signal get 0
             everywhere.
 
     Returns:
-        :func:`feature_columns` (plus the carried columns), indexed like ``predictions``:
-        the categories as strings, the numbers as floats.
+        :func:`feature_columns` (plus the carried columns and every ensemble's
+        probabilities), indexed like ``predictions``: the categories as strings, the
+        numbers as floats.
     """
-    return pd.DataFrame(governor_input_columns(predictions, tactician_signals,
-                                               predictions.index), index=predictions.index)
+    table = governor_input_columns(predictions, tactician_signals, predictions.index)
+    table |= dict(zip(PROBABILITY_COLUMNS, feature_matrix(predictions, PROBABILITY_COLUMNS).T,
+                      strict=True))
+    return pd.DataFrame(table, index=predictions.index)
 
 
 def governor_input_columns(predictions: pd.DataFrame | Mapping[str, Any],
                            tactician_signals: pd.DataFrame, index: pd.Index
                            ) -> dict[str, Any]:
-    """The columns of :func:`governor_inputs` as arrays, for the bars ``index``, from the
-    predictions table or its columns as arrays (one value per bar of ``index``: a live
-    decision asks :func:`~ares_kedro.governor.model.class_probabilities` with them, no
-    table in between)."""
-    tactician = [f"tactician_{column}" for column in TACTICIAN_COLUMNS]
+    """The :func:`feature_columns` of :func:`governor_inputs` as arrays, for the bars
+    ``index``, from the predictions table or its columns as arrays (one value per bar of
+    ``index``: a live decision asks
+    :func:`~ares_kedro.governor.model.class_probabilities` with them, no table in
+    between)."""
     given = (set(predictions.columns.to_numpy()) if isinstance(predictions, pd.DataFrame)
              else set(predictions))
-    missing = sorted(set(feature_columns()) - set(tactician) - given)
+    needed = {"regime"} | {f"{name}_{column}" for name in ENSEMBLES
+                           for column in (*OPINION_NUMBERS, "prediction")}
+    missing = sorted(needed - given)
     if missing:
         raise ValueError(f"governor inputs: the analyst's predictions lack {missing}")
-    table: dict[str, Any] = {column: as_strings(predictions[column])
-                             for column in categorical_columns()}
-    numbers = [column for column in numeric_columns() if column not in tactician]
-    values = (feature_matrix(predictions, numbers).T if isinstance(predictions, pd.DataFrame)
-              else [np.asarray(predictions[column], dtype=float) for column in numbers])
-    table |= dict(zip(numbers, values, strict=True))
+    regime = np.asarray(as_strings(predictions["regime"]), dtype=object)
+    table: dict[str, Any] = {"regime": as_strings(predictions["regime"])}
+    for source in SOURCES:
+        numbers = _opinion(predictions, source, regime)
+        table[f"{source}_prediction"] = numbers.pop("prediction")
+        numbers["edge"] = numbers["p_long"] - numbers["p_short"]
+        table |= {f"{source}_{column}": numbers[column] for column in ENSEMBLE_NUMBERS}
     rows = tactician_signals.index.get_indexer(index)  # -1: no signal at the bar
     found = rows >= 0
     for column in TACTICIAN_COLUMNS:
@@ -90,3 +111,67 @@ def governor_input_columns(predictions: pd.DataFrame | Mapping[str, Any],
         if column in given:
             table[column] = np.asarray(predictions[column])
     return table
+
+
+def _opinion(predictions: pd.DataFrame | Mapping[str, Any], source: str, regime: np.ndarray
+             ) -> dict[str, Any]:
+    """The opinion columns (:data:`OPINION_NUMBERS` as floats, ``prediction`` as strings) of
+    the GLOBAL ensemble, or of each bar's own regime's ensemble (``own``)."""
+    def column(name: str, what: str) -> np.ndarray:
+        values = predictions[f"{name}_{what}"]
+        return (np.asarray(as_strings(values), dtype=object) if what == "prediction"
+                else np.asarray(values, dtype=float))
+
+    if source == GLOBAL:
+        out = {what: column(GLOBAL, what) for what in OPINION_NUMBERS}
+        out["prediction"] = as_strings(predictions[f"{GLOBAL}_prediction"])
+        return out
+    out = {what: np.full(len(regime), np.nan) for what in OPINION_NUMBERS}
+    prediction = np.full(len(regime), None, dtype=object)
+    for name in REGIMES:
+        rows = regime == name
+        if not rows.any():  # only the regimes present are read (one on a live decision)
+            continue
+        for what in OPINION_NUMBERS:
+            out[what][rows] = column(name, what)[rows]
+        prediction[rows] = column(name, "prediction")[rows]
+    out["prediction"] = as_strings(prediction)
+    return out
+
+
+def training_opinions(oof_predictions: pd.DataFrame, calibrators: Mapping[str, Any],
+                      regimes: pd.Series, labels: pd.DataFrame) -> pd.DataFrame:
+    """``analyst_predictions`` layout for the training bars, from the ensembles'
+    out-of-fold opinions (``analyst_oof_predictions``, long: ``ensemble`` per row).
+
+    Every training bar GLOBAL tested gets GLOBAL's opinion, and under each regime's columns
+    that regime's specialist's out-of-fold opinion (on its own bars; NaN elsewhere), or
+    GLOBAL's where the regime has no specialist (as its stand-in does on later bars). Each
+    opinion goes through that ensemble's calibrator (fitted on the validation period), so
+    that training and later rows are on one scale; ``period`` is "train", ``label`` and
+    ``is_labelled`` come from ``labels``."""
+    oof = oof_predictions
+    global_rows = oof[oof["ensemble"] == GLOBAL]
+    index = global_rows.index
+    table: dict[str, Any] = {"period": np.full(len(index), "train", dtype=object),
+                             "regime": as_strings(regimes.reindex(index).astype(str))}
+    raw = ["p_long", "p_short", "p_hold"]
+    specialists = set(oof["ensemble"])
+    for name in ENSEMBLES:
+        own = oof[oof["ensemble"] == (name if name in specialists else GLOBAL)]
+        part = own.reindex(index)
+        proba = part[raw].to_numpy(dtype=float)
+        known = ~np.isnan(proba).any(axis=1)
+        calibrator = calibrators.get(name)
+        if calibrator is not None and known.any():
+            proba[known] = calibrator.transform(proba[known])
+        columns = opinion_columns(name, np.where(known[:, None], proba, 0.0),
+                                  part["spread"].to_numpy(dtype=float))
+        for what in ("p_long", "p_short", "p_hold", "confidence"):
+            columns[f"{name}_{what}"] = np.where(known, columns[f"{name}_{what}"], np.nan)
+        columns[f"{name}_prediction"] = as_strings(
+            np.where(known, np.asarray(columns[f"{name}_prediction"], dtype=object), None))
+        table |= columns
+    table["label"] = labels["label"].astype(str).reindex(index).to_numpy()
+    table["is_labelled"] = labels["is_labelled"].reindex(index).to_numpy(dtype=bool)
+    return pd.DataFrame(table, index=index)

@@ -36,7 +36,12 @@ from ares_kedro.governor.final_parameters import (
     decision_gate,
     optimise_final_parameters,
 )
-from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
+from ares_kedro.governor.inputs import (
+    ENSEMBLES,
+    feature_columns,
+    governor_inputs,
+    training_opinions,
+)
 from ares_kedro.governor.live import DecisionSystem, Governor, bars_from_records
 from ares_kedro.governor.model import GovernorModelParams, fit_governor
 from ares_kedro.governor.model import class_probabilities as governor_proba
@@ -47,37 +52,53 @@ from ares_kedro.tactician.sizing import SizingParams
 logger = logging.getLogger(__name__)
 YEAR = pd.Timedelta(days=365)
 LABEL_COLUMNS = ["p_long", "p_short", "p_hold"]
+LEARNING_PERIODS = ("train", "validation")  # the governor learns (out of fold) from both
 
 
 
 def assemble_governor_inputs(analyst_predictions: pd.DataFrame,
-                             tactician_signals: pd.DataFrame) -> pd.DataFrame:
-    """``governor_inputs``: one row per validation and test bar."""
-    return governor_inputs(analyst_predictions, tactician_signals)
+                             analyst_oof_predictions: pd.DataFrame,
+                             analyst_calibrators: dict[str, Any], analyst_labels: pd.DataFrame,
+                             regime_labels: pd.DataFrame, tactician_signals: pd.DataFrame
+                             ) -> pd.DataFrame:
+    """``governor_inputs``: one row per training bar (the ensembles' out-of-fold opinions,
+    calibrated) and per validation and test bar."""
+    training = training_opinions(analyst_oof_predictions, analyst_calibrators,
+                                 regime_labels["regime"], analyst_labels)
+    later = governor_inputs(analyst_predictions, tactician_signals)
+    table = pd.concat([governor_inputs(training, tactician_signals), later]).sort_index()
+    if table.index.has_duplicates:
+        raise ValueError("governor inputs: a bar has both an out-of-fold and a validation or "
+                         "test opinion; re-run the analyst pipeline")
+    return table
 
 
 def train_governor(governor_inputs: pd.DataFrame, analyst_labels: pd.DataFrame,
                    model: dict[str, Any], time_splits: dict[str, Any]
                    ) -> tuple[Pipeline, pd.DataFrame, dict[str, Any]]:
-    """``governor_model`` fitted on the labelled validation bars, its out-of-fold
+    """``governor_model`` fitted on the labelled training bars (the ensembles' out-of-fold
+    opinions) and validation bars (their calibrated opinions), its purged out-of-fold
     probabilities there (``governor_oof_probabilities``) and a training report."""
     params = GovernorModelParams.from_params(model)
-    validation = ((governor_inputs["period"] == "validation").to_numpy()
-                  & governor_inputs["is_labelled"].to_numpy(dtype=bool))
-    rows_table = governor_inputs[validation]
+    learning = (governor_inputs["period"].isin(LEARNING_PERIODS).to_numpy()
+                & governor_inputs["is_labelled"].to_numpy(dtype=bool))
+    rows_table = governor_inputs[learning]
     bar_rows = analyst_labels.index.get_indexer(rows_table.index)
     samples = samples_at_rows(rows_table[feature_columns()], analyst_labels, bar_rows)
     if len(samples.labels) < 10 * int(params.cv_folds):
-        raise ValueError(f"governor: only {len(samples.labels)} labelled validation bars; use "
-                         "more data or a larger time_splits.validation_fraction")
+        raise ValueError(f"governor: only {len(samples.labels)} labelled training and "
+                         "validation bars; use more data")
     pipeline, oof, report = fit_governor(samples.features, samples.labels, samples.weights,
                                          samples.label_end, params,
                                          int(time_splits["embargo_bars"]))
     table = pd.DataFrame(oof, columns=LABEL_COLUMNS, index=rows_table.index)
-    logger.info("Governor: %d validation bars, %d trees (folds' best %s)",
-                report["training_rows"], report["n_estimators"], report["fold_best_iterations"])
-    return pipeline, table, {**report, "trained_on": "validation period (out-of-sample "
-                                                      "predictions of the analyst and tactician)"}
+    periods = rows_table["period"].value_counts().to_dict()
+    logger.info("Governor: %d bars (%s), %d trees (folds' best %s)", report["training_rows"],
+                periods, report["n_estimators"], report["fold_best_iterations"])
+    return pipeline, table, {**report, "rows_per_period": {k: int(v) for k, v in periods.items()},
+                             "trained_on": "training period (the ensembles' and the "
+                                           "tactician's out-of-fold opinions) and validation "
+                                           "period (their out-of-sample opinions)"}
 
 
 def train_baseline_lightgbm(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
@@ -144,8 +165,9 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
     ``governor_metrics``: the governor against its baselines per period."""
     proba = governor_proba(governor_model, governor_inputs[feature_columns()])
     validation = (governor_inputs["period"] == "validation").to_numpy()
+    learned = governor_inputs["period"].isin(LEARNING_PERIODS).to_numpy()
     oof = governor_oof_probabilities.reindex(governor_inputs.index)[LABEL_COLUMNS].to_numpy()
-    proba[validation] = oof[validation]  # validation: out of fold only (NaN where untested)
+    proba[learned] = oof[learned]  # where it learned: out of fold only (NaN where untested)
     inputs, context = _decision_inputs(governor_inputs, governor_inputs.index, proba,
                                        market_bars, analyst_features,
                                        tactician_sizing["context"])
@@ -160,8 +182,9 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
 
     labels = governor_inputs["label"].astype(str).to_numpy()
     labelled = governor_inputs["is_labelled"].to_numpy(dtype=bool)
+    first_validation = governor_inputs.index[validation][0]
     train_labels = analyst_labels["label"].astype(str).to_numpy()[
-        analyst_labels.index < governor_inputs.index[0]]
+        analyst_labels.index < first_validation]
     plain = governor_baseline_lightgbm
     models = {"governor": proba,
               "class_prior": prior_probabilities(train_labels, len(governor_inputs)),

@@ -11,7 +11,9 @@ __all__ = ["create_inference_pipeline", "create_pipeline"]
 def create_pipeline(**kwargs) -> Pipeline:
     return pipeline(
         [
-            node(nodes.assemble_governor_inputs, ["analyst_predictions", "tactician_signals"],
+            node(nodes.assemble_governor_inputs,
+                 ["analyst_predictions", "analyst_oof_predictions", "analyst_calibrators",
+                  "analyst_labels", "regime_labels", "tactician_signals"],
                  "governor_inputs", name="assemble_governor_inputs"),
             node(nodes.train_governor,
                  ["governor_inputs", "analyst_labels", "params:governor.model",
