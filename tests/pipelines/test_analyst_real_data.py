@@ -61,21 +61,26 @@ def test_analyst_on_real_spot_hours_chooses_targets_labels_every_bar_and_prunes_
 
     # targets: inside the searched ranges, the study recorded with every trial
     targets = out["targets"]
-    assert search["take_profit"][0] <= targets["take_profit"] <= search["take_profit"][1]
-    assert search["stop_loss"][0] <= targets["stop_loss"] <= search["stop_loss"][1]
+    assert targets["label_family"] in search["label_families"]
+    if targets["label_family"] == "triple_barrier":
+        assert search["take_profit"][0] <= targets["take_profit"] <= search["take_profit"][1]
+        assert search["stop_loss"][0] <= targets["stop_loss"] <= search["stop_loss"][1]
+    else:  # the sign of the net forward return: no price barriers
+        assert targets["take_profit"] is None and targets["stop_loss"] is None
     assert search["holding_bars"][0] <= targets["holding_bars"] <= search["holding_bars"][1]
     costs = analyst["costs"]
     assert targets["round_trip_fee"] == pytest.approx(2 * (costs["taker_fee"]["spot"] + costs["slippage"]))
     assert targets["trials_run"] == search["n_trials"]
     assert targets["trials_complete"] >= 1
     assert targets["trials_complete"] + targets["trials_pruned"] == targets["trials_run"]
-    assert targets["chosen_metrics"]["trades"] >= search["min_trades"]
+    assert targets["chosen_metrics"]["bets"] >= search["min_trades"]
     assert targets["chosen_trial"] in {t["trial"] for t in targets["pareto_front"]}
     storage = f"sqlite:///{project / 'data' / '06_models' / 'optuna_studies.db'}"
     study = optuna.load_study(study_name=targets["study_name"], storage=storage)
     assert len(study.trials) == targets["trials_run"]
     chosen = study.trials[targets["chosen_trial"]]
-    assert chosen.params == {k: targets[k] for k in ("take_profit", "stop_loss", "holding_bars")}
+    assert chosen.params == {k: targets[k] for k in (
+        "label_family", "take_profit", "stop_loss", "holding_bars") if targets[k] is not None}
 
     # labels: one row per bar, all three labels; only the last holding period may be unknown
     holding = targets["holding_bars"]

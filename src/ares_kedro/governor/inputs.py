@@ -160,7 +160,7 @@ def training_opinions(oof_predictions: pd.DataFrame, calibrators: Mapping[str, A
     for name in ENSEMBLES:
         own = oof[oof["ensemble"] == (name if name in specialists else GLOBAL)]
         part = own.reindex(index)
-        proba = part[raw].to_numpy(dtype=float)
+        proba = part[raw].to_numpy(dtype=float, copy=True)
         known = ~np.isnan(proba).any(axis=1)
         calibrator = calibrators.get(name)
         if calibrator is not None and known.any():
