@@ -5,6 +5,8 @@ front, its trial count and why it acts or holds."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -274,7 +276,8 @@ def test_the_final_parameter_study_reports_its_front_and_resumes(tmp_path):
     assert result["chosen_metrics"]["sharpe"] > 0  # the edge is found, net of costs
     assert result["acts"] and decision_gate(result) == EdgeGate.from_record(result["gate"])
     assert decision_gate(result).long_edge < float("inf")
-    assert "validation net Sharpe" in result["why"]
+    assert "out-of-fold net Sharpe" in result["why"]
+    assert result["significance"]["p_value"] < 0.05 and result["significance"]["trials"] == 8
     again = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
                                       storage, show_progress_bar=False)
     assert again["trials_run"] == 8 and again["chosen_trial"] == result["chosen_trial"]
@@ -293,6 +296,20 @@ def test_a_governor_without_an_edge_holds_and_says_why(tmp_path):
     assert "min_trades" in result["why"] and "round-trip cost" in result["why"]
     assert result["best_expected_net_return"] == pytest.approx(-0.001)
     assert decision_gate(result) == EdgeGate.never()
+
+
+def test_a_profitable_looking_choice_that_is_not_significant_does_not_act(tmp_path):
+    """On a random walk, probabilities that know nothing: whatever the study finds, it
+    must beat what the best of its trials would show by chance, or the governor holds."""
+    n = 800
+    bars, trades = _market(n, seed=8)
+    proba = _leaning_towards(np.random.default_rng(9).random(n) < 0.3, seed=9, noise=0.1)
+    inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
+    any_sharpe = replace(_study(12, min_trades=5), min_validation_sharpe=-1e9)
+    result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0,
+                                       any_sharpe, f"sqlite:///{tmp_path / 's.db'}", False)
+    assert not result["acts"] and decision_gate(result) == EdgeGate.never()
+    assert result["significance"]["p_value"] >= 0.05 and "not significant" in result["why"]
 
 
 def test_a_governor_that_loses_on_validation_does_not_trade(tmp_path):

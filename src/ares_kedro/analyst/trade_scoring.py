@@ -119,6 +119,16 @@ def trade_list(bar_rows: np.ndarray, signal: np.ndarray, trades: pd.DataFrame) -
                          "net_return": net, "bets": bets})
 
 
+def booked_log_returns(taken: pd.DataFrame, first_row: int, last_row: int) -> np.ndarray:
+    """(last_row - first_row + 1,) log return per bar of ``taken`` trades, each booked at
+    its exit bar (0 where none exits)."""
+    log_pnl = np.zeros(last_row - first_row + 1)
+    inside = (taken["exit_row"] >= first_row) & (taken["exit_row"] <= last_row)
+    np.add.at(log_pnl, taken["exit_row"][inside].to_numpy() - first_row,
+              np.log1p(taken["net_return"][inside].to_numpy()))
+    return log_pnl
+
+
 def trade_performance(taken: pd.DataFrame, first_row: int, last_row: int,
                       bars_per_year: float) -> dict[str, float]:
     """Sharpe (annualised), maximum drawdown (fraction, >= 0), win rate, total return,
@@ -127,10 +137,7 @@ def trade_performance(taken: pd.DataFrame, first_row: int, last_row: int,
     position counts once per holding period it is held (as many round trips as it would
     have taken without extension), a barrier trade once."""
     n = last_row - first_row + 1
-    log_pnl = np.zeros(n)
-    inside = (taken["exit_row"] >= first_row) & (taken["exit_row"] <= last_row)
-    np.add.at(log_pnl, taken["exit_row"][inside].to_numpy() - first_row,
-              np.log1p(taken["net_return"][inside].to_numpy()))
+    log_pnl = booked_log_returns(taken, first_row, last_row)
     std = log_pnl.std()
     sharpe = float(log_pnl.mean() / std * np.sqrt(bars_per_year)) if std > 0 else 0.0
     equity = np.exp(np.cumsum(log_pnl))

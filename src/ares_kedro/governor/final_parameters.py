@@ -32,8 +32,8 @@ import pandas as pd
 
 from ares_kedro.analyst.baseline import fingerprint
 from ares_kedro.analyst.features.inputs import bar_interval
-from ares_kedro.analyst.studies import run_resumable_study
-from ares_kedro.analyst.trade_scoring import trade_list, trade_performance
+from ares_kedro.analyst.studies import run_resumable_study, trials_in_storage
+from ares_kedro.analyst.trade_scoring import booked_log_returns, trade_list, trade_performance
 from ares_kedro.governor.decisions import (
     EdgeGate,
     ExpectedReturnMap,
@@ -43,6 +43,7 @@ from ares_kedro.governor.decisions import (
 from ares_kedro.params import checked_keys
 from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends, realised_volatility
 from ares_kedro.tactician.sizing import SizingParams
+from ares_kedro.validation.overfitting import deflated_sharpe
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class FinalOptimisationParams:
     min_trades: int  # fewer trades on validation: the trial is pruned
     min_validation_sharpe: float  # the chosen point earns less: the governor does not trade
     expected_return_bin_rows: int = 50  # rows per step of the expected-return map
+    max_p_value: float = 0.05  # deflated Sharpe p-value the chosen point must stay below
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> FinalOptimisationParams:
@@ -72,6 +74,8 @@ class FinalOptimisationParams:
         if not -1 < low <= high:
             raise ValueError("governor.final_optimisation.expected_return_margin: need "
                              "-1 < low <= high (multiples of the round-trip cost)")
+        if not 0 < spec.max_p_value <= 1:
+            raise ValueError("governor.final_optimisation.max_p_value must be in (0, 1]")
         if int(spec.expected_return_bin_rows) < 1:
             raise ValueError("governor.final_optimisation.expected_return_bin_rows must be >= 1")
         if spec.max_position[1] > 1:
@@ -119,15 +123,22 @@ def decision_gate(final_params: dict[str, Any]) -> EdgeGate:
     return EdgeGate.from_record(final_params["gate"])
 
 
-def sized_performance(side: np.ndarray, size: np.ndarray, bar_rows: np.ndarray,
-                      trades: pd.DataFrame, bars_per_year: float) -> dict[str, float]:
-    """Net performance of trading ``side`` with ``size`` at ``bar_rows`` one position at a
-    time with the barrier ``trades`` (returns net of costs, times |size|), over the rows."""
+def sized_trades(side: np.ndarray, size: np.ndarray, bar_rows: np.ndarray,
+                 trades: pd.DataFrame) -> pd.DataFrame:
+    """The trades of ``side`` with ``size`` at ``bar_rows``, one position at a time with
+    the exits of ``trades`` (returns net of costs, times |size|)."""
     signal = np.where(np.abs(size) > 0, side, 0).astype(np.int8)
     taken = trade_list(bar_rows, signal, trades)
     by_row = pd.Series(np.abs(size), index=bar_rows)
     taken["net_return"] = taken["net_return"] * by_row.loc[taken["entry_row"]].to_numpy()
-    return trade_performance(taken, int(bar_rows[0]), int(bar_rows[-1]), bars_per_year)
+    return taken
+
+
+def sized_performance(side: np.ndarray, size: np.ndarray, bar_rows: np.ndarray,
+                      trades: pd.DataFrame, bars_per_year: float) -> dict[str, float]:
+    """Net performance of :func:`sized_trades` over the rows."""
+    return trade_performance(sized_trades(side, size, bar_rows, trades), int(bar_rows[0]),
+                             int(bar_rows[-1]), bars_per_year)
 
 
 def evaluate(inputs: DecisionInputs, gate: EdgeGate, sizing: SizingParams,
@@ -137,6 +148,25 @@ def evaluate(inputs: DecisionInputs, gate: EdgeGate, sizing: SizingParams,
                                  payoff_ratio, sizing, context, inputs.index)
     return sized_performance(decided["side"].to_numpy(), decided["size"].to_numpy(),
                              inputs.bar_rows, trades, bars_per_year)
+
+
+def _significance(inputs: DecisionInputs, gate: EdgeGate, sizing: SizingParams,
+                  context: ContextParams, payoff_ratio: float, trades: pd.DataFrame,
+                  bars_per_year: float, complete: list, storage: str) -> dict[str, Any]:
+    """Deflated Sharpe ratio of the chosen point's out-of-fold bar returns, deflated by
+    every trial in the Optuna storage (target search, coarse search, tuning and this study:
+    each chose something on the same history), with the variance of this study's trial
+    Sharpe ratios."""
+    decided = governor_decisions(inputs.proba, gate, inputs.volatility, inputs.trend_1d,
+                                 payoff_ratio, sizing, context, inputs.index)
+    taken = sized_trades(decided["side"].to_numpy(), decided["size"].to_numpy(),
+                         inputs.bar_rows, trades)
+    returns = np.expm1(booked_log_returns(taken, int(inputs.bar_rows[0]),
+                                          int(inputs.bar_rows[-1])))
+    trial_sharpes = np.array([t.user_attrs["sharpe"] for t in complete]) / np.sqrt(bars_per_year)
+    result = deflated_sharpe(returns, trials_in_storage(storage)["trials"], trial_sharpes)
+    return {k: result[k] for k in ("p_value", "trials", "deflated_sharpe",
+                                   "probabilistic_sharpe", "sharpe_per_bar")}
 
 
 def margin_gate(returns: ExpectedReturnMap, margin_in_costs: float, trades: pd.DataFrame
@@ -205,22 +235,34 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
     within = [t for t in front if t.values[1] <= params.max_drawdown_limit]
     chosen = (max(within, key=lambda t: t.values[0]) if within
               else min(front, key=lambda t: t.values[1]))
-    acts = chosen.values[0] >= params.min_validation_sharpe
     margin = float(chosen.params["expected_return_margin"])
     gate = margin_gate(returns, margin, trades)
-    why = (f"validation net Sharpe {chosen.values[0]:.2f} from {chosen.user_attrs['trades']} "
-           f"trades ({chosen.user_attrs['bets']} bets, out of fold), trading where the expected net return exceeds "
-           f"{margin * cost:.4%} ({margin:.2f} round-trip costs of {cost:.4%})")
+    chosen_sizing = replace(sizing, target_volatility=chosen.params["target_volatility"],
+                            max_position=chosen.params["max_position"])
+    significance = _significance(inputs, gate, chosen_sizing, context, payoff_ratio, trades,
+                                 bars_per_year, complete, storage)
+    profitable = chosen.values[0] >= params.min_validation_sharpe
+    significant = significance["p_value"] < params.max_p_value
+    acts = profitable and significant
+    why = (f"out-of-fold net Sharpe {chosen.values[0]:.2f} from {chosen.user_attrs['trades']} "
+           f"trades ({chosen.user_attrs['bets']} bets), deflated Sharpe p-value "
+           f"{significance['p_value']:.3g} after {significance['trials']} trials, trading "
+           f"where the expected net return exceeds {margin * cost:.4%} ({margin:.2f} "
+           f"round-trip costs of {cost:.4%})")
+    if not profitable:
+        why = (f"the best out-of-fold net Sharpe on the front is {chosen.values[0]:.2f} < "
+               f"min_validation_sharpe {params.min_validation_sharpe:.2f}: " + why)
+    elif not significant:
+        why = (f"the edge is not significant (p-value {significance['p_value']:.3g} >= "
+               f"max_p_value {params.max_p_value}): " + why)
     if not acts:
-        why = (f"the best validation net Sharpe on the front is {chosen.values[0]:.2f} < "
-               f"min_validation_sharpe {params.min_validation_sharpe:.2f}; " + why)
         logger.warning("Final parameters: the governor will not trade: %s", why)
     return {
         "acts": bool(acts), "why": why,
         "gate": gate.record(), "expected_return_margin": margin,
         "sizing": {**asdict(sizing), "target_volatility": chosen.params["target_volatility"],
                    "max_position": chosen.params["max_position"]},
-        "chosen_trial": chosen.number,
+        "chosen_trial": chosen.number, "significance": significance,
         "chosen_within_drawdown_limit": bool(within),
         "chosen_metrics": dict(chosen.user_attrs),
         "pareto_front": [{"trial": t.number, **t.params, "sharpe": t.values[0],
