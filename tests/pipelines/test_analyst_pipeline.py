@@ -54,7 +54,7 @@ def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
                                   "validation"],
                         OUTPUTS,
                         env="blank",
-                        synthetic={"signal": {"strength": 1.0}})
+                        synthetic={"edges": {"order_flow": {"strength": 1.0}}})
     bars, splits, labels, targets = out["bars"], out["splits"], out["labels"], out["targets"]
     assert labels.index.equals(bars.index)
     assert set(labels.loc[labels["is_labelled"], "label"].astype(str)) == {"LONG", "SHORT", "HOLD"}
@@ -318,7 +318,7 @@ def check_mlflow_model_and_serving(project, out):
     from ares_kedro.governor.live import Governor
 
     again = run_pipelines(project, ["governor"], {"system": "governor_decision_system"},
-                          env="blank", synthetic={"signal": {"strength": 1.0}})
+                          env="blank", synthetic={"edges": {"order_flow": {"strength": 1.0}}})
     uri = f"sqlite:///{project / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     experiments = [e.experiment_id for e in mlflow.search_experiments()]
@@ -369,7 +369,7 @@ def check_registry_and_promotion(project, bars, expected, uri):
     from ares_kedro.run_tracking import CHAMPION, REGISTERED_MODEL, SHA_TAG
 
     ab = run_pipelines(project, ["validation"], {"ab": "validation_ab_test"}, env="blank",
-                       synthetic={"signal": {"strength": 1.0}})["ab"]
+                       synthetic={"edges": {"order_flow": {"strength": 1.0}}})["ab"]
     # no champion yet: the control is the fallback baseline, which the planted edge beats
     assert ab["control"] == "single_lightgbm" and "no champion" in ab["control_note"]
     assert ab["decision"] == "promote", ab
@@ -404,9 +404,9 @@ def check_registry_and_promotion(project, bars, expected, uri):
     # a retrained governor is A/B-tested against the champion itself (its own decisions,
     # sizes and barriers on the same bars): the same data gives the same model, no winner
     run_pipelines(project, ["governor"], {}, env="blank",
-                  synthetic={"signal": {"strength": 1.0}})
+                  synthetic={"edges": {"order_flow": {"strength": 1.0}}})
     ab = run_pipelines(project, ["validation"], {"ab": "validation_ab_test"}, env="blank",
-                       synthetic={"signal": {"strength": 1.0}})["ab"]
+                       synthetic={"edges": {"order_flow": {"strength": 1.0}}})["ab"]
     assert ab["control"] == f"champion {live.model_version}", ab
     assert ab["decision"] == "inconclusive" and ab["sharpe_difference"]["observed"] == \
         pytest.approx(0.0, abs=1e-9)

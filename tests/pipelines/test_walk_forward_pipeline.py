@@ -17,7 +17,7 @@ def test_walk_forward_retrains_per_fold_tests_in_time_order_and_resumes(project)
     outputs = {"report": "walk_forward_report", "folds": "walk_forward_folds"}
     out = run_pipelines(project, ["ingestion", "walk_forward"], outputs, env="blank",
                         params=SMALL, lookback_days=150,
-                        synthetic={"days": 150, "signal": {"strength": 1.0}})
+                        synthetic={"days": 150, "edges": {"order_flow": {"strength": 1.0}}})
     report, folds = out["report"], out["folds"]
     assert len(report["folds"]) == 2 and list(folds["fold"]) == [0, 1]
     first, last = (pd.to_datetime(folds[c]) for c in ("test_first_bar", "test_last_bar"))
@@ -36,6 +36,7 @@ def test_walk_forward_retrains_per_fold_tests_in_time_order_and_resumes(project)
 
     finished = {path: path.stat().st_mtime_ns for path in results}
     again = run_pipelines(project, ["walk_forward"], outputs, env="blank", params=SMALL,
-                          lookback_days=150, synthetic={"days": 150, "signal": {"strength": 1.0}})
+                          lookback_days=150,
+                          synthetic={"days": 150, "edges": {"order_flow": {"strength": 1.0}}})
     assert {path: path.stat().st_mtime_ns for path in results} == finished  # folds reused
     assert again["report"]["folds"] == report["folds"]

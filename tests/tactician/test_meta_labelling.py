@@ -31,7 +31,8 @@ MODELS = TacticianModelParams(min_training_signals=10**9, cv_folds=4, seed=3, to
 @pytest.fixture
 def planted_market(ingestion_params) -> tuple[pd.DataFrame, np.ndarray]:
     spec = SyntheticMarketSpec.from_params(ingestion_params["synthetic"])
-    spec = replace(spec, days=200, trades_per_bar=2, signal_strength=1.0)
+    spec = replace(spec, days=200, trades_per_bar=2,  # order flow alone, strongly planted
+                   edges=spec.edges.only("order_flow").updated({"order_flow": {"strength": 1.0}}))
     market = generate_market(spec)
     close = pd.Series(market.close, index=pd.to_datetime(market.bar_open_ns, utc=True))
     previous = close.shift(1).fillna(close.iloc[0])

@@ -12,16 +12,27 @@ The market (``mode: regimes``):
     HIGH_IMPACT_CANDLE;
   * fat-tailed shocks (Student t) and clustered volatility (AR(1) log-volatility);
   * taker order flow: each bar has a flow imbalance (AR(1)) that sets the share of
-    taker-buy trades; with ``signal.strength > 0`` the imbalance of bar t adds
-    ``strength x volatility`` to the return of bar t + ``signal.lead_bars``: a weak,
-    known, tradable edge;
+    taker-buy trades;
+  * three planted edges (``edges``), each off at strength 0, each a known drift added to
+    a later bar's return on top of the regime path (:class:`PlantedEdges`):
+    ``order_flow`` (the imbalance of bar t moves bar t + ``lead_bars``: visible in the
+    trades' taker sides), ``mean_reversion`` (the next bar takes back a share of the
+    close's distance from an exponential moving average of past closes: visible in
+    closes only) and ``trend_persistence`` (the next bar continues the trailing
+    ``lookback_bars`` move, bounded by a tanh: visible in closes only);
   * every trade (time, price, size, side): bars are built from the trades, so klines,
     order flow and volume agree exactly;
   * 8-hourly funding rates that follow the trailing trend, and open interest.
-The true regime of every bar is written to a side file (``*-true_regimes.parquet``).
+The true regime of every bar and the planted edges' exact drifts (the oracle) are written
+to a side file (``*-true_regimes.parquet``).
 
-``mode: random_walk`` is a pure random walk: i.i.d. fat-tailed returns, constant volatility, no
-regimes, order flow independent of prices and no signal. Models must find no edge there.
+``mode: random_walk`` is a pure random walk: i.i.d. fat-tailed returns, constant
+volatility, no regimes, order flow independent of prices and no planted edge whatever
+``edges`` says. Models must find no edge there.
+
+Every random draw comes from its own stream (seeded by ``seed`` and the draw's name) and
+is made bar by bar (trade by trade) in time order, so a shorter market of the same seed is
+exactly the first bars of a longer one: the future never changes the past.
 """
 
 from __future__ import annotations
@@ -31,10 +42,11 @@ import io
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -50,8 +62,141 @@ BULL, BEAR, RANGE = "BULL_TREND", "BEAR_TREND", "SIDEWAYS_RANGE"
 SR_ZONE, HIGH_IMPACT = "SR_ZONE_ACTION", "HIGH_IMPACT_CANDLE"
 NO_REGIME = "NONE"  # random_walk mode
 SEGMENT_STATES = (BULL, BEAR, RANGE)
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: planted edges, one random stream per draw
 _SPOT_MICROSECONDS_FROM = pd.Timestamp("2025-01-01", tz="UTC")  # Binance spot switched to µs
+
+
+EDGE_KINDS = ("order_flow", "mean_reversion", "trend_persistence")
+_EDGE_WINDOWS = {"order_flow": "lead_bars", "mean_reversion": "anchor_bars",
+                 "trend_persistence": "lookback_bars"}
+_EDGE_MIN_WINDOW = {"lead_bars": 1, "anchor_bars": 2, "lookback_bars": 1}
+EDGE_REGIMES = {"all": SEGMENT_STATES, "trends": (BULL, BEAR), "ranges": (RANGE,)}
+
+
+@dataclass(frozen=True)
+class OrderFlowEdge:
+    """The taker-flow imbalance of bar t adds ``strength x volatility[t] x imbalance[t]``
+    to the return of bar t + ``lead_bars``, in every regime."""
+
+    strength: float  # return per unit imbalance, in bar volatilities (of bar t)
+    lead_bars: int  # >= 1
+
+
+@dataclass(frozen=True)
+class MeanReversionEdge:
+    """The next bar takes back ``strength`` of the close's distance from its anchor:
+    ``-strength x (log close[t] - anchor[t])`` is added to the return of bar t + 1, the
+    anchor being the exponential moving average (span ``anchor_bars``) of log closes up
+    to t. Equivalently: ``strength x volatility`` per bar volatility of distance. Planted
+    by bars of the segments ``regimes`` names (:data:`EDGE_REGIMES`)."""
+
+    strength: float  # share of the distance taken back per bar, 0 <= strength < 1
+    anchor_bars: int  # EMA span, >= 2
+    regimes: str  # where it acts: "all", "trends" (bull and bear) or "ranges"
+
+
+@dataclass(frozen=True)
+class TrendPersistenceEdge:
+    """Momentum: ``strength x volatility[t] x tanh(trailing / (volatility[t] x
+    sqrt(lookback_bars)))`` is added to the return of bar t + 1, ``trailing`` being the
+    log return of the ``lookback_bars`` bars up to t's close (0 before that many bars).
+    Planted by bars of the segments ``regimes`` names (:data:`EDGE_REGIMES`)."""
+
+    strength: float  # return at a saturated trend, in bar volatilities
+    lookback_bars: int  # >= 1
+    regimes: str  # where it acts: "all", "trends" (bull and bear) or "ranges"
+
+
+@dataclass(frozen=True)
+class PlantedEdges:
+    """The planted edges (``ingestion.synthetic.edges``); a kind is off at strength 0.
+
+    Each edge is a drift known at bar t's close and added to a later bar's return, on
+    top of the regime path (after the range fold and the jumps), so its size is exact:
+    the side file holds it per bar (``edge_<kind>``) for the oracle. The two price edges
+    act in the bars of their ``regimes`` only (``all``, ``trends`` or ``ranges``, by the
+    bar's segment: SR_ZONE_ACTION and HIGH_IMPACT_CANDLE bars count as their segment's);
+    the default market reverts in ranges and persists in trends, since momentum inside
+    ranges turns them into trends and reversion inside trends stalls them, which leaves
+    the true regimes meaningless.
+    """
+
+    order_flow: OrderFlowEdge
+    mean_reversion: MeanReversionEdge
+    trend_persistence: TrendPersistenceEdge
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> PlantedEdges:
+        section = "ingestion.synthetic.edges"
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(EDGE_KINDS))
+        if unknown:
+            raise ValueError(f"{section}: unknown edge kind(s) {unknown}; the kinds are "
+                             f"{list(EDGE_KINDS)}")
+        kinds = {}
+        for kind, edge_cls in zip(EDGE_KINDS, (OrderFlowEdge, MeanReversionEdge,
+                                                TrendPersistenceEdge), strict=True):
+            if kind not in params:
+                raise ValueError(f"{section}.{kind} is missing; every kind needs its block "
+                                 "(strength 0 turns it off), see "
+                                 "conf/base/parameters_ingestion.yml")
+            block = dict(params[kind] or {})
+            names = [f.name for f in fields(edge_cls)]
+            missing = [n for n in names if n not in block]
+            extra = sorted(set(block) - set(names))
+            if missing or extra:
+                raise ValueError(f"{section}.{kind}: missing keys {missing}, unknown keys "
+                                 f"{extra}; it takes {names}")
+            strength = block["strength"]
+            if isinstance(strength, bool) or not isinstance(strength, int | float) or \
+                    not np.isfinite(strength) or strength < 0:
+                raise ValueError(f"{section}.{kind}.strength must be a number >= 0 (0 turns "
+                                 f"the edge off), got {strength!r}")
+            if kind == "mean_reversion" and strength >= 1:
+                raise ValueError(f"{section}.mean_reversion.strength is the share of the "
+                                 f"distance from the anchor taken back per bar: it must be "
+                                 f"< 1, got {strength!r}")
+            window = _EDGE_WINDOWS[kind]
+            bars = block[window]
+            if isinstance(bars, bool) or not isinstance(bars, int | np.integer) or \
+                    bars < _EDGE_MIN_WINDOW[window]:
+                raise ValueError(f"{section}.{kind}.{window} must be an integer >= "
+                                 f"{_EDGE_MIN_WINDOW[window]}, got {bars!r}")
+            values = {"strength": float(strength), window: int(bars)}
+            if "regimes" in names:
+                regimes = block["regimes"]
+                if not isinstance(regimes, str) or regimes not in EDGE_REGIMES:
+                    raise ValueError(f"{section}.{kind}.regimes must be one of "
+                                     f"{list(EDGE_REGIMES)}, got {regimes!r}")
+                values["regimes"] = regimes
+            kinds[kind] = edge_cls(**values)
+        return cls(**kinds)
+
+    def updated(self, changes: dict[str, dict[str, Any]]) -> PlantedEdges:
+        """These edges with some settings changed (``{"order_flow": {"strength": 1.0}}``),
+        validated like conf."""
+        merged = asdict(self)
+        unknown = sorted(set(changes) - set(EDGE_KINDS))
+        if unknown:
+            raise ValueError(f"ingestion.synthetic.edges: unknown edge kind(s) {unknown}; "
+                             f"the kinds are {list(EDGE_KINDS)}")
+        for kind, block in changes.items():
+            merged[kind] = {**merged[kind], **block}
+        return PlantedEdges.from_params(merged)
+
+    def only(self, kind: str) -> PlantedEdges:
+        """These edges with every kind but ``kind`` switched off (strength 0)."""
+        if kind not in EDGE_KINDS:
+            raise ValueError(f"unknown edge kind {kind!r}; the kinds are {list(EDGE_KINDS)}")
+        return self.updated({other: {"strength": 0.0} for other in EDGE_KINDS if other != kind})
+
+    def enabled(self) -> tuple[str, ...]:
+        """The kinds planted (strength > 0), in :data:`EDGE_KINDS` order."""
+        return tuple(kind for kind in EDGE_KINDS if getattr(self, kind).strength > 0)
+
+    def lead_bars(self, kind: str) -> int:
+        """Bars from the bar whose close knows the drift to the bar whose return it moves."""
+        return self.order_flow.lead_bars if kind == "order_flow" else 1
 
 
 @dataclass(frozen=True)
@@ -59,7 +204,7 @@ class SyntheticMarketSpec:
     """Every knob of the generator (``ingestion.synthetic`` in conf). Units in comments."""
 
     seed: int
-    mode: str  # "regimes" or "random_walk" (no regimes, no signal: the null market)
+    mode: str  # "regimes" or "random_walk" (no regimes, no edge: the null market)
     start: str  # first bar, UTC date
     days: int
     interval: str  # bar interval, e.g. "1h"
@@ -82,8 +227,7 @@ class SyntheticMarketSpec:
     flow_persistence: float  # AR(1) coefficient of taker flow imbalance per bar
     flow_price_impact: float  # same-bar return per unit imbalance, in bar vols
     flow_side_sensitivity: float  # logit of taker-buy share per unit imbalance
-    signal_strength: float  # planted edge: next-bar return per unit imbalance, bar vols
-    signal_lead_bars: int
+    edges: PlantedEdges  # the planted edges (mode regimes only)
     trades_per_bar: float  # mean aggregated trades per bar
     trade_notional_log_mean: float  # log of a trade's notional, quote currency
     trade_notional_log_std: float
@@ -99,9 +243,13 @@ class SyntheticMarketSpec:
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> SyntheticMarketSpec:
         params = dict(params)
-        signal = params.pop("signal", {}) or {}
-        params["signal_strength"] = signal.get("strength", params.get("signal_strength"))
-        params["signal_lead_bars"] = signal.get("lead_bars", params.get("signal_lead_bars"))
+        if "signal" in params:
+            raise ValueError("ingestion.synthetic.signal was replaced by "
+                             "ingestion.synthetic.edges.order_flow (same strength and "
+                             "lead_bars; e.g. --params ingestion.synthetic.edges.order_flow."
+                             "strength=1.0); see docs/data.md")
+        if "edges" in params and not isinstance(params["edges"], PlantedEdges):
+            params["edges"] = PlantedEdges.from_params(params["edges"])
         names = {f.name for f in fields(cls)}
         missing = sorted(n for n in names if params.get(n) is None)
         unknown = sorted(set(params) - names)
@@ -128,22 +276,46 @@ class SyntheticMarketSpec:
         if self.days < 1 or self.trades_per_bar < 1:
             raise ValueError("ingestion.synthetic.days and trades_per_bar must be >= 1")
 
+    def with_edges(self, **changes: dict[str, Any]) -> SyntheticMarketSpec:
+        """This spec with some edge settings changed, e.g.
+        ``spec.with_edges(order_flow={"strength": 1.0})``."""
+        return replace(self, edges=self.edges.updated(changes))
+
+    def planted_edges(self) -> tuple[str, ...]:
+        """The edge kinds this market plants: none in the null market."""
+        return () if self.mode == "random_walk" else self.edges.enabled()
+
     def fingerprint(self, symbol: str, market: str) -> str:
         text = json.dumps([asdict(self), symbol, market, GENERATOR_VERSION], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+EDGE_COLUMNS = tuple(f"edge_{kind}" for kind in EDGE_KINDS) + ("edge_total",)
+_STREAMS = ("shocks", "segments", "log_volatility", "flow", "jump_times", "jump_sizes",
+            "jump_signs", "volume", "trade_counts", "trade_steps", "trade_spacing",
+            "trade_sides", "trade_notional", "trade_fills", "funding_delay", "funding_noise",
+            "open_interest")
+
+
 @dataclass
 class SyntheticMarket:
-    """Generated bars (for tests), trades, futures data and the true regime per bar."""
+    """Generated bars (for tests), trades, futures data, the true regime per bar and the
+    planted edges' drifts."""
 
     bar_open_ns: np.ndarray  # (n_bars,)
     close: np.ndarray  # (n_bars,)
     true_regime: np.ndarray  # (n_bars,) regime names
     flow_imbalance: np.ndarray  # (n_bars,) the latent taker-flow imbalance
+    edges: pd.DataFrame  # (n_bars,) EDGE_COLUMNS, log-return units, see planted_edge_drifts
     trades: pd.DataFrame  # transact_time (ns), price, quantity, is_buyer_maker, trade_count
     funding: pd.DataFrame  # funding_time (ns), funding_rate
     open_interest: pd.DataFrame  # metric_time (ns), open_interest, open_interest_value
+
+
+def _stream(seed: int, name: str) -> np.random.Generator:
+    """The random stream of one kind of draw: its values do not depend on how many draws
+    of other kinds were made (or on the market's length)."""
+    return np.random.default_rng([seed, _STREAMS.index(name)])
 
 
 def _student_t(rng: np.random.Generator, dof: float, size: int) -> np.ndarray:
@@ -178,9 +350,62 @@ def _fold(x: np.ndarray, half_width: float) -> np.ndarray:
     return half_width - np.abs(y - 2 * half_width)
 
 
+@numba.njit(cache=True)
+def _planted_path(base_returns, volatility, order_flow_drift, lead_bars, mean_reversion,
+                  anchor_alpha, trend, lookback_bars, log_start, reverting_gate,
+                  persisting_gate):  # pragma: no cover (compiled)
+    """Log closes of bars whose returns are ``base_returns`` plus the planted drifts, and
+    the mean-reversion and trend-persistence drifts known at each close (they feed back
+    into later prices, hence the loop); a gate (0 or 1 per bar) switches each of those
+    two on in the bars of its regimes."""
+    n = base_returns.size
+    log_close = np.empty(n)
+    reverting = np.zeros(n)
+    persisting = np.zeros(n)
+    previous, anchor = log_start, log_start
+    scale = np.sqrt(lookback_bars)
+    for t in range(n):
+        step = base_returns[t]
+        if t >= lead_bars:
+            step += order_flow_drift[t - lead_bars]
+        if t >= 1:
+            step += reverting[t - 1] + persisting[t - 1]
+        price = previous + step
+        log_close[t] = price
+        anchor += anchor_alpha * (price - anchor)
+        reverting[t] = -mean_reversion * (price - anchor) * reverting_gate[t]
+        if trend > 0 and t >= lookback_bars:
+            persisting[t] = persisting_gate[t] * trend * volatility[t] * np.tanh(
+                (price - log_close[t - lookback_bars]) / (volatility[t] * scale))
+        previous = price
+    return log_close, reverting, persisting
+
+
+def planted_edge_drifts(order_flow: np.ndarray, mean_reversion: np.ndarray,
+                        trend_persistence: np.ndarray, lead_bars: int) -> pd.DataFrame:
+    """The oracle's table: per bar t, what bar t's close knows of later returns.
+
+    ``edge_<kind>[t]``: the drift (log return) that bar t adds to the return of bar
+    t + lead (lead = ``order_flow.lead_bars`` for order flow, 1 for the other kinds).
+    ``edge_total[t]``: the whole planted drift of bar t + 1's return, also known at t's
+    close: mean reversion and trend persistence of bar t plus the order-flow drift of bar
+    t + 1 - lead (that of bar t itself when lead is 1). An oracle per kind trades
+    ``sign(edge_<kind>)`` with the kind's lead; the oracle of every edge together trades
+    ``sign(edge_total)`` one bar ahead.
+    """
+    total = mean_reversion + trend_persistence
+    flow_next = np.zeros(order_flow.size)
+    source = np.arange(order_flow.size) + 1 - lead_bars
+    known = source >= 0
+    flow_next[known] = order_flow[source[known]]
+    return pd.DataFrame({"edge_order_flow": order_flow, "edge_mean_reversion": mean_reversion,
+                         "edge_trend_persistence": trend_persistence,
+                         "edge_total": total + flow_next})
+
+
 def generate_market(spec: SyntheticMarketSpec) -> SyntheticMarket:
-    """Generate bars, trades, funding and open interest; deterministic for a seed."""
-    rng = np.random.default_rng(spec.seed)
+    """Generate bars, trades, funding and open interest; deterministic for a seed, and a
+    shorter market is the start of a longer one of the same seed."""
     bar_us = interval_us(spec.interval)
     bar_ns = bar_us * 1_000
     n = int(round(spec.days * bars_per_day(spec.interval)))
@@ -188,29 +413,30 @@ def generate_market(spec: SyntheticMarketSpec) -> SyntheticMarket:
     bar_open_ns = start_ns + np.arange(n, dtype=np.int64) * bar_ns
     bars_per_year = 365 * bars_per_day(spec.interval)
     calm_bar_vol = spec.annual_volatility / np.sqrt(bars_per_year)
-    shocks = _student_t(rng, spec.tail_dof, n)
+    shocks = _student_t(_stream(spec.seed, "shocks"), spec.tail_dof, n)
     null = spec.mode == "random_walk"
+    flow = _ar1(_stream(spec.seed, "flow").standard_normal(n), spec.flow_persistence) \
+        * np.sqrt(1 - spec.flow_persistence**2)
+    log_start = np.log(spec.start_price)
 
     if null:
         volatility = np.full(n, calm_bar_vol)
-        flow = _ar1(rng.standard_normal(n), spec.flow_persistence) * np.sqrt(1 - spec.flow_persistence**2)
         returns = volatility * shocks
         regime = np.full(n, NO_REGIME, dtype=object)
         jump = np.zeros(n, dtype=bool)
+        log_close = log_start + np.cumsum(returns)
+        zeros = np.zeros(n)
+        edges = planted_edge_drifts(zeros, zeros, zeros, 1)
     else:
-        states = _segments(spec, rng, n)
+        states = _segments(spec, _stream(spec.seed, "segments"), n)
         names = np.array(SEGMENT_STATES, dtype=object)[states]
         phi = spec.volatility_persistence
-        log_vol = _ar1(rng.standard_normal(n) * spec.volatility_of_volatility, phi)
+        log_vol = _ar1(_stream(spec.seed, "log_volatility").standard_normal(n)
+                       * spec.volatility_of_volatility, phi)
         log_vol -= 0.5 * spec.volatility_of_volatility**2 / (1 - phi**2)  # keep mean vol
         regime_multiple = np.array([spec.regime_volatility[s] for s in SEGMENT_STATES])[states]
         volatility = calm_bar_vol * np.exp(log_vol) * regime_multiple
-        flow = _ar1(rng.standard_normal(n), spec.flow_persistence) * np.sqrt(1 - spec.flow_persistence**2)
-        lagged_flow = np.zeros(n)
-        lead = spec.signal_lead_bars
-        lagged_flow[lead:] = flow[:-lead] if lead else flow
-        innovation = volatility * (shocks + spec.flow_price_impact * flow
-                                   + spec.signal_strength * lagged_flow)
+        innovation = volatility * (shocks + spec.flow_price_impact * flow)
         drift = spec.trend_annual_drift / bars_per_year
         returns = innovation + np.where(names == BULL, drift, 0.0) - np.where(names == BEAR, drift, 0.0)
         regime = names.copy()
@@ -225,36 +451,49 @@ def generate_market(spec: SyntheticMarketSpec) -> SyntheticMarket:
             returns[a:b] = np.diff(folded, prepend=0.0)
             in_zone = np.abs(folded) >= (1 - spec.sr_zone_fraction) * half_width
             regime[a:b] = np.where(in_zone, SR_ZONE, RANGE)
-        jump = rng.random(n) < spec.high_impact_probability
+        jump = _stream(spec.seed, "jump_times").random(n) < spec.high_impact_probability
         low, high = spec.high_impact_size_bar_vols
-        size = rng.uniform(low, high, n) * calm_bar_vol * rng.choice([-1.0, 1.0], n)
+        size = _stream(spec.seed, "jump_sizes").uniform(low, high, n) * calm_bar_vol \
+            * _stream(spec.seed, "jump_signs").choice([-1.0, 1.0], n)
         returns = returns + np.where(jump, size, 0.0)
         regime[jump] = HIGH_IMPACT
+        # The planted edges, on top of the regime path: exact drifts, known at a close.
+        planted = spec.edges
+        order_flow = planted.order_flow.strength * volatility * flow
+        log_close, reverting, persisting = _planted_path(
+            returns, volatility, order_flow, planted.order_flow.lead_bars,
+            planted.mean_reversion.strength, 2.0 / (planted.mean_reversion.anchor_bars + 1),
+            planted.trend_persistence.strength, planted.trend_persistence.lookback_bars,
+            log_start,
+            np.isin(names, EDGE_REGIMES[planted.mean_reversion.regimes]).astype(float),
+            np.isin(names, EDGE_REGIMES[planted.trend_persistence.regimes]).astype(float))
+        edges = planted_edge_drifts(order_flow, reverting, persisting,
+                                    planted.order_flow.lead_bars)
 
-    log_close = np.log(spec.start_price) + np.cumsum(returns)
-    log_open = np.concatenate(([np.log(spec.start_price)], log_close[:-1]))
-    volume_factor = np.exp(0.3 * rng.standard_normal(n)) * (
+    log_open = np.concatenate(([log_start], log_close[:-1]))
+    volume_factor = np.exp(0.3 * _stream(spec.seed, "volume").standard_normal(n)) * (
         1 + spec.volume_volatility_coupling * np.abs(shocks))
     volume_factor = np.where(jump, volume_factor * spec.high_impact_volume_multiple, volume_factor)
-    trades = _trades(spec, rng, bar_open_ns, bar_ns, log_open, log_close, volatility, flow,
+    trades = _trades(spec, bar_open_ns, bar_ns, log_open, log_close, volatility, flow,
                      volume_factor)
-    funding = _funding(spec, rng, bar_open_ns, bar_ns, log_close, volatility, null)
-    open_interest = _open_interest(spec, rng, bar_open_ns, bar_ns, np.exp(log_close))
+    funding = _funding(spec, bar_open_ns, bar_ns, log_close, volatility, null)
+    open_interest = _open_interest(spec, bar_open_ns, bar_ns, np.exp(log_close))
     return SyntheticMarket(bar_open_ns=bar_open_ns, close=np.exp(log_close),
-                           true_regime=regime.astype(str), flow_imbalance=flow, trades=trades,
-                           funding=funding, open_interest=open_interest)
+                           true_regime=regime.astype(str), flow_imbalance=flow, edges=edges,
+                           trades=trades, funding=funding, open_interest=open_interest)
 
 
-def _trades(spec, rng, bar_open_ns, bar_ns, log_open, log_close, volatility, flow,
+def _trades(spec, bar_open_ns, bar_ns, log_open, log_close, volatility, flow,
             volume_factor) -> pd.DataFrame:
     """Trades of every bar: a Brownian bridge from the bar's open to its close."""
     n = bar_open_ns.size
-    counts = rng.poisson(spec.trades_per_bar * volume_factor) + 2  # open and close trades
-    bar_of = np.repeat(np.arange(n), counts)
+    counts = _stream(spec.seed, "trade_counts").poisson(spec.trades_per_bar * volume_factor) + 2
+    bar_of = np.repeat(np.arange(n), counts)  # the first and last trades: open and close
     first = np.concatenate(([0], np.cumsum(counts)[:-1]))
     position = np.arange(bar_of.size) - first[bar_of]  # 0..k-1 within the bar
     k = counts[bar_of]
-    steps = rng.standard_normal(bar_of.size) * (volatility[bar_of] / np.sqrt(k))
+    steps = _stream(spec.seed, "trade_steps").standard_normal(bar_of.size) \
+        * (volatility[bar_of] / np.sqrt(k))
     steps[first] = 0.0
     walk = np.cumsum(steps)
     walk -= walk[first][bar_of]  # restart at 0 in every bar
@@ -264,7 +503,7 @@ def _trades(spec, rng, bar_open_ns, bar_ns, log_open, log_close, volatility, flo
     price = np.exp(log_open[bar_of] + bridge)
     # Sorted uniform times within the bar from exponential spacings; the last trade
     # closes the bar just before its end.
-    spacing = rng.exponential(size=bar_of.size)
+    spacing = _stream(spec.seed, "trade_spacing").exponential(size=bar_of.size)
     cum = np.cumsum(spacing)
     cum -= (cum[first] - spacing[first])[bar_of]
     total = cum[first + counts - 1][bar_of]
@@ -272,8 +511,9 @@ def _trades(spec, rng, bar_open_ns, bar_ns, log_open, log_close, volatility, flo
     offset_ns[first] = 0
     transact_ns = bar_open_ns[bar_of] + offset_ns
     buy_share = 1.0 / (1.0 + np.exp(-spec.flow_side_sensitivity * flow))
-    taker_buys = rng.random(bar_of.size) < buy_share[bar_of]
-    notional = np.exp(spec.trade_notional_log_mean + spec.trade_notional_log_std * rng.standard_normal(bar_of.size))
+    taker_buys = _stream(spec.seed, "trade_sides").random(bar_of.size) < buy_share[bar_of]
+    notional = np.exp(spec.trade_notional_log_mean + spec.trade_notional_log_std
+                      * _stream(spec.seed, "trade_notional").standard_normal(bar_of.size))
     quantity = np.round(notional / price, 6)
     quantity = np.maximum(quantity, 1e-6)
     return pd.DataFrame({
@@ -281,16 +521,17 @@ def _trades(spec, rng, bar_open_ns, bar_ns, log_open, log_close, volatility, flo
         "price": np.round(price, 2),
         "quantity": quantity,
         "is_buyer_maker": ~taker_buys,
-        "trade_count": rng.poisson(1.0, bar_of.size) + 1,
+        "trade_count": _stream(spec.seed, "trade_fills").poisson(1.0, bar_of.size) + 1,
     })
 
 
-def _funding(spec, rng, bar_open_ns, bar_ns, log_close, volatility, null) -> pd.DataFrame:
+def _funding(spec, bar_open_ns, bar_ns, log_close, volatility, null) -> pd.DataFrame:
     """8-hourly funding: base rate plus the trailing trend, known at its own time."""
     eight_hours = 8 * 3600 * 10**9
     first = -(-bar_open_ns[0] // eight_hours) * eight_hours
     times = np.arange(first, bar_open_ns[-1] + bar_ns, eight_hours, dtype=np.int64)
-    times = times + rng.integers(1, 20, times.size) * 1_000_000  # Binance stamps a few ms late
+    delay = _stream(spec.seed, "funding_delay").integers(1, 20, times.size)
+    times = times + delay * 1_000_000  # Binance stamps a few ms late
     # The last bar that closed before each funding time.
     last_closed = np.searchsorted(bar_open_ns + bar_ns, times, side="right") - 1
     window = spec.funding_trend_bars
@@ -298,17 +539,18 @@ def _funding(spec, rng, bar_open_ns, bar_ns, log_close, volatility, null) -> pd.
     scale = volatility[last_closed] * np.sqrt(window)
     trend = 0.0 if null else np.tanh(trailing / np.where(scale > 0, scale, 1.0))
     rate = spec.funding_base_rate + spec.funding_trend_sensitivity * trend
-    rate = rate + rng.normal(0, spec.funding_base_rate / 4, times.size)
+    rate = rate + _stream(spec.seed, "funding_noise").normal(0, spec.funding_base_rate / 4,
+                                                               times.size)
     rate = np.clip(rate, -spec.funding_max_rate, spec.funding_max_rate)
     keep = last_closed >= 0
     return pd.DataFrame({"funding_time": times[keep], "funding_rate": np.round(rate[keep], 8)})
 
 
-def _open_interest(spec, rng, bar_open_ns, bar_ns, close) -> pd.DataFrame:
+def _open_interest(spec, bar_open_ns, bar_ns, close) -> pd.DataFrame:
     step = interval_us(spec.metrics_interval) * 1_000
     times = np.arange(bar_open_ns[0], bar_open_ns[-1] + bar_ns, step, dtype=np.int64)
     log_oi = np.log(spec.open_interest_base) + np.cumsum(
-        rng.normal(0, spec.open_interest_volatility, times.size))
+        _stream(spec.seed, "open_interest").normal(0, spec.open_interest_volatility, times.size))
     oi = np.exp(log_oi)
     bar = np.clip(np.searchsorted(bar_open_ns, times, side="right") - 1, 0, bar_open_ns.size - 1)
     previous_close = np.where(bar > 0, close[np.clip(bar - 1, 0, None)], close[0])
@@ -456,6 +698,8 @@ def _bars_from_trades(market: SyntheticMarket, spec: SyntheticMarketSpec) -> dic
 
 
 def true_regimes_path(root: Path, symbol: str, interval: str) -> Path:
+    """The side file of the true regime, latent flow imbalance and planted edges per bar
+    (columns ``true_regime``, ``flow_imbalance`` and :data:`EDGE_COLUMNS`)."""
     return Path(root) / f"{symbol}-{interval}-true_regimes.parquet"
 
 
@@ -477,10 +721,11 @@ def ensure_synthetic_archives(spec: SyntheticMarketSpec, symbol: str, market_typ
     started = time.perf_counter()
     market = generate_market(spec)
     counts = write_vision_archives(market, spec, symbol, market_type, root)
-    regimes = pd.DataFrame(
-        {"true_regime": market.true_regime, "flow_imbalance": market.flow_imbalance},
-        index=pd.DatetimeIndex(market.bar_open_ns.astype("datetime64[ns]"), name="open_time").tz_localize("UTC"),
-    )
+    index = pd.DatetimeIndex(market.bar_open_ns.astype("datetime64[ns]"),
+                             name="open_time").tz_localize("UTC")
+    regimes = pd.DataFrame({"true_regime": market.true_regime,
+                            "flow_imbalance": market.flow_imbalance,
+                            **{c: market.edges[c].to_numpy() for c in EDGE_COLUMNS}}, index=index)
     regimes.to_parquet(true_regimes_path(root, symbol, spec.interval))
     manifest = {"fingerprint": fingerprint, "symbol": symbol, "market": market_type,
                 "spec": asdict(spec), "files": counts, "bars": int(market.bar_open_ns.size),
