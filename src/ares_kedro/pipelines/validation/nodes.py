@@ -328,6 +328,24 @@ def ab_test_against_control(validation_returns: pd.DataFrame, market_bars: pd.Da
     return result
 
 
+def market_line(ingestion: dict[str, Any]) -> str:
+    """What market the run traded; on the built-in synthetic market, what was planted."""
+    name = (f"{ingestion.get('exchange', '')} {ingestion.get('market', '')} "
+            f"{ingestion.get('symbol', '')} {ingestion.get('timeframe', '')}").strip()
+    if ingestion.get("source") != "synthetic":
+        return f"Market: {name}, from `{ingestion.get('source')}` data."
+    synthetic = ingestion.get("synthetic", {})
+    if synthetic.get("mode") == "random_walk":
+        return (f"Market: the built-in synthetic {name}, **null mode** (a random walk: no "
+                "edge is planted; a significant result here would be a false positive).")
+    edges = synthetic.get("edges", {})
+    planted = [f"{kind} (strength {block['strength']:g}"
+               + (f", in {block['regimes']}" if "regimes" in block else "") + ")"
+               for kind, block in edges.items() if float(block.get("strength", 0)) > 0]
+    return (f"Market: the built-in synthetic {name} (seed {synthetic.get('seed')}); planted "
+            f"edges: {', '.join(planted) if planted else 'none'} (docs/data.md).")
+
+
 def verdict_lines(validation_backtest: dict[str, Any]) -> list[str]:
     """The report's first lines: did the governor trade on the test period, and why (or
     why not)."""
@@ -350,7 +368,7 @@ def verdict_lines(validation_backtest: dict[str, Any]) -> list[str]:
 def write_report(validation_backtest: dict[str, Any], validation_returns: pd.DataFrame,
                  validation_monte_carlo: dict[str, Any], monte_carlo_samples: pd.DataFrame,
                  validation_overfitting: dict[str, Any], validation_ab_test: dict[str, Any],
-                 report: dict[str, Any]):
+                 report: dict[str, Any], ingestion: dict[str, Any]):
     """``validation_report`` (Markdown), its three charts and the MLflow metrics."""
     strategies = list(validation_backtest["strategies"])
     labelled = validation_returns["is_labelled"].fillna(False).to_numpy(dtype=bool)
@@ -367,7 +385,7 @@ def write_report(validation_backtest: dict[str, Any], validation_returns: pd.Dat
         f"Test period {period['first_bar']} to {period['last_bar']} ({period['bars']:,} bars), "
         "never trained, tuned or calibrated on. Every figure is net of fees, slippage and "
         "funding.", "",
-        *verdict_lines(validation_backtest), "",
+        *verdict_lines(validation_backtest), "", market_line(ingestion), "",
         "## Strategies", "", *markdown_table(validation_backtest["strategies"], HEADLINE), "",
         validation_backtest["note"], "", "![equity](validation_equity.png)", "",
         "## Governor per regime", "",

@@ -33,7 +33,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(nodes.write_report,
                  ["validation_backtest", "validation_returns", "validation_monte_carlo",
                   "validation_monte_carlo_samples", "validation_overfitting",
-                  "validation_ab_test", "params:validation.report"],
+                  "validation_ab_test", "params:validation.report", "params:ingestion"],
                  ["validation_report", "validation_equity_chart",
                   "validation_monte_carlo_chart", "validation_calibration_chart",
                   "validation_mlflow_metrics"],
