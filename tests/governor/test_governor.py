@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from ares_kedro.analyst.labels import LABELS, BarrierParams, barrier_trades
+from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.governor.decisions import (
     EdgeGate,
     ExpectedReturnMap,
@@ -24,7 +25,6 @@ from ares_kedro.governor.final_parameters import (
     decision_gate,
     optimise_final_parameters,
 )
-from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
 from ares_kedro.governor.model import (
     GovernorModelParams,

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ares_kedro.analyst.features.inputs import bar_interval
+from ares_kedro.analyst.labels import BarrierParams
 from ares_kedro.regimes.indicators import average_true_range
 from ares_kedro.tactician.context import (
     ContextParams,
@@ -22,7 +23,6 @@ from ares_kedro.tactician.context import (
     trend_values,
 )
 from ares_kedro.tactician.decisions import DecisionParams, decision_columns
-from ares_kedro.analyst.labels import BarrierParams
 from ares_kedro.tactician.labels import TacticianLabelParams
 from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.tactician.training import TacticianModels, signal_feature_matrix

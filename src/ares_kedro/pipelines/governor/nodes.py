@@ -32,8 +32,8 @@ from ares_kedro.governor.decisions import governor_decisions
 from ares_kedro.governor.final_parameters import (
     DecisionInputs,
     FinalOptimisationParams,
-    decision_inputs,
     decision_gate,
+    decision_inputs,
     optimise_final_parameters,
 )
 from ares_kedro.governor.inputs import (
