@@ -146,6 +146,23 @@ def test_trades_still_open_at_the_period_end_are_closed_at_its_last_close():
     assert len(result.bar_returns) == 15
 
 
+def test_a_short_decision_with_the_governors_signed_size_is_traded_short():
+    """The governor's sizes carry the side's sign (-0.5 for a half-size short): the short
+    is traded, with a size of 0.5, and earns when the price falls."""
+    bars = bars_from_closes(np.linspace(100, 90, 30))
+    fixed = BarrierParams.from_params({"take_profit": None, "stop_loss": None,
+                                       "holding_bars": 5, "round_trip_fee": 0.0,
+                                       "label_family": "fixed_horizon"})
+    trades, _ = barrier_trades(bars, fixed)
+    result = backtest_decisions(bars, np.array([2, 4, 10]), np.array([-1, -1, 1]),
+                                np.array([-0.5, -0.5, 0.25]), trades, fixed,
+                                costs(funding=False), np.zeros(30), 0, 29, YEAR_OF_HOURS)
+    taken = result.trades
+    assert taken["side"].tolist() == [-1, 1] and taken["size"].tolist() == [0.5, 0.25]
+    assert taken["entry_row"].tolist() == [2, 10] and taken["exit_row"].tolist() == [9, 15]
+    assert taken["net_return"].iloc[0] > 0  # the short extended by the second decision
+
+
 def test_after_the_daily_loss_limit_no_new_trade_opens_that_day():
     closes = [100, 100, 90, 90, 90, 95, 95, 95, 95, 95]  # a 10 % loss in the first trade
     bars = bars_from_closes(closes)

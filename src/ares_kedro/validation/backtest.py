@@ -183,8 +183,9 @@ def backtest_decisions(bars: pd.DataFrame, decision_rows: np.ndarray, side: np.n
                        size: np.ndarray, trades: pd.DataFrame, barriers: BarrierParams,
                        costs: CostModel, funding: np.ndarray, first_row: int, last_row: int,
                        bars_per_year: float, max_daily_loss: float | None = None) -> Backtest:
-    """Backtest of decisions (``side`` +1 / -1 / 0 and ``size`` >= 0 at sorted
-    ``decision_rows`` of ``bars``) over ``first_row..last_row``.
+    """Backtest of decisions (``side`` +1 / -1 / 0 and ``size``, a fraction of equity whose
+    sign is ignored (the governor's sizes are signed), at sorted ``decision_rows`` of
+    ``bars``) over ``first_row..last_row``.
 
     ``max_daily_loss`` (fraction of equity, the tactician's limit): once the UTC day's
     net loss through a bar's close reaches it, no new trade opens at a later bar of that
@@ -194,9 +195,9 @@ def backtest_decisions(bars: pd.DataFrame, decision_rows: np.ndarray, side: np.n
     """
     decision_rows = np.asarray(decision_rows, np.int64)
     keep = (decision_rows >= first_row) & (decision_rows < last_row)
-    signal = np.where(np.asarray(size, float) > 0, np.asarray(side), 0).astype(np.int8)
+    size = np.abs(np.asarray(size, float))  # the governor's sizes carry the side's sign
+    signal = np.where(size > 0, np.sign(np.asarray(side)), 0).astype(np.int8)
     signal = np.where(keep, signal, 0).astype(np.int8)
-    size = np.asarray(size, float)
     close = bars["close"].to_numpy(float)
     day = bars.index.as_unit("ns").asi8 // DAY_NS  # UTC day number of each bar
     blocked = np.zeros(decision_rows.size, dtype=bool)
