@@ -230,8 +230,8 @@ def check_tactician_outputs(out, validation_start):
     limit = signals["entry"] == "limit"
     assert signals.loc[limit, "limit_price"].notna().all()  # a limit order has a price
     assert signals.loc[~limit, "limit_price"].isna().all()
-    breakeven = sizing["barriers"]["stop_loss"] / (sizing["barriers"]["take_profit"]
-                                                   + sizing["barriers"]["stop_loss"])
+    breakeven = 1.0 / (1.0 + sizing["payoff_ratio"])  # stop / (take-profit + stop); 1/2
+    # for fixed-horizon labels (no barriers: a payoff of 1)
     margin = sizing["decisions"]["meta_margin"]
     assert (signals["act"] == (signals["p_win"] >= breakeven + margin)).all()
 
@@ -246,7 +246,11 @@ def check_tactician_outputs(out, validation_start):
         if len(kept):
             assert meta["precision_after"] == pytest.approx(kept["meta_label"].mean())
     reviews = out["tactician_reviews"]
-    assert reviews["p_close"].notna().mean() > 0.8
+    if sizing["barriers"]["holding_bars"] > min(sizing["labels"]["review_bars"]):
+        assert reviews["p_close"].notna().mean() > 0.8
+    else:  # every trade ends before its first review: nothing to review or learn
+        assert reviews.empty
+        assert out["tactician_report"]["position_management"]["GLOBAL"]["model"] == "no_samples"
     report = out["tactician_report"]
     assert set(report) == {"meta", "entry_timing", "position_management"}
     assert report["meta"]["GLOBAL"]["model"] == "specialist"
@@ -256,14 +260,15 @@ def check_tactician_outputs(out, validation_start):
 
 
 def check_governor_outputs(out, splits):
-    """The governor: trained on validation bars (out of fold there), decisions on validation
-    and test, HOLD inside its tuned gate, compared with every baseline."""
-    validation_start = pd.Timestamp(splits["validation"]["first_bar"])
+    """The governor: trained on the training and validation bars (out of fold there),
+    never on the test period; decisions on every bar, HOLD inside its tuned gate, compared
+    with every baseline."""
     test_start = pd.Timestamp(splits["test"]["first_bar"])
     oof = out["governor_oof"]
-    assert oof.index.min() >= validation_start and oof.index.max() < test_start
+    assert oof.index.min() < pd.Timestamp(splits["validation"]["first_bar"])
+    assert oof.index.max() < test_start
     decisions, final = out["governor_decisions"], out["governor_final"]
-    assert set(decisions["period"]) == {"validation", "test"}
+    assert set(decisions["period"]) == {"train", "validation", "test"}
     gate = decision_gate(final)
     acting = decisions["decision"] != "HOLD"
     edge = decisions["edge"]
