@@ -288,8 +288,10 @@ def _champion_returns(market_bars: pd.DataFrame, funding_rates: pd.DataFrame,
     rows = market_bars.index.get_indexer(index)
     try:
         decided = champion.decide_batch(market_bars, rows)
-    except ValueError as error:  # BadBars: the champion needs inputs these bars lack
-        return None, f"the champion cannot decide on these bars: {error}"
+    except (ValueError, KeyError) as error:  # BadBars, or a champion of an older layout
+        return None, (f"the champion cannot decide on these bars: {error!r} (a champion "
+                      "trained before the governor read GLOBAL and the own regime's ensemble "
+                      "cannot be the control; promote a new one)")
     trading = _Trading(market_bars, funding_rates, system.tactician_record["barriers"],
                        system.tactician_record, system.final_params, costs, ingestion["market"],
                        None)
