@@ -45,20 +45,23 @@ def best_single_ensemble(rows: pd.DataFrame, labels: np.ndarray) -> str:
 
 
 def strategy_gates(validation_proba: dict[str, np.ndarray], bar_rows: np.ndarray,
-                   trades: pd.DataFrame, margin_in_costs: float | None, bin_rows: int
-                   ) -> dict[str, EdgeGate]:
-    """Each model's gate at the governor's margin, from its own expected-return map on the
-    validation rows ``bar_rows`` (rows without a prediction are left out); a gate that
-    never opens when the governor chose no margin (it does not act)."""
+                   trades: pd.DataFrame, final_params: dict[str, Any]) -> dict[str, EdgeGate]:
+    """Each model's gate from its own expected-return map on the validation rows
+    ``bar_rows`` (rows without a prediction are left out), at the governor's margin
+    (``governor_final_params``; 0 round-trip costs when it chose none, so that the
+    baselines still say what they would have done)."""
+    margin = final_params.get("expected_return_margin")
+    margin = 0.0 if margin is None else float(margin)
+    bin_rows = int(final_params["expected_return_bin_rows"])
     gates = {}
     for name, proba in validation_proba.items():
         known = ~np.isnan(proba).any(axis=1)
-        if margin_in_costs is None or known.sum() < 2:
+        if known.sum() < 2:
             gates[name] = EdgeGate.never()
             continue
         returns = expected_return_map(proba[known], np.asarray(bar_rows)[known], trades,
                                       bin_rows)
-        gates[name] = margin_gate(returns, margin_in_costs, trades)
+        gates[name] = margin_gate(returns, margin, trades)
     return gates
 
 

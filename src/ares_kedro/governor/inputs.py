@@ -32,6 +32,7 @@ from ares_kedro.analyst.regime_predictions import opinion_columns
 from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.regimes import REGIMES
 from ares_kedro.tactician.context import as_strings
+from ares_kedro.tactician.signals import own_regime_columns
 
 ENSEMBLES = (GLOBAL, *REGIMES)
 SOURCES = (GLOBAL, "own")  # the ensembles the governor reads: GLOBAL and the bar's regime's
@@ -94,10 +95,9 @@ def governor_input_columns(predictions: pd.DataFrame | Mapping[str, Any],
     missing = sorted(needed - given)
     if missing:
         raise ValueError(f"governor inputs: the analyst's predictions lack {missing}")
-    regime = np.asarray(as_strings(predictions["regime"]), dtype=object)
     table: dict[str, Any] = {"regime": as_strings(predictions["regime"])}
     for source in SOURCES:
-        numbers = _opinion(predictions, source, regime)
+        numbers = _opinion(predictions, source)
         table[f"{source}_prediction"] = numbers.pop("prediction")
         numbers["edge"] = numbers["p_long"] - numbers["p_short"]
         table |= {f"{source}_{column}": numbers[column] for column in ENSEMBLE_NUMBERS}
@@ -113,29 +113,17 @@ def governor_input_columns(predictions: pd.DataFrame | Mapping[str, Any],
     return table
 
 
-def _opinion(predictions: pd.DataFrame | Mapping[str, Any], source: str, regime: np.ndarray
-             ) -> dict[str, Any]:
+def _opinion(predictions: pd.DataFrame | Mapping[str, Any], source: str) -> dict[str, Any]:
     """The opinion columns (:data:`OPINION_NUMBERS` as floats, ``prediction`` as strings) of
     the GLOBAL ensemble, or of each bar's own regime's ensemble (``own``)."""
-    def column(name: str, what: str) -> np.ndarray:
-        values = predictions[f"{name}_{what}"]
-        return (np.asarray(as_strings(values), dtype=object) if what == "prediction"
-                else np.asarray(values, dtype=float))
-
     if source == GLOBAL:
-        out = {what: column(GLOBAL, what) for what in OPINION_NUMBERS}
+        out = {what: np.asarray(predictions[f"{GLOBAL}_{what}"], dtype=float)
+               for what in OPINION_NUMBERS}
         out["prediction"] = as_strings(predictions[f"{GLOBAL}_prediction"])
         return out
-    out = {what: np.full(len(regime), np.nan) for what in OPINION_NUMBERS}
-    prediction = np.full(len(regime), None, dtype=object)
-    for name in REGIMES:
-        rows = regime == name
-        if not rows.any():  # only the regimes present are read (one on a live decision)
-            continue
-        for what in OPINION_NUMBERS:
-            out[what][rows] = column(name, what)[rows]
-        prediction[rows] = column(name, "prediction")[rows]
-    out["prediction"] = as_strings(prediction)
+    own = own_regime_columns(predictions, (*OPINION_NUMBERS, "prediction"))
+    out = {what: own[what].astype(float) for what in OPINION_NUMBERS}
+    out["prediction"] = as_strings(own["prediction"])
     return out
 
 

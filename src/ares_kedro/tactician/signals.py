@@ -68,20 +68,20 @@ def own_regime_opinions(predictions: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(own_regime_columns(predictions), index=predictions.index)
 
 
-def own_regime_columns(predictions: pd.DataFrame | Mapping[str, Any]
-                       ) -> dict[str, np.ndarray]:
+def own_regime_columns(predictions: pd.DataFrame | Mapping[str, Any],
+                       columns: tuple[str, ...] = OPINION_COLUMNS) -> dict[str, np.ndarray]:
     """The columns of :func:`own_regime_opinions` as arrays, from the opinions table or its
-    columns as arrays (one value per bar)."""
+    columns as arrays (one value per bar); ``columns`` chooses which opinion columns."""
     regime = np.asarray(as_strings(predictions["regime"]), dtype=object)
     out: dict[str, np.ndarray] = {"regime": regime, "ensemble": regime}
-    for column in OPINION_COLUMNS:
+    for column in columns:
         out[column] = (np.full(len(regime), None, dtype=object) if column == "prediction"
                        else np.full(len(regime), np.nan))
     for name in REGIMES:
         rows = regime == name
         if not rows.any():  # only the regimes present are read (one on a live decision)
             continue
-        for column in OPINION_COLUMNS:
+        for column in columns:
             out[column][rows] = np.asarray(predictions[f"{name}_{column}"])[rows]
     return out
 

@@ -195,7 +195,8 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
                  for name in ENSEMBLES}}
     best = best_single_ensemble(governor_inputs[validation & labelled],
                                 labels[validation & labelled])
-    gates = baseline_gates(models, validation, inputs.bar_rows, trades, governor_final_params)
+    gates = strategy_gates({name: p[validation] for name, p in models.items()},
+                           inputs.bar_rows[validation], trades, governor_final_params)
     gates["governor"] = gate
     metrics: dict[str, Any] = {"best_single_ensemble": best, "periods": {},
                                "acts": bool(governor_final_params.get("acts", False)),
@@ -225,17 +226,6 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
                 test["single_lightgbm"]["classification"]["log_loss"],
                 test["governor"]["trading"]["sharpe"])
     return table, metrics
-
-
-def baseline_gates(models: dict[str, Any], validation: Any, bar_rows: Any, trades: pd.DataFrame,
-                   final_params: dict[str, Any]) -> dict[str, Any]:
-    """Every model's gate from its own validation-period predictions at the governor's
-    margin (0 round-trip costs when it chose none, so that the baselines still say what
-    they would have done)."""
-    margin = final_params.get("expected_return_margin")
-    return strategy_gates({name: p[validation] for name, p in models.items()},
-                          bar_rows[validation], trades, 0.0 if margin is None else margin,
-                          int(final_params["expected_return_bin_rows"]))
 
 
 def package_decision_system(regime_model: dict[str, Any], feature_report: dict[str, Any],

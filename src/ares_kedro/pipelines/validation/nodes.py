@@ -153,11 +153,9 @@ def backtest_test_period(governor_decisions: pd.DataFrame, governor_inputs: pd.D
     baselines.update({f"ensemble_{name}": ensemble_probabilities(governor_inputs.loc[scored],
                                                                  name) for name in ENSEMBLES})
     validation = (governor_inputs.loc[scored, "period"] == "validation").to_numpy()
-    margin = governor_final_params.get("expected_return_margin")
     gates = strategy_gates({name: p[validation] for name, p in baselines.items()},
                            market_bars.index.get_indexer(scored[validation]), trading.trades,
-                           0.0 if margin is None else margin,
-                           int(governor_final_params["expected_return_bin_rows"]))
+                           governor_final_params)
     on_test = scored.get_indexer(test.index)
     for name, proba in baselines.items():
         decided = trading.decide(proba[on_test], inputs, gates[name])
