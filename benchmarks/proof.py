@@ -146,6 +146,7 @@ def results_child(project: Path, env: str, runtime: dict[str, Any]) -> dict[str,
         backtest = catalog.load("validation_backtest")
         overfitting = catalog.load("validation_overfitting")
         ab_test = catalog.load("validation_ab_test")
+        final = catalog.load("governor_final_params")
         out = {
             "period": backtest["period"],
             "governor_acts": backtest["governor_acts"],
@@ -158,6 +159,8 @@ def results_child(project: Path, env: str, runtime: dict[str, Any]) -> dict[str,
                 for name, r in overfitting["deflated_sharpe_per_strategy"].items()},
             "trials": overfitting["trials_counted"]["trials"],
             "pbo": overfitting["pbo"]["pbo"],
+            "final_parameters": {k: final.get(k) for k in (
+                "opinion", "why", "best_sharpe_by_opinion", "expected_return_margin")},
             "ab_decision": ab_test["decision"],
             "ab_control": ab_test.get("control"),
         }

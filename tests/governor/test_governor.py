@@ -5,7 +5,7 @@ front, its trial count and why it acts or holds."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from ares_kedro.governor.final_parameters import (
     DecisionInputs,
     FinalOptimisationParams,
     decision_gate,
+    opinion_probabilities,
     optimise_final_parameters,
 )
 from ares_kedro.governor.inputs import ENSEMBLES, feature_columns, governor_inputs
@@ -334,3 +335,32 @@ def test_the_expected_return_map_reads_the_trades_at_the_rows():
     returns = expected_return_map(proba, np.arange(10, 20), trades, bin_rows=50)
     assert returns.rows == 10
     assert returns.long_return[0] == pytest.approx(trades["long_return"].iloc[10:20].mean())
+
+
+def test_the_study_follows_the_opinion_that_trades_best_out_of_fold(tmp_path):
+    """A meta-learner that knows nothing beside an ensemble that leans towards the winning
+    side: the decisions follow the ensemble, and the choice is recorded and counted."""
+    n = 800
+    bars, trades = _market(n, seed=3)
+    knows = _leaning_towards((trades["long_outcome"] == 1).to_numpy(), seed=3, noise=0.1)
+    noise = _leaning_towards(np.random.default_rng(5).random(n) < 0.3, seed=5, noise=0.1)
+    inputs = DecisionInputs(noise, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
+    params = replace(_study(24, min_trades=5), opinions=("governor", "GLOBAL"))
+    result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
+                                       f"sqlite:///{tmp_path / 's.db'}", False,
+                                       {"GLOBAL": knows})
+    assert result["opinion"] == "GLOBAL" and result["acts"]
+    assert "following the GLOBAL opinion" in result["why"]
+    assert set(result["expected_return_maps"]) == {"governor", "GLOBAL"}
+    best = result["best_sharpe_by_opinion"]
+    assert best["GLOBAL"] > max(best["governor"] or 0.0, 0.0)
+    assert result["significance"]["trials"] == 24  # every trial of both opinions counted
+    rows = pd.DataFrame({f"GLOBAL_p_{c.lower()}": knows[:, k] for k, c in enumerate(LABELS)})
+    np.testing.assert_array_equal(opinion_probabilities(result, noise, rows), knows)
+    np.testing.assert_array_equal(opinion_probabilities({}, noise, rows), noise)
+
+
+@pytest.mark.parametrize("opinions", [("GLOBAL",), ("governor", "best_guess"), ()])
+def test_the_opinions_to_choose_from_are_checked(opinions):
+    with pytest.raises(ValueError, match="opinions"):
+        FinalOptimisationParams.from_params({**asdict(_study(4, 1)), "opinions": list(opinions)})

@@ -1,8 +1,14 @@
-"""Final parameters optimisation (the seeds' step 12): the expected-return margin of the
-decision gate and the sizing parameters, tuned on the validation period.
+"""Final parameters optimisation (the seeds' step 12): the opinion the decisions follow,
+the expected-return margin of the decision gate and the sizing parameters, tuned out of
+fold on the training and validation periods.
 
-The governor's **out-of-fold** probabilities on the validation bars give its directional
-edge ``p_long - p_short`` there; an isotonic map turns the edge into the expected net
+An **opinion** is a table of class probabilities on those bars, out of fold: the
+governor's meta-learner (its purged out-of-fold probabilities), the GLOBAL ensemble's
+or the bar's own regime's ensemble (their calibrated out-of-fold opinions, the
+governor's own inputs). A stacker that cannot beat its best input out of fold should
+defer to it: the study chooses the opinion with the other parameters, and its trials are
+counted by the deflated Sharpe ratio like every other. Each opinion's directional edge
+``p_long - p_short`` goes through its own isotonic map turns the edge into the expected net
 return of a long and of a short trade (:class:`~.decisions.ExpectedReturnMap`, every cost
 in). A trial chooses a margin (in round-trip costs): the governor trades where the
 expected net return exceeds it (:class:`~.decisions.EdgeGate`). A multi-objective Optuna
@@ -32,6 +38,8 @@ import pandas as pd
 
 from ares_kedro.analyst.baseline import fingerprint
 from ares_kedro.analyst.features.inputs import bar_interval
+from ares_kedro.analyst.labels import LABELS
+from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.analyst.studies import run_resumable_study, trials_in_storage
 from ares_kedro.analyst.trade_scoring import booked_log_returns, trade_list, trade_performance
 from ares_kedro.governor.decisions import (
@@ -62,6 +70,7 @@ class FinalOptimisationParams:
     min_validation_sharpe: float  # the chosen point earns less: the governor does not trade
     expected_return_bin_rows: int = 50  # rows per step of the expected-return map
     max_p_value: float = 0.05  # deflated Sharpe p-value the chosen point must stay below
+    opinions: tuple[str, ...] = ("governor",)  # what decisions may follow (OPINIONS)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> FinalOptimisationParams:
@@ -80,10 +89,38 @@ class FinalOptimisationParams:
             raise ValueError("governor.final_optimisation.expected_return_bin_rows must be >= 1")
         if spec.max_position[1] > 1:
             raise ValueError("governor.final_optimisation: max_position is at most 1")
+        unknown = sorted(set(spec.opinions) - set(OPINIONS))
+        if unknown or not spec.opinions or "governor" not in spec.opinions:
+            raise ValueError(f"governor.final_optimisation.opinions: {list(spec.opinions)}; "
+                             f"choose among {list(OPINIONS)}, 'governor' included")
         if int(spec.n_trials) < 1 or not 0 < spec.max_drawdown_limit < 1:
             raise ValueError("governor.final_optimisation: n_trials >= 1, "
                              "max_drawdown_limit in (0, 1)")
-        return spec
+        return replace(spec, opinions=tuple(spec.opinions))
+
+
+OPINIONS = ("governor", GLOBAL, "own")  # the meta-learner, GLOBAL, the bar's regime's ensemble
+
+
+def opinion_probabilities(final_params: dict[str, Any], governor_proba: np.ndarray,
+                          input_columns: pd.DataFrame | dict[str, Any],
+                          opinion: str | None = None) -> np.ndarray:
+    """(n, 3) LABELS-order probabilities of ``opinion`` (default: the one the final
+    parameters chose): ``governor_proba`` (the meta-learner's), or that ensemble's columns
+    of the governor inputs ``input_columns`` (a table or its columns as arrays;
+    ``GLOBAL_p_long`` ...). Final parameters without a choice follow the governor."""
+    opinion = opinion or final_params.get("opinion") or "governor"
+    if opinion == "governor":
+        return governor_proba
+    if opinion not in OPINIONS:
+        raise ValueError(f"governor_final_params: unknown opinion {opinion!r}")
+    return np.column_stack([np.asarray(input_columns[f"{opinion}_p_{c.lower()}"], dtype=float)
+                            for c in LABELS])
+
+
+def opinion_probability_columns(opinion: str) -> list[str]:
+    """The columns of ``governor_decisions`` that carry a candidate opinion's probabilities."""
+    return [f"opinion_{opinion}_p_{c.lower()}" for c in LABELS]
 
 
 @dataclass(frozen=True)
@@ -179,16 +216,31 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
                               context: ContextParams, payoff_ratio: float,
                               trades: pd.DataFrame, bars_per_year: float,
                               params: FinalOptimisationParams, storage: str,
-                              show_progress_bar: bool) -> dict[str, Any]:
-    """Run (or resume) the study; return the chosen gate and sizing with the evidence.
+                              show_progress_bar: bool,
+                              opinions: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Run (or resume) the study; return the chosen opinion, gate and sizing with the
+    evidence.
 
-    ``inputs.proba`` are the governor's out-of-fold probabilities on the validation bars.
-    When no trial trades ``min_trades`` times, or the chosen one loses net of costs, the
-    governor holds (``acts`` false) and ``why`` says so."""
-    returns = expected_return_map(inputs.proba, inputs.bar_rows, trades,
-                                  int(params.expected_return_bin_rows))
+    ``inputs.proba`` are the governor's out-of-fold probabilities; ``opinions`` the other
+    opinions of ``params.opinions`` on the same rows (name -> (n, 3), LABELS order). When no
+    trial bets ``min_trades`` times, or the chosen one loses net of costs or is not
+    significant, the governor holds (``acts`` false) and ``why`` says so."""
+    candidates = {"governor": inputs.proba, **(opinions or {})}
+    missing = sorted(set(params.opinions) - set(candidates))
+    if missing:
+        raise ValueError(f"final parameters: no probabilities for the opinions {missing}")
+    candidates = {name: candidates[name] for name in params.opinions}
+    known = np.logical_and.reduce([~np.isnan(p).any(axis=1) for p in candidates.values()])
+    if not known.all():  # every opinion is judged on the same bars
+        inputs = DecisionInputs(inputs.proba[known], inputs.bar_rows[known],
+                                inputs.volatility[known], inputs.trend_1d[known],
+                                inputs.index[known])
+        candidates = {name: p[known] for name, p in candidates.items()}
+    maps = {name: expected_return_map(p, inputs.bar_rows, trades,
+                                      int(params.expected_return_bin_rows))
+            for name, p in candidates.items()}
     cost = float(trades.attrs["round_trip_fee"])
-    name = "final-" + fingerprint(inputs.proba, inputs.bar_rows, inputs.volatility,
+    name = "final-" + fingerprint(list(candidates), *candidates.values(), inputs.bar_rows, inputs.volatility,
                                   inputs.trend_1d, asdict(sizing), asdict(context),
                                   {k: v for k, v in asdict(params).items() if k != "n_trials"},
                                   payoff_ratio, trades)
@@ -197,13 +249,21 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
         directions=["maximize", "minimize"],
         sampler=optuna.samplers.TPESampler(seed=int(params.seed), multivariate=True))
 
+    def trial_opinion(trial: optuna.Trial | optuna.trial.FrozenTrial) -> str:
+        return trial.params.get("opinion", "governor") if isinstance(
+            trial, optuna.trial.FrozenTrial) else (
+            trial.suggest_categorical("opinion", list(candidates)) if len(candidates) > 1
+            else "governor")
+
     def objective(trial: optuna.Trial) -> tuple[float, float]:
+        opinion = trial_opinion(trial)
         margin = trial.suggest_float("expected_return_margin", *params.expected_return_margin)
         trial_sizing = replace(
             sizing,
             target_volatility=trial.suggest_float("target_volatility", *params.target_volatility),
             max_position=trial.suggest_float("max_position", *params.max_position))
-        metrics = evaluate(inputs, margin_gate(returns, margin, trades), trial_sizing, context,
+        metrics = evaluate(replace(inputs, proba=candidates[opinion]),
+                           margin_gate(maps[opinion], margin, trades), trial_sizing, context,
                            payoff_ratio, trades, bars_per_year)
         for key, value in metrics.items():
             trial.set_user_attr(key, value)
@@ -214,20 +274,27 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
     run_resumable_study(study, objective, int(params.n_trials), show_progress_bar)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     trials = study.get_trials(deepcopy=False)
-    evidence = {"expected_return_map": returns.record(), "round_trip_cost": cost,
+    best_by_opinion = {
+        opinion: max((t.values[0] for t in complete if trial_opinion(t) == opinion),
+                     default=None) for opinion in candidates}
+    evidence = {"round_trip_cost": cost, "opinions": list(candidates),
+                "expected_return_maps": {k: m.record() for k, m in maps.items()},
+                "best_sharpe_by_opinion": best_by_opinion,
                 "expected_return_bin_rows": int(params.expected_return_bin_rows),
-                "best_expected_net_return": returns.best_expected_return(),
                 "study_name": name, "trials_run": len(trials),
                 "trials_complete": len(complete),
-                "objective_note": "governor out-of-fold probabilities on the validation "
-                                  "period, net of round-trip costs, one position at a time, "
-                                  "sized"}
+                "objective_note": "out-of-fold probabilities of the chosen opinion on the "
+                                  "training and validation periods, net of round-trip "
+                                  "costs, one position at a time, sized"}
     if not complete:
-        why = (f"no setting made min_trades={params.min_trades} bets on the validation "
-               f"period: the best expected net return of any trade was "
-               f"{returns.best_expected_return():.4%} against a round-trip cost of {cost:.4%}")
+        best = max(m.best_expected_return() for m in maps.values())
+        why = (f"no setting made min_trades={params.min_trades} bets out of fold: the best "
+               f"expected net return of any trade was {best:.4%} against a round-trip cost "
+               f"of {cost:.4%}")
         logger.warning("Final parameters study %s: the governor will not trade: %s", name, why)
-        return {"acts": False, "why": why, "gate": None, "expected_return_margin": None,
+        return {"acts": False, "why": why, "opinion": "governor", "gate": None,
+                "expected_return_map": maps["governor"].record(),
+                "best_expected_net_return": best, "expected_return_margin": None,
                 "sizing": asdict(sizing), "chosen_trial": None,
                 "chosen_within_drawdown_limit": False, "chosen_metrics": None,
                 "pareto_front": [], **evidence}
@@ -235,20 +302,22 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
     within = [t for t in front if t.values[1] <= params.max_drawdown_limit]
     chosen = (max(within, key=lambda t: t.values[0]) if within
               else min(front, key=lambda t: t.values[1]))
+    opinion = trial_opinion(chosen)
     margin = float(chosen.params["expected_return_margin"])
-    gate = margin_gate(returns, margin, trades)
+    gate = margin_gate(maps[opinion], margin, trades)
     chosen_sizing = replace(sizing, target_volatility=chosen.params["target_volatility"],
                             max_position=chosen.params["max_position"])
-    significance = _significance(inputs, gate, chosen_sizing, context, payoff_ratio, trades,
-                                 bars_per_year, complete, storage)
+    significance = _significance(replace(inputs, proba=candidates[opinion]), gate,
+                                 chosen_sizing, context, payoff_ratio, trades, bars_per_year,
+                                 complete, storage)
     profitable = chosen.values[0] >= params.min_validation_sharpe
     significant = significance["p_value"] < params.max_p_value
     acts = profitable and significant
-    why = (f"out-of-fold net Sharpe {chosen.values[0]:.2f} from {chosen.user_attrs['trades']} "
-           f"trades ({chosen.user_attrs['bets']} bets), deflated Sharpe p-value "
-           f"{significance['p_value']:.3g} after {significance['trials']} trials, trading "
-           f"where the expected net return exceeds {margin * cost:.4%} ({margin:.2f} "
-           f"round-trip costs of {cost:.4%})")
+    why = (f"following the {opinion} opinion, out-of-fold net Sharpe {chosen.values[0]:.2f} "
+           f"from {chosen.user_attrs['trades']} trades ({chosen.user_attrs['bets']} bets), "
+           f"deflated Sharpe p-value {significance['p_value']:.3g} after "
+           f"{significance['trials']} trials, trading where the expected net return exceeds "
+           f"{margin * cost:.4%} ({margin:.2f} round-trip costs of {cost:.4%})")
     if not profitable:
         why = (f"the best out-of-fold net Sharpe on the front is {chosen.values[0]:.2f} < "
                f"min_validation_sharpe {params.min_validation_sharpe:.2f}: " + why)
@@ -258,8 +327,10 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
     if not acts:
         logger.warning("Final parameters: the governor will not trade: %s", why)
     return {
-        "acts": bool(acts), "why": why,
+        "acts": bool(acts), "why": why, "opinion": opinion,
         "gate": gate.record(), "expected_return_margin": margin,
+        "expected_return_map": maps[opinion].record(),
+        "best_expected_net_return": maps[opinion].best_expected_return(),
         "sizing": {**asdict(sizing), "target_volatility": chosen.params["target_volatility"],
                    "max_position": chosen.params["max_position"]},
         "chosen_trial": chosen.number, "significance": significance,

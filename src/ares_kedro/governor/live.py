@@ -39,7 +39,7 @@ from ares_kedro.analyst.features.registry import warmup_bars
 from ares_kedro.analyst.regime_predictions import calibrated_opinion_columns
 from ares_kedro.datasets import load_verified_pickle, manifest_path, sha256_of
 from ares_kedro.governor.decisions import governor_decision_columns
-from ares_kedro.governor.final_parameters import decision_gate
+from ares_kedro.governor.final_parameters import decision_gate, opinion_probabilities
 from ares_kedro.governor.inputs import ENSEMBLES, governor_input_columns
 from ares_kedro.governor.model import class_probabilities
 from ares_kedro.regimes.labelling import label_regimes
@@ -226,8 +226,9 @@ class Governor:
                                 "side": side[signal_rows]}, index=at.index[signal_rows])
         tactician = tactician_decisions(system.tactician_models, system.tactician_record,
                                         signals, features, bars)
-        proba = class_probabilities(system.governor_model,
-                                    governor_input_columns(opinions, tactician, at.index))
+        inputs = governor_input_columns(opinions, tactician, at.index)
+        proba = opinion_probabilities(system.final_params,
+                                      class_probabilities(system.governor_model, inputs), inputs)
         context = ContextParams.from_params(system.tactician_record["context"])
         volatility = realised_volatility(bars["close"].to_numpy(dtype=float),
                                          context.volatility_window_bars,

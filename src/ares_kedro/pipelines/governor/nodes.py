@@ -34,6 +34,8 @@ from ares_kedro.governor.final_parameters import (
     FinalOptimisationParams,
     decision_gate,
     decision_inputs,
+    opinion_probability_columns,
+    opinion_probabilities,
     optimise_final_parameters,
 )
 from ares_kedro.governor.inputs import (
@@ -132,18 +134,22 @@ def tune_final_parameters(governor_inputs: pd.DataFrame,
                           analyst_features: pd.DataFrame, optimal_target_params: dict[str, Any],
                           tactician_sizing: dict[str, Any], final_optimisation: dict[str, Any],
                           optuna: dict[str, Any]) -> dict[str, Any]:
-    """``governor_final_params``: the decision gate's margin and the sizing, tuned on the
-    validation period (``acts`` and ``why`` say whether the governor trades)."""
+    """``governor_final_params``: the opinion the decisions follow, the decision gate's
+    margin and the sizing, tuned out of fold on the training and validation periods
+    (``acts`` and ``why`` say whether the governor trades)."""
     params = FinalOptimisationParams.from_params(final_optimisation)
     oof = governor_oof_probabilities.dropna()
     inputs, context = _decision_inputs(governor_inputs, oof.index, oof[LABEL_COLUMNS].to_numpy(),
                                        market_bars, analyst_features,
                                        tactician_sizing["context"])
+    rows = governor_inputs.loc[oof.index]
+    opinions = {name: opinion_probabilities({}, inputs.proba, rows, name)
+                for name in params.opinions}
     trades, payoff = _trades(market_bars, optimal_target_params)
     result = optimise_final_parameters(
         inputs, SizingParams.from_params(tactician_sizing["sizing"]), context, payoff, trades,
         YEAR / bar_interval(market_bars.index), params, storage_url(optuna),
-        bool(optuna["show_progress_bar"]))
+        bool(optuna["show_progress_bar"]), opinions)
     if result["chosen_metrics"]:
         logger.info("Final parameters: margin %.2f round-trip costs (gate %s), chosen trial %d "
                     "of %d, validation Sharpe %.2f, max drawdown %.3f",
@@ -161,13 +167,18 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
                        pruned_features: dict[str, Any], market_bars: pd.DataFrame,
                        optimal_target_params: dict[str, Any], tactician_sizing: dict[str, Any]
                        ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """``governor_decisions`` on validation (out of fold) and test bars, and
-    ``governor_metrics``: the governor against its baselines per period."""
-    proba = governor_proba(governor_model, governor_inputs[feature_columns()])
+    """``governor_decisions`` on every bar (out of fold where the governor learned; the
+    chosen opinion's probabilities, and each candidate opinion's as
+    ``opinion_<name>_p_long`` ...), and ``governor_metrics``: the governor against its
+    baselines per period."""
+    meta = governor_proba(governor_model, governor_inputs[feature_columns()])
     validation = (governor_inputs["period"] == "validation").to_numpy()
     learned = governor_inputs["period"].isin(LEARNING_PERIODS).to_numpy()
     oof = governor_oof_probabilities.reindex(governor_inputs.index)[LABEL_COLUMNS].to_numpy()
-    proba[learned] = oof[learned]  # where it learned: out of fold only (NaN where untested)
+    meta[learned] = oof[learned]  # where it learned: out of fold only (NaN where untested)
+    proba = opinion_probabilities(governor_final_params, meta, governor_inputs)
+    opinions = {name: opinion_probabilities(governor_final_params, meta, governor_inputs, name)
+                for name in governor_final_params.get("opinions", ["governor"])}
     inputs, context = _decision_inputs(governor_inputs, governor_inputs.index, proba,
                                        market_bars, analyst_features,
                                        tactician_sizing["context"])
@@ -178,6 +189,9 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
                                  sizing, context, governor_inputs.index)
     table = pd.concat([governor_inputs[["period", "regime", "label", "is_labelled"]],
                        pd.DataFrame(proba, columns=LABEL_COLUMNS, index=governor_inputs.index),
+                       *[pd.DataFrame(p, columns=opinion_probability_columns(name),
+                                      index=governor_inputs.index)
+                         for name, p in opinions.items()],
                        decided], axis=1)
 
     labels = governor_inputs["label"].astype(str).to_numpy()

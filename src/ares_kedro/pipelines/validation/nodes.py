@@ -31,6 +31,7 @@ from ares_kedro.governor.final_parameters import (
     decision_gate,
     decision_inputs,
     margin_gate,
+    opinion_probability_columns,
 )
 from ares_kedro.governor.inputs import ENSEMBLES
 from ares_kedro.pipelines.validation.fold_runner import RESULT_FILE, RESULT_VERSION
@@ -247,13 +248,18 @@ def overfitting_statistics(validation_returns: pd.DataFrame, governor_decisions:
                        governor_final_params, costs, ingestion["market"], analyst_features)
     rows = governor_decisions[governor_decisions["period"].isin(["validation", "test"])]
     inputs = trading.inputs(rows.index)
-    proba = rows[PROBABILITY_COLUMNS].to_numpy(dtype=float)
+    maps = governor_final_params.get("expected_return_maps") or {
+        "governor": governor_final_params["expected_return_map"]}
     matrix = []
-    returns_map = ExpectedReturnMap.from_record(governor_final_params["expected_return_map"])
     for trial in configurations:
+        opinion = trial.params.get("opinion", "governor")
+        columns = opinion_probability_columns(opinion)
+        proba = rows[columns if set(columns) <= set(rows.columns)
+                     else PROBABILITY_COLUMNS].to_numpy(dtype=float)
         sizing = replace(trading.sizing, target_volatility=trial.params["target_volatility"],
                          max_position=trial.params["max_position"])
-        gate = margin_gate(returns_map, trial.params["expected_return_margin"], trading.trades)
+        gate = margin_gate(ExpectedReturnMap.from_record(maps[opinion]),
+                           trial.params["expected_return_margin"], trading.trades)
         decided = trading.decide(proba, inputs, gate, sizing)
         matrix.append(trading.backtest(inputs.bar_rows, decided["side"].to_numpy(),
                                        decided["size"].to_numpy()).bar_returns.to_numpy())
