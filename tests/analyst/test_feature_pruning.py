@@ -112,3 +112,46 @@ def test_log_loss_reads_probability_columns_in_labels_order():
     proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])  # LONG, SHORT, HOLD
     expected = -np.mean(np.log([0.7, 0.8, 0.6]))
     assert log_loss(np.array(["LONG", "SHORT", "HOLD"]), proba) == pytest.approx(expected)
+
+
+# ---- on the built-in market: the feature that carries a planted edge reaches the models
+
+@pytest.mark.parametrize("kind, carrier, holding_bars", [
+    ("order_flow", "taker_imbalance", 1),  # bar t's taker flow leads bar t+1's return
+    ("mean_reversion", "ema_distance_50", 14),  # a slow pull back to the 50-bar anchor
+    ("trend_persistence", "roc_24", 1),  # the last 24 bars' drift goes on
+])
+def test_pruning_keeps_the_feature_that_carries_each_planted_edge(kind, carrier, holding_bars):
+    """On the blank market with one edge planted as the proof benchmark plants it, the
+    held-out pruning of conf/base keeps the feature that carries the edge, or a
+    near-duplicate of it (the same information under another name)."""
+    from dataclasses import replace
+
+    from ares_kedro.analyst.features import compute_features
+    from ares_kedro.analyst.features.inputs import feature_inputs
+    from ares_kedro.analyst.labels import FIXED_HORIZON
+    from ares_kedro.market.synthetic import SyntheticMarketSpec, _bars_from_trades, generate_market
+    from benchmarks.proof import PLANTED_EDGES
+    from tests.conftest import load_parameters
+
+    params = load_parameters("blank")
+    spec = SyntheticMarketSpec.from_params(params["ingestion"]["synthetic"])
+    spec = replace(spec, edges=spec.edges.only(kind).updated({kind: PLANTED_EDGES[kind]}))
+    market = generate_market(spec)
+    klines = _bars_from_trades(market, spec)
+    bars = pd.DataFrame({k: v for k, v in klines.items() if k != "open_time"},
+                        index=pd.to_datetime(klines["open_time"], utc=True))
+    features, _ = compute_features(feature_inputs(bars))
+    labels = triple_barrier_labels(bars, BarrierParams(
+        float("inf"), float("inf"), holding_bars, 0.0014, label_family=FIXED_HORIZON))
+    period = np.zeros(len(bars), dtype=bool)
+    period[: int(params["time_splits"]["train_fraction"] * len(bars))] = True
+    analyst = params["analyst"]
+    result = prune_features(training_samples(features, labels, period),
+                            analyst["baseline_model"],
+                            FeaturePruningParams.from_params(analyst["feature_pruning"]),
+                            int(params["time_splits"]["embargo_bars"]))
+    kept = result["features"]
+    twin = result["dropped"].get(carrier, "")
+    assert carrier in kept or (twin.startswith("near-duplicate of ")
+                               and twin.split()[2] in kept), (carrier, twin, kept)

@@ -123,6 +123,9 @@ def test_an_edge_that_does_not_pay_its_costs_opens_no_gate():
     assert returns.best_expected_return() < 0.001
 
 
+CALIBRATION = {"method": "sigmoid", "bins": 10, "min_samples": 200, "min_probability": 0.001}
+
+
 def _oof_table(index: pd.Index, seed: int) -> pd.DataFrame:
     """``analyst_oof_predictions``-like rows: GLOBAL on every bar, BULL_TREND's specialist
     on the first half."""
@@ -153,7 +156,7 @@ def test_training_bars_reach_the_governor_only_as_out_of_fold_opinions():
     labels = pd.DataFrame({"label": "HOLD", "is_labelled": True}, index=regimes.index)
     table = nodes.assemble_governor_inputs(later, oof, {}, labels,
                                            pd.DataFrame({"regime": regimes}),
-                                           no_signals(later.index))
+                                           no_signals(later.index), CALIBRATION)
     train = table[table["period"] == "train"]
     assert len(train) == 200 and len(table) == 600
     bull, global_ = oof[oof["ensemble"] == "BULL_TREND"], oof[oof["ensemble"] == GLOBAL]
@@ -166,7 +169,40 @@ def test_training_bars_reach_the_governor_only_as_out_of_fold_opinions():
     with pytest.raises(ValueError, match="out-of-fold"):
         nodes.assemble_governor_inputs(pd.concat([leaked, later]), oof, {}, labels,
                                        pd.DataFrame({"regime": regimes}),
-                                       no_signals(later.index))
+                                       no_signals(later.index), CALIBRATION)
+
+
+def test_out_of_fold_training_opinions_are_calibrated_on_their_own_labels_cross_fitted():
+    """A fold model's opinion is on its own scale (here: far too sure of LONG); the
+    validation calibrator, fitted on the final model's opinions, does not fit it. Training
+    rows are calibrated on themselves, each half by a calibrator of the other half, with the
+    validation calibrator's method."""
+    from ares_kedro.analyst.calibration import ProbabilityCalibrator
+    from ares_kedro.governor.inputs import training_opinions
+
+    n = 2000
+    index = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
+    rng = np.random.default_rng(4)
+    label = rng.choice(LABELS, n, p=[0.3, 0.3, 0.4])
+    oof = _oof_table(index, seed=4)
+    oof = oof[oof["ensemble"] == GLOBAL].assign(p_long=0.8, p_short=0.1, p_hold=0.1)
+    labels = pd.DataFrame({"label": label, "is_labelled": True}, index=index)
+    identity = ProbabilityCalibrator("sigmoid", 0.001).fit(
+        np.tile([1 / 3, 1 / 3, 1 / 3], (n, 1)), label)  # what validation would give
+    table = training_opinions(oof, {GLOBAL: identity}, pd.Series("BULL_TREND", index=index),
+                              labels, min_rows=200)
+    assert abs(table["GLOBAL_p_long"].mean() - 0.3) < 0.03  # the LONG frequency, not 0.8
+    first, second = np.array_split(np.arange(n), 2)
+    assert table["GLOBAL_p_long"].iloc[first].nunique() == 1  # one map per half
+    own_half = ProbabilityCalibrator("sigmoid", 0.001).fit(
+        oof[["p_long", "p_short", "p_hold"]].to_numpy()[second], label[second])
+    np.testing.assert_allclose(
+        table[["GLOBAL_p_long", "GLOBAL_p_short", "GLOBAL_p_hold"]].iloc[first].to_numpy(),
+        own_half.transform(oof[["p_long", "p_short", "p_hold"]].to_numpy()[first]))
+    few = training_opinions(oof.iloc[:100], {GLOBAL: identity},
+                            pd.Series("BULL_TREND", index=index), labels, min_rows=200)
+    np.testing.assert_allclose(few["GLOBAL_p_long"],  # too few rows: validation's calibrator
+                               identity.transform(np.tile([0.8, 0.1, 0.1], (100, 1)))[:, 0])
 
 
 def test_the_governor_learns_from_training_and_validation_bars_never_from_test(monkeypatch):
@@ -364,3 +400,38 @@ def test_the_study_follows_the_opinion_that_trades_best_out_of_fold(tmp_path):
 def test_the_opinions_to_choose_from_are_checked(opinions):
     with pytest.raises(ValueError, match="opinions"):
         FinalOptimisationParams.from_params({**asdict(_study(4, 1)), "opinions": list(opinions)})
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_an_ensemble_trained_on_shuffled_labels_gives_the_governor_nothing_to_trade(
+        tmp_path, shuffled):
+    """From labels to decisions: an ensemble learns, out of fold, from a feature that leads
+    the next trade's outcome, and the final study acts on it; with the same labels shuffled
+    in time, the out-of-fold opinion is chance and the governor holds."""
+    from tests.analyst.test_ensembles import ensemble
+
+    n = 1500
+    bars, trades = _market(n, seed=11)
+    rng = np.random.default_rng(12)
+    wins = (trades["long_outcome"] == 1).to_numpy()
+    features = pd.DataFrame({"lead": wins + rng.normal(0, 0.6, n),
+                             **{f"noise_{k}": rng.normal(size=n) for k in range(4)}},
+                            index=bars.index)
+    labels = np.where(wins, "LONG", np.where(trades["short_outcome"] == 1, "SHORT", "HOLD"))
+    if shuffled:
+        labels = rng.permutation(labels)
+    model = ensemble().fit(features, labels)
+    tested = model.oof_tested_
+    proba = model.oof_proba_[tested]
+    rows = np.flatnonzero(tested)
+    inputs = DecisionInputs(proba, rows, np.full(rows.size, 0.5), np.zeros(rows.size),
+                            bars.index[rows])
+    result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0,
+                                       replace(_study(12, min_trades=5),
+                                               min_validation_sharpe=-1e9),
+                                       f"sqlite:///{tmp_path / 's.db'}", False)
+    if shuffled:
+        assert not result["acts"] and decision_gate(result) == EdgeGate.never()
+        assert (result.get("significance") or {"p_value": 1.0})["p_value"] >= 0.05
+    else:
+        assert result["acts"] and result["significance"]["p_value"] < 0.01

@@ -184,6 +184,20 @@ class ProbabilityCalibrator(TransformerMixin, BaseEstimator):
         return np.divide(out, total, out=np.full_like(out, 1 / len(LABELS)), where=total > 0)
 
 
+def cross_fitted(proba: np.ndarray, labels: np.ndarray, fit_rows: np.ndarray, method: str,
+                 min_probability: float) -> np.ndarray:
+    """A copy of (n, 3) ``proba`` where the rows ``fit_rows`` (sorted positions) are
+    calibrated in two halves, each by a :class:`ProbabilityCalibrator` fitted on the other
+    half's rows and ``labels``: no row is calibrated with its own label."""
+    out = np.array(proba, dtype=float, copy=True)
+    halves = np.array_split(np.asarray(fit_rows), 2)
+    for k, part in enumerate(halves):
+        other = halves[1 - k]
+        out[part] = ProbabilityCalibrator(method, min_probability).fit(
+            proba[other], labels[other]).transform(proba[part])
+    return out
+
+
 def _reliability(proba: np.ndarray, labels: np.ndarray, bins: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per equal-width bin of top-label confidence on [0, 1]: (count, mean confidence,

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ares_kedro.analyst.calibration import (
     ProbabilityCalibrator,
+    cross_fitted,
     calibration_report,
     ensemble_spread,
 )
@@ -102,12 +103,7 @@ def regime_predictions(ensembles: dict[str, RegimeEnsemble], features: pd.DataFr
         if fit_rows.size < 2 * bins:
             raise ValueError(f"calibrating {name}: only {fit_rows.size} labelled validation "
                              "bars; use more data or a larger time_splits.validation_fraction")
-        cross = opinion.proba.copy()
-        halves = np.array_split(fit_rows, 2)
-        for k, part in enumerate(halves):
-            other = halves[1 - k]
-            cross[part] = ProbabilityCalibrator(method, min_probability).fit(
-                opinion.proba[other], label[other]).transform(opinion.proba[part])
+        cross = cross_fitted(opinion.proba, label, fit_rows, method, min_probability)
         before = calibration_report(opinion.proba[fit_rows], label[fit_rows], bins)
         after = calibration_report(cross[fit_rows], label[fit_rows], bins)
         # calibration must not worsen the held-out Brier score: otherwise it is not applied

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ares_kedro.analyst.calibration import cross_fitted
 from ares_kedro.analyst.ensembles import feature_matrix
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.regime_predictions import opinion_columns
@@ -127,20 +128,49 @@ def _opinion(predictions: pd.DataFrame | Mapping[str, Any], source: str) -> dict
     return out
 
 
+def _calibrated_out_of_fold(proba: np.ndarray, known: np.ndarray, calibrator: Any,
+                            labels: tuple[np.ndarray, np.ndarray], min_rows: int
+                            ) -> np.ndarray:
+    """``proba`` with its known, labelled rows cross-fitted on their own labels by a
+    calibrator like ``calibrator`` (None: calibration was not applied, rows pass through;
+    fewer than ``min_rows`` rows: the validation calibrator itself)."""
+    if calibrator is None or not known.any():
+        return proba
+    label, labelled = labels
+    fit_rows = np.flatnonzero(known & labelled)
+    out = proba.copy()
+    if fit_rows.size < max(int(min_rows), 2):
+        out[known] = calibrator.transform(proba[known])
+        return out
+    out = cross_fitted(proba, label, fit_rows, calibrator.method, calibrator.min_probability)
+    rest = np.flatnonzero(known & ~labelled)
+    if rest.size:
+        out[rest] = calibrator.transform(proba[rest])
+    return out
+
+
 def training_opinions(oof_predictions: pd.DataFrame, calibrators: Mapping[str, Any],
-                      regimes: pd.Series, labels: pd.DataFrame) -> pd.DataFrame:
+                      regimes: pd.Series, labels: pd.DataFrame, min_rows: int
+                      ) -> pd.DataFrame:
     """``analyst_predictions`` layout for the training bars, from the ensembles'
     out-of-fold opinions (``analyst_oof_predictions``, long: ``ensemble`` per row).
 
     Every training bar GLOBAL tested gets GLOBAL's opinion, and under each regime's columns
     that regime's specialist's out-of-fold opinion (on its own bars; NaN elsewhere), or
     GLOBAL's where the regime has no specialist (as its stand-in does on later bars). Each
-    opinion goes through that ensemble's calibrator (fitted on the validation period), so
-    that training and later rows are on one scale; ``period`` is "train", ``label`` and
-    ``is_labelled`` come from ``labels``."""
+    opinion is calibrated where the ensemble's validation calibration was applied, but on
+    its own out-of-fold rows, cross-fitted in two halves of time (:func:`cross_fitted`, the
+    method of the validation calibrator): a fold model's raw opinion is on another scale
+    than the final model's, so the validation calibrator does not fit it, and calibrated
+    probabilities are what training and later rows can share. An ensemble with fewer than
+    ``min_rows`` labelled out-of-fold rows (``analyst.calibration.min_samples``) keeps the
+    validation calibrator. ``period`` is "train",
+    ``label`` and ``is_labelled`` come from ``labels``."""
     oof = oof_predictions
     global_rows = oof[oof["ensemble"] == GLOBAL]
     index = global_rows.index
+    table_labels = (labels["label"].astype(str).reindex(index).to_numpy(),
+                    labels["is_labelled"].reindex(index).to_numpy(dtype=bool))
     table: dict[str, Any] = {"period": np.full(len(index), "train", dtype=object),
                              "regime": as_strings(regimes.reindex(index).astype(str))}
     raw = ["p_long", "p_short", "p_hold"]
@@ -150,9 +180,8 @@ def training_opinions(oof_predictions: pd.DataFrame, calibrators: Mapping[str, A
         part = own.reindex(index)
         proba = part[raw].to_numpy(dtype=float, copy=True)
         known = ~np.isnan(proba).any(axis=1)
-        calibrator = calibrators.get(name)
-        if calibrator is not None and known.any():
-            proba[known] = calibrator.transform(proba[known])
+        proba = _calibrated_out_of_fold(proba, known, calibrators.get(name), table_labels,
+                                        min_rows)
         columns = opinion_columns(name, np.where(known[:, None], proba, 0.0),
                                   part["spread"].to_numpy(dtype=float))
         for what in ("p_long", "p_short", "p_hold", "confidence"):

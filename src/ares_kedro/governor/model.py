@@ -1,14 +1,13 @@
 """The global meta-learner: one scikit-learn Pipeline (encoder, scaler, LightGBM).
 
-Trained on the **validation period** only: there every ensemble's and the tactician's
-outputs come from models that were fitted on the training period and calibrated
-cross-fitted, so the governor never learns from an in-sample prediction of its base
-models (the seeds' in-sample fit leaks). Its own quality is measured out of fold in
-purged, embargoed K-fold CV over those bars, and each fold stops boosting early on the
-last part of its own training rows (purged from them), never on the fold it predicts.
-The final model is fitted on every validation bar with the median of the folds' best
-iteration counts.
-"""
+Trained on the training and validation periods: on training bars every input is an
+out-of-fold opinion of the ensembles and the tactician, on validation bars an opinion of
+models fitted on the training period, so the governor never learns from an in-sample
+prediction of its base models (the seeds' in-sample fit leaks). Its own quality is
+measured out of fold in purged, embargoed K-fold CV over those bars, and each fold stops
+boosting early on the last part of its own training rows (purged from them), never on the
+fold it predicts. The final model is fitted on every row with the median of the folds'
+best iteration counts."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from ares_kedro.analyst.baseline import (
     samples_at_rows,
     training_samples,
 )
+from ares_kedro.analyst.calibration import CalibrationParams
 from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades
 from ares_kedro.analyst.regime_training import GLOBAL
@@ -61,12 +62,13 @@ LEARNING_PERIODS = ("train", "validation")  # the governor learns (out of fold) 
 def assemble_governor_inputs(analyst_predictions: pd.DataFrame,
                              analyst_oof_predictions: pd.DataFrame,
                              analyst_calibrators: dict[str, Any], analyst_labels: pd.DataFrame,
-                             regime_labels: pd.DataFrame, tactician_signals: pd.DataFrame
-                             ) -> pd.DataFrame:
+                             regime_labels: pd.DataFrame, tactician_signals: pd.DataFrame,
+                             calibration: dict[str, Any]) -> pd.DataFrame:
     """``governor_inputs``: one row per training bar (the ensembles' out-of-fold opinions,
-    calibrated) and per validation and test bar."""
+    calibrated on themselves, cross-fitted) and per validation and test bar."""
     training = training_opinions(analyst_oof_predictions, analyst_calibrators,
-                                 regime_labels["regime"], analyst_labels)
+                                 regime_labels["regime"], analyst_labels,
+                                 CalibrationParams.from_params(calibration).min_samples)
     later = governor_inputs(analyst_predictions, tactician_signals)
     table = pd.concat([governor_inputs(training, tactician_signals), later]).sort_index()
     if table.index.has_duplicates:

@@ -13,7 +13,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(nodes.assemble_governor_inputs,
                  ["analyst_predictions", "analyst_oof_predictions", "analyst_calibrators",
-                  "analyst_labels", "regime_labels", "tactician_signals"],
+                  "analyst_labels", "regime_labels", "tactician_signals",
+                  "params:analyst.calibration"],
                  "governor_inputs", name="assemble_governor_inputs"),
             node(nodes.train_governor,
                  ["governor_inputs", "analyst_labels", "params:governor.model",
