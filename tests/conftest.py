@@ -28,6 +28,18 @@ def load_parameters(env: str = "base", data_root: Path | str = "data",
     return copy.deepcopy(loader["parameters"])
 
 
+@pytest.fixture(autouse=True)
+def signing_key_of_the_test_session(tmp_path_factory, monkeypatch) -> Path:
+    """Model files saved by a test outside a Kedro session are signed with one key under
+    the session's temporary folder, never the checkout's conf/local (a Kedro session in a
+    test points the key at its own project)."""
+    from ares_kedro.signing import KEY_FILE_VARIABLE
+
+    path = tmp_path_factory.getbasetemp() / "artifact_signing.key"
+    monkeypatch.setenv(KEY_FILE_VARIABLE, str(path))
+    return path
+
+
 @pytest.fixture
 def ingestion_params(tmp_path: Path) -> dict[str, Any]:
     """``params:ingestion`` from conf/base with every path under ``tmp_path``."""

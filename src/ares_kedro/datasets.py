@@ -20,6 +20,14 @@ from kedro.io.core import (
 )
 from kedro_datasets.pandas import ParquetDataset
 
+from ares_kedro.signing import (
+    MissingSigningKey,
+    key_path,
+    signature,
+    signature_matches,
+    signing_key,
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -37,7 +45,8 @@ class OptionalParquetDataset(ParquetDataset):
 
 
 class UnverifiedModelFile(ValueError):
-    """A model file whose bytes do not match its recorded hash: it is not unpickled."""
+    """A model file whose bytes do not match its recorded signature or hash: it is not
+    unpickled."""
 
 
 def sha256_of(path: str | Path) -> str:
@@ -49,40 +58,73 @@ def sha256_of(path: str | Path) -> str:
 
 
 def manifest_path(path: str | Path) -> Path:
-    """The JSON file recording a model file's hash: ``<file>.sha256.json`` beside it."""
+    """The JSON file recording a model file's hash and signature: ``<file>.sha256.json``
+    beside it."""
     return Path(f"{path}.sha256.json")
 
 
-def load_verified_pickle(path: str | Path, expected_sha256: str | None = None) -> Any:
-    """Unpickle ``path`` only after its SHA-256 matches ``expected_sha256`` (from a trusted
-    record such as the MLflow run) or, when None, the manifest written beside it at save
-    time. A file without a record, or with a different hash, is refused unread: unpickling
-    runs code, so an unknown file is never unpickled."""
+def save_signed_pickle(data: Any, path: str | Path) -> None:
+    """Pickle ``data`` to ``path`` with its record: SHA-256 and HMAC-SHA256 under the
+    project's signing key (:mod:`ares_kedro.signing`; created on the first save)."""
     path = Path(path)
-    if expected_sha256 is None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+    key = signing_key(create=True)
+    path.write_bytes(payload)
+    manifest_path(path).write_text(json.dumps(
+        {"sha256": hashlib.sha256(payload).hexdigest(), "hmac_sha256": signature(payload, key),
+         "bytes": len(payload), "file": path.name}, indent=2))
+
+
+def load_verified_pickle(path: str | Path, expected_sha256: str | None = None) -> Any:
+    """Unpickle ``path`` only after its bytes are proven to be the ones saved.
+
+    With ``expected_sha256`` (from a record the data folder's writer cannot change, such as
+    the MLflow run of a registered model), the bytes' SHA-256 must equal it. Otherwise the
+    record beside the file must carry an HMAC that matches under the project's signing
+    key: a record rewritten by whoever swapped the file cannot. The bytes checked are the
+    bytes unpickled (read once). Anything else is refused unread, with the reason."""
+    path = Path(path)
+    payload = path.read_bytes()
+    if expected_sha256 is not None:
+        actual = hashlib.sha256(payload).hexdigest()
+        if actual != expected_sha256:
+            raise UnverifiedModelFile(f"{path}: SHA-256 {actual[:12]}... does not match the "
+                                      f"recorded {expected_sha256[:12]}...; the file changed "
+                                      "since it was saved: refusing to unpickle it")
+    else:
         record = manifest_path(path)
         if not record.is_file():
-            raise UnverifiedModelFile(f"{path}: no hash record ({record.name}); refusing to "
-                                      "unpickle a file of unknown origin")
-        expected_sha256 = json.loads(record.read_text())["sha256"]
-    actual = sha256_of(path)
-    if actual != expected_sha256:
-        raise UnverifiedModelFile(f"{path}: SHA-256 {actual[:12]}... does not match the "
-                                  f"recorded {expected_sha256[:12]}...; the file changed "
-                                  "since it was saved: refusing to unpickle it")
-    with open(path, "rb") as stream:
-        return pickle.load(stream)  # noqa: S301 (verified above)
+            raise UnverifiedModelFile(f"{path}: no signature record ({record.name}); "
+                                      "refusing to unpickle a file of unknown origin")
+        recorded = json.loads(record.read_text()).get("hmac_sha256")
+        if recorded is None:
+            raise UnverifiedModelFile(
+                f"{path}: its record {record.name} has no signature (saved before model "
+                "files were signed, or written by hand); refusing to unpickle it. Re-run "
+                "the pipeline that saves it")
+        try:
+            key = signing_key()
+        except MissingSigningKey as error:
+            raise UnverifiedModelFile(f"{path}: {error}") from error
+        if not signature_matches(payload, recorded, key):
+            raise UnverifiedModelFile(
+                f"{path}: its signature does not match: the file or its record changed "
+                f"since this project saved it (or it was signed with another key than "
+                f"{key_path()}); refusing to unpickle it. Re-run the pipeline that saves it")
+    return pickle.loads(payload)  # noqa: S301 (verified above)
 
 
-class HashedPickleDataset(AbstractVersionedDataset):
-    """A pickle written with a ``.sha256.json`` record of its bytes, and loaded only when
-    the bytes still match (local files). Versioned like Kedro's datasets."""
+class SignedPickleDataset(AbstractVersionedDataset):
+    """A pickle written with a record of its SHA-256 and its HMAC under the project's
+    signing key, and unpickled only when the signature matches (local files; versioned
+    like Kedro's datasets). For every model file: a swapped pickle never runs."""
 
     def __init__(self, *, filepath: str, version: Version | None = None,
                  metadata: dict[str, Any] | None = None):
         protocol, path = get_protocol_and_path(filepath, version)
         if protocol != "file":
-            raise ValueError("HashedPickleDataset supports local files only")
+            raise ValueError("SignedPickleDataset supports local files only")
         self._fs = fsspec.filesystem(protocol)
         self.metadata = metadata
         super().__init__(filepath=PurePosixPath(path), version=version,
@@ -95,13 +137,7 @@ class HashedPickleDataset(AbstractVersionedDataset):
         return load_verified_pickle(str(self._get_load_path()))
 
     def save(self, data: Any) -> None:
-        path = Path(str(self._get_save_path()))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
-        path.write_bytes(payload)
-        digest = hashlib.sha256(payload).hexdigest()
-        manifest_path(path).write_text(json.dumps({"sha256": digest, "bytes": len(payload),
-                                                   "file": path.name}, indent=2))
+        save_signed_pickle(data, str(self._get_save_path()))
 
     def _exists(self) -> bool:
         try:
@@ -110,10 +146,10 @@ class HashedPickleDataset(AbstractVersionedDataset):
             return False
 
 
-class HashedPickleDirectory(AbstractDataset):
+class SignedPickleDirectory(AbstractDataset):
     """A folder holding ``model.pkl`` and its ``model.pkl.sha256.json`` record: one path
-    that carries the model and its hash together (what an MLflow model logs as one
-    artifact). Loaded only when the bytes match the record; local files, unversioned."""
+    that carries the model and its signature together (what an MLflow model logs as one
+    artifact). Unpickled only when the signature matches; local files, unversioned."""
 
     FILE = "model.pkl"
 
@@ -128,13 +164,7 @@ class HashedPickleDirectory(AbstractDataset):
         return load_verified_pickle(Path(str(self._filepath)) / self.FILE)
 
     def save(self, data: Any) -> None:
-        folder = Path(str(self._filepath))
-        folder.mkdir(parents=True, exist_ok=True)
-        payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
-        (folder / self.FILE).write_bytes(payload)
-        manifest_path(folder / self.FILE).write_text(json.dumps(
-            {"sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload),
-             "file": self.FILE}, indent=2))
+        save_signed_pickle(data, Path(str(self._filepath)) / self.FILE)
 
     def _exists(self) -> bool:
         return (Path(str(self._filepath)) / self.FILE).is_file()

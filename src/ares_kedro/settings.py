@@ -30,8 +30,9 @@ from ares_kedro.run_tracking import (  # noqa: E402
     RunTags,
     WorkerRun,
 )
+from ares_kedro.signing import ProjectSigningKey  # noqa: E402
 from ares_kedro.upstream_checks import UpstreamChecks  # noqa: E402
 
 _TAGS = RunTags()  # shared: the manifest and the registry need the run's tags
-HOOKS = (ParameterChecks(), UpstreamChecks(), _TAGS, WorkerRun(), NodeTimings(),
-         PipelineMetrics(), RunManifest(_TAGS), ModelRegistry(_TAGS))
+HOOKS = (ProjectSigningKey(), ParameterChecks(), UpstreamChecks(), _TAGS, WorkerRun(),
+         NodeTimings(), PipelineMetrics(), RunManifest(_TAGS), ModelRegistry(_TAGS))
