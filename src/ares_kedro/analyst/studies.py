@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,11 @@ from sqlalchemy.engine import make_url
 
 logger = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+# The trials that count as tried: each evaluated a configuration and returned (complete) or
+# reported (pruned) a result the search could act on. A failed trial raised before it had
+# a result; a running one in a resumed storage is a zombie of a killed process (failed on
+# resume, docs/validation.md).
+EVALUATED = FINISHED
 
 
 def storage_url(optuna_params: dict[str, Any]) -> str:
@@ -21,6 +27,38 @@ def storage_url(optuna_params: dict[str, Any]) -> str:
     if url.drivername.startswith("sqlite") and url.database:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     return str(optuna_params["storage"])
+
+
+def study_storage(optuna_params: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """The studies' storage (``params:optuna``) with heartbeats: a running trial beats
+    every ``heartbeat_seconds``; one silent for ``stale_after_seconds`` (its process was
+    killed) is marked failed when a study in the storage resumes."""
+    heartbeat, stale = int(optuna_params["heartbeat_seconds"]), int(
+        optuna_params["stale_after_seconds"])
+    if not 0 < heartbeat < stale:
+        raise ValueError("optuna: need 0 < heartbeat_seconds < stale_after_seconds")
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 4: we test them
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(storage_url(optuna_params),
+                                          heartbeat_interval=heartbeat, grace_period=stale)
+
+
+def fail_stale_trials(study: optuna.Study) -> list[int]:
+    """Mark the study's trials whose heartbeat stopped as failed (a SIGKILL mid-trial leaves
+    one running forever); returns their numbers. Storages without heartbeats: none."""
+    storage = study._storage  # noqa: SLF001 (Optuna's own helper takes the study)
+    if not (isinstance(storage, optuna.storages.RDBStorage) and storage.is_heartbeat_enabled()):
+        return []
+    before = {t.number for t in study.get_trials(deepcopy=False,
+                                                 states=(optuna.trial.TrialState.RUNNING,))}
+    optuna.storages.fail_stale_trials(study)
+    after = {t.number for t in study.get_trials(deepcopy=False,
+                                                states=(optuna.trial.TrialState.RUNNING,))}
+    stale = sorted(before - after)
+    if stale:
+        logger.warning("Study %s: trials %s had stopped (their process was killed): marked "
+                       "failed, not counted, run again", study.study_name, stale)
+    return stale
 
 
 def run_resumable_study(study: optuna.Study, objective: Callable[[optuna.Trial], object],
@@ -37,6 +75,7 @@ def run_resumable_study(study: optuna.Study, objective: Callable[[optuna.Trial],
 
     With a progress bar, Optuna's per-trial log lines are silenced while it runs.
     """
+    fail_stale_trials(study)
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
     remaining = max(n_trials - done, 0)
     logger.info("Study %s: %d trials done, %d to run", study.study_name, done, remaining)
@@ -55,8 +94,15 @@ def run_resumable_study(study: optuna.Study, objective: Callable[[optuna.Trial],
     return len(study.get_trials(deepcopy=False)) - before
 
 
-def trials_in_storage(storage: str) -> dict[str, int]:
-    """How many studies, and trials (any state), the storage holds: every configuration the
-    project has tried, the count the deflated Sharpe ratio needs."""
+def trials_in_storage(storage: str | optuna.storages.BaseStorage) -> dict[str, int]:
+    """How many studies the storage holds and how many trials they evaluated
+    (:data:`EVALUATED`: complete or pruned): every configuration the project has tried,
+    the count the deflated Sharpe ratio needs. Failed and zombie trials are counted apart
+    (``not_evaluated``) and do not deflate."""
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
-    return {"studies": len(summaries), "trials": int(sum(s.n_trials for s in summaries))}
+    evaluated = 0
+    for summary in summaries:
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        evaluated += len(study.get_trials(deepcopy=False, states=EVALUATED))
+    total = int(sum(s.n_trials for s in summaries))
+    return {"studies": len(summaries), "trials": evaluated, "not_evaluated": total - evaluated}

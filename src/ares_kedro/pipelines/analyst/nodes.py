@@ -31,7 +31,7 @@ from ares_kedro.analyst.regime_training import (
     regime_samples,
 )
 from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
-from ares_kedro.analyst.studies import storage_url
+from ares_kedro.analyst.studies import study_storage
 from ares_kedro.analyst.targets import TargetSamplesSpec, TargetSearchParams
 from ares_kedro.analyst.tuning import TuningParams, search_space, tune_model, tuning_study_name
 from ares_kedro.regimes import REGIMES
@@ -96,7 +96,7 @@ def optimise_targets(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
     return targets.optimise_targets(
         market_bars, TargetSamplesSpec(analyst_features.iloc[rows], rows),
         round_trip_cost(costs, market), search, baseline_model, int(time_splits["embargo_bars"]),
-        YEAR / bar_interval(market_bars.index), storage_url(optuna),
+        YEAR / bar_interval(market_bars.index), study_storage(optuna),
         show_progress_bar=bool(optuna["show_progress_bar"]))
 
 
@@ -156,7 +156,7 @@ def narrow_hyperparameter_ranges(market_bars: pd.DataFrame, analyst_features: pd
                                    {k: v for k, v in coarse.items() if k != "n_trials"},
                                    baseline_model)
     return coarse_search(samples, baseline_model, params, int(time_splits["embargo_bars"]),
-                         storage_url(optuna), name, bool(optuna["show_progress_bar"]))
+                         study_storage(optuna), name, bool(optuna["show_progress_bar"]))
 
 
 # ---- part 2 (issue #5): per-regime specialist ensembles
@@ -215,7 +215,7 @@ def _train(regime, analyst_features, analyst_labels, regime_labels, pruned_featu
         name = tuning_study_name(f"tune-{regime}", kind, samples, fixed, space, reg,
                                  tuning_params, embargo, trades, bars_per_year)
         tuned[kind] = tune_model(kind, samples, fixed, space, reg, tuning_params, embargo,
-                                 storage_url(optuna), name, bool(optuna["show_progress_bar"]),
+                                 study_storage(optuna), name, bool(optuna["show_progress_bar"]),
                                  trades, bars_per_year)
         models[kind] = tuned[kind]["best_params"]
     ensemble, report = fit_regime_ensemble(samples, models, params, reg, embargo)

@@ -20,7 +20,7 @@ from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades
 from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
-from ares_kedro.analyst.studies import storage_url
+from ares_kedro.analyst.studies import study_storage
 from ares_kedro.analyst.targets import TargetSearchParams
 from ares_kedro.governor.comparison import (
     best_single_ensemble,
@@ -150,7 +150,7 @@ def tune_final_parameters(governor_inputs: pd.DataFrame,
     trades, payoff = _trades(market_bars, optimal_target_params)
     result = optimise_final_parameters(
         inputs, SizingParams.from_params(tactician_sizing["sizing"]), context, payoff, trades,
-        YEAR / bar_interval(market_bars.index), params, storage_url(optuna),
+        YEAR / bar_interval(market_bars.index), params, study_storage(optuna),
         bool(optuna["show_progress_bar"]), opinions)
     if result["chosen_metrics"]:
         logger.info("Final parameters: margin %.2f round-trip costs (gate %s), chosen trial %d "

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ares_kedro.analyst.baseline import class_probabilities, fingerprint
 from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.labels import LABELS, BarrierParams, barrier_record, barrier_trades
-from ares_kedro.analyst.studies import storage_url, trials_in_storage
+from ares_kedro.analyst.studies import study_storage, trials_in_storage
 from ares_kedro.governor.comparison import ensemble_probabilities, strategy_gates
 from ares_kedro.governor.decisions import EdgeGate, ExpectedReturnMap, governor_decisions
 from ares_kedro.governor.final_parameters import (
@@ -226,7 +226,7 @@ def overfitting_statistics(validation_returns: pd.DataFrame, governor_decisions:
     """``validation_overfitting``: the governor's test Sharpe deflated by every trial the
     project ran, and the PBO of the final-parameter choice (CSCV over its trials traded on
     the validation and test bars)."""
-    storage = storage_url(optuna_params)
+    storage = study_storage(optuna_params)
     counted = trials_in_storage(storage)
     bars_per_year = YEAR / bar_interval(validation_returns.index)
     study = optuna.load_study(study_name=governor_final_params["study_name"], storage=storage)
