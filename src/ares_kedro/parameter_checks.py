@@ -30,6 +30,7 @@ def check_parameters(params: dict[str, Any]) -> None:
     from ares_kedro.analyst.targets import TargetSearchParams
     from ares_kedro.analyst.tuning import TuningParams
     from ares_kedro.market.ingest import IngestionConfig
+    from ares_kedro.regimes.labelling import checked_method
     from ares_kedro.regimes.mixture import MixtureParams
     from ares_kedro.regimes.rules import RuleParams
     from ares_kedro.regimes.support_resistance import SupportResistanceParams
@@ -38,6 +39,7 @@ def check_parameters(params: dict[str, Any]) -> None:
         IngestionConfig.from_params(params["ingestion"])
     if "regimes" in params:
         regimes = params["regimes"]
+        checked_method(regimes.get("method"))
         SupportResistanceParams.from_params(regimes["support_resistance"])
         RuleParams.from_params(regimes["rules"])
         MixtureParams.from_params(regimes["gmm"])

@@ -14,6 +14,25 @@ PIPELINE_ORDER = ("ingestion", "regimes", "analyst", "tactician", "governor", "v
 ON_DEMAND = ("walk_forward",)  # not in __default__: `kedro run --pipelines=walk_forward`
 
 
+class UnknownPipeline(SystemExit):
+    """``kedro run --pipelines=<name>`` of a name not registered: a ``SystemExit``, so the
+    command line prints the one line that says which names exist, not a traceback."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class RegisteredPipelines(dict):
+    """The registry's mapping; a missing name stops the run with the registered names."""
+
+    def __missing__(self, name: str) -> Pipeline:
+        known = ", ".join(n for n in self if n != "__default__")
+        raise UnknownPipeline(f"kedro run: no pipeline named {name!r}; the registered ones "
+                              f"are {known} (and __default__, every one of them but "
+                              f"{', '.join(ON_DEMAND)}, in that order)")
+
+
 def with_served_model(training: Pipeline) -> Pipeline:
     """``training`` that, when run, logs the governor's inference pipeline as an MLflow
     model (kedro-mlflow's ``pipeline_ml_factory``): it loads with
@@ -54,7 +73,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         "validation": validation.create_pipeline(),
         "walk_forward": validation.create_walk_forward_pipeline(),
     }
-    pipelines = {name: built[name] for name in PIPELINE_ORDER if name in built}
+    pipelines = RegisteredPipelines(
+        (name, built[name]) for name in PIPELINE_ORDER if name in built)
     # walk-forward retrains everything once per fold: run on demand, not by a plain `kedro run`
     everything = sum((p for name, p in pipelines.items() if name not in ON_DEMAND), Pipeline([]))
     pipelines["governor"] = with_served_model(pipelines["governor"])

@@ -37,3 +37,34 @@ def test_the_message_names_only_the_pipelines_still_needed():
     message = missing_upstream_message(["tactician_signals"], made_by, PIPELINE_ORDER)
     assert "kedro run --pipelines=tactician " in message
     assert "kedro run --pipelines=ingestion" not in message
+
+
+@pytest.mark.parametrize("runtime, message", [
+    ({"regimes": {"method": "foo"}}, r"regimes.method must be one of \['rules', 'gmm'\]"),
+    ({"ingestion": {"symbol": "BTC/USDT"}}, r"ingestion.symbol 'BTC/USDT'.*'BTCUSDT'"),
+])
+def test_an_ingestion_run_is_refused_at_start_up_for_a_bad_setting_of_any_block(
+        project, runtime, message):
+    with pytest.raises(ValueError, match=message):
+        with KedroSession.create(project_path=project, runtime_params={
+                "data_root": str(project / "data"), **runtime}) as session:
+            session.run(pipeline_names=["ingestion"])
+    assert not (project / "data").exists()
+
+
+def test_an_unknown_pipeline_is_one_line_naming_the_registered_ones(project):
+    import subprocess
+    import sys
+
+    from ares_kedro.pipeline_registry import UnknownPipeline
+
+    with pytest.raises(UnknownPipeline, match="no pipeline named 'governr'; the registered "
+                                              "ones are ingestion, regimes, analyst"):
+        with KedroSession.create(project_path=project, runtime_params={
+                "data_root": str(project / "data")}) as session:
+            session.run(pipeline_names=["governr"])
+    run = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipelines=governr"],
+                         cwd=project, capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "KEDRO_DISABLE_TELEMETRY": "1"})
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "no pipeline named 'governr'" in run.stderr.strip().splitlines()[-1]

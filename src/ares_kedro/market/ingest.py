@@ -7,6 +7,7 @@ predictor can call the same functions on recent files.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,10 @@ class IngestionConfig:
             return params[key]
 
         symbol = str(need("symbol")).upper()
+        if not re.fullmatch(r"[A-Z0-9][A-Z0-9._-]*", symbol):
+            raise ValueError(f"ingestion.symbol {symbol!r}: a symbol names files and folders, "
+                             "so it holds letters, digits, '.', '_' or '-' only; write "
+                             f"{re.sub(r'[^A-Z0-9._-]', '', symbol)!r} as the exchange does")
         market, timeframe, source = need("market"), need("timeframe"), need("source")
         if market not in MARKETS:
             raise ValueError(f"ingestion.market must be one of {MARKETS}, got {market!r}")

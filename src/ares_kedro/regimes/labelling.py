@@ -11,6 +11,15 @@ from ares_kedro.regimes.mixture import classify_mixture
 from ares_kedro.regimes.rules import classify_rules
 from ares_kedro.regimes.support_resistance import sr_levels_table
 
+METHODS = ("rules", "gmm")  # regimes.method
+
+
+def checked_method(method: Any) -> str:
+    """``regimes.method``, refused unless it is one of :data:`METHODS`."""
+    if method not in METHODS:
+        raise ValueError(f"regimes.method must be one of {list(METHODS)}, got {method!r}")
+    return str(method)
+
 
 def label_regimes(bars: pd.DataFrame, model: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(regime labels of every bar, support/resistance levels) of ``bars`` with ``model``

@@ -9,12 +9,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ares_kedro.regimes import reports
-from ares_kedro.regimes.labelling import label_regimes
+from ares_kedro.regimes.labelling import checked_method, label_regimes
 from ares_kedro.regimes.mixture import MixtureParams, RegimeMixture
 from ares_kedro.regimes.rules import RuleParams, classify_rules
 from ares_kedro.regimes.support_resistance import SupportResistanceParams
 
-METHODS = ("rules", "gmm")
 logger = logging.getLogger(__name__)
 
 
@@ -22,9 +21,7 @@ def classify_regimes(market_bars: pd.DataFrame, params: dict[str, Any]
                      ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """``regime_labels`` for every bar, the ``sr_levels`` table and the ``regime_model``
     (everything live prediction needs to label new bars the same way)."""
-    method = params.get("method")
-    if method not in METHODS:
-        raise ValueError(f"regimes.method must be one of {METHODS}, got {method!r}")
+    method = checked_method(params.get("method"))
     sr = SupportResistanceParams.from_params(params["support_resistance"])
     rules = RuleParams.from_params(params["rules"])
     model: dict[str, Any] = {"method": method, "timeframe": params["timeframe"], "rules": rules,
