@@ -489,3 +489,50 @@ def test_agg_trades_first_row_with_wrong_width_in_a_headed_file_names_line_2(tmp
         aggregate(path)
     assert caught.value.row == 2
     assert "expected 7 or 8" in str(caught.value)
+
+
+# ------------------------------------------------------------- headers (issue #21)
+
+
+def test_a_headerless_klines_file_starting_with_a_byte_order_mark_keeps_its_first_row(tmp_path):
+    path = write_lines(tmp_path, MONTH, hours(5))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    frame, _ = read_file(path)
+    assert len(frame) == 5 and frame["open_time"].iloc[0] == T0_MS * 10**6
+
+
+def test_a_headed_klines_file_starting_with_a_byte_order_mark_reads_its_header(tmp_path):
+    path = write_lines(tmp_path, MONTH, hours(5), KLINE_HEADER)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    frame, _ = read_file(path)
+    assert len(frame) == 5
+
+
+@pytest.mark.parametrize("damaged", ["17O4067200000", "#1704067200000", "time"])
+def test_a_damaged_first_row_is_refused_at_line_1_not_taken_for_a_header(tmp_path, damaged):
+    lines = hours(5)
+    lines[0] = lines[0].replace(str(T0_MS), damaged, 1)
+    path = write_lines(tmp_path, MONTH, lines)
+    with pytest.raises(MarketDataError, match="line 1 is neither the klines header") as caught:
+        read_file(path)
+    assert_located(caught.value, path, 1, "download the file again")
+
+
+def test_an_agg_trades_file_with_a_damaged_first_row_is_refused_at_line_1(tmp_path):
+    lines = [trade_row(k, T0_MS + k * 1000) for k in range(5)]
+    lines[0] = "x" + lines[0]
+    path = write_lines(tmp_path, AGG_DAY, lines)
+    with pytest.raises(MarketDataError, match="neither the aggTrades header") as caught:
+        aggregate(path)
+    assert_located(caught.value, path, 1, "download the file again")
+
+
+@pytest.mark.parametrize("separator, named", [(";", "semicolons"), ("\t", "tabs")])
+def test_an_ohlcv_csv_with_another_separator_is_refused_naming_the_separator(
+        tmp_path, separator, named):
+    path = tmp_path / "export.csv"
+    rows = ["timestamp,open,high,low,close,volume", "2024-01-01T00:00:00Z,1,2,0.5,1.5,10"]
+    path.write_text("\n".join(r.replace(",", separator) for r in rows) + "\n")
+    with pytest.raises(MarketDataError, match=f"separated by .*{named}.*, not commas") as caught:
+        read_ohlcv_file(path, "BTCUSDT", RepairPolicy(), QualityLog())
+    assert_located(caught.value, path, 1, "comma separators")

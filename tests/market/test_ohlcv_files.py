@@ -240,3 +240,32 @@ def test_overlapping_ohlcv_files_that_disagree_are_named_in_the_error(tmp_path):
     with pytest.raises(MarketDataError) as caught:
         read_source_klines(ohlcv_config(folder), QualityLog())
     assert "a.csv" in str(caught.value) and "b.csv" in str(caught.value)
+
+
+def test_ohlcv_bars_off_the_hour_grid_are_refused_naming_the_file_and_line(tmp_path):
+    folder = tmp_path / "ohlcv"
+    folder.mkdir()
+    rows = "".join(f"2024-01-01T{h:02d}:53:00Z,1,2,0.5,1.5,10\n" for h in range(6))
+    (folder / "a.csv").write_text("timestamp,open,high,low,close,volume\n" + rows)
+    with pytest.raises(MarketDataError, match="open time 2024-01-01 00:53:00.*not on the "
+                                              "0 days 01:00:00 grid") as caught:
+        read_source_klines(ohlcv_config(folder, snap_off_grid_times=False), QualityLog())
+    assert caught.value.row == 2 and "a.csv" in str(caught.value)
+    assert "snap_off_grid_times: true" in caught.value.fix
+
+
+def test_ohlcv_bars_off_the_grid_move_forward_to_the_next_grid_time_with_the_repair(tmp_path):
+    """Forward, never back: the 00:53 bar's data is complete by 01:53, before the 01:00
+    bar it becomes closes (moved back to 00:00 it would be known 53 minutes early)."""
+    folder = tmp_path / "ohlcv"
+    folder.mkdir()
+    rows = "".join(f"2024-01-01T{h:02d}:53:00Z,1,2,0.5,1.5,10\n" for h in range(6))
+    (folder / "a.csv").write_text("timestamp,open,high,low,close,volume\n" + rows)
+    log = QualityLog()
+    klines, source_ns = read_source_klines(ohlcv_config(folder, snap_off_grid_times=True), log)
+    times = pd.to_datetime(klines["open_time"], utc=True)
+    assert list(times.dt.hour) == [1, 2, 3, 4, 5, 6] and (times.dt.minute == 0).all()
+    assert source_ns == 3600 * 10**9
+    assert log.repairs == [{"kind": "klines", "file": str(folder / "a.csv"),
+                            "rule": "snap_off_grid_times (forward)", "rows": 6,
+                            "first_lines": [2, 3, 4, 5, 6, 7]}]

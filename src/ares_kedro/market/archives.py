@@ -306,14 +306,15 @@ def first_line(data: bytes) -> str:
     return data[: end if end >= 0 else len(data)].decode("utf-8", errors="replace").strip()
 
 
-def has_header(line: str) -> bool:
-    """A Vision CSV has a header when its first field is not a number."""
-    first_field = line.split(",", 1)[0].strip()
+BYTE_ORDER_MARK = "\ufeff"
+
+
+def is_number(text: str) -> bool:
     try:
-        float(first_field)
+        float(text)
     except ValueError:
-        return True
-    return False
+        return False
+    return True
 
 
 def write_checksum(path: Path) -> Path:

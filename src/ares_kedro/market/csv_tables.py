@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 from pyarrow import csv as pa_csv
 
-from ares_kedro.market.archives import first_line, has_header
+from ares_kedro.market.archives import BYTE_ORDER_MARK, is_number, first_line
 from ares_kedro.market.errors import MarketDataError
 
 _BOOL_TEXT = {"true", "false", "1", "0"}
@@ -58,6 +58,25 @@ class ParsedCsv:
         return int(row) + self.header_lines + 1
 
 
+def header_line_count(line: str, layout: CsvLayout, source: Path | str) -> int:
+    """1 when the first ``line`` is ``layout``'s header, 0 when it is a row.
+
+    A header is recognised by its column name (Binance's headers start with the layout's
+    first column, ``open_time``, ``agg_trade_id``, ``calc_time``, ``create_time``), a row
+    by a number in its first field; a UTF-8 byte-order mark before either is ignored.
+    Anything else (a damaged first row, another file's header) is refused, naming the
+    file and line 1: taking it for a header would drop a row without a word."""
+    first = line.lstrip(BYTE_ORDER_MARK).split(",", 1)[0].strip().strip('"').lower()
+    if is_number(first):
+        return 0
+    if first == layout.columns[0]:
+        return 1
+    raise MarketDataError(
+        source, f"line 1 is neither the {layout.kind} header (its first column is "
+        f"{layout.columns[0]!r}) nor a row (a number first): {line[:80]!r}",
+        "repair or delete the line, or download the file again", row=1)
+
+
 def parse_market_csv(data: bytes, source: Path | str, layout: CsvLayout) -> ParsedCsv:
     """Parse one market CSV (bytes) strictly into an Arrow table of ``layout``'s types."""
     if not data.strip():
@@ -65,8 +84,10 @@ def parse_market_csv(data: bytes, source: Path | str, layout: CsvLayout) -> Pars
             source, f"empty file: a {layout.kind} file must hold at least one row",
             "delete it and download it again, or remove it from the folder", row=1,
         )
+    if data.startswith(BYTE_ORDER_MARK.encode()):
+        data = data[len(BYTE_ORDER_MARK.encode()):]  # an encoding mark, not data
     head = first_line(data)
-    header_lines = int(has_header(head))
+    header_lines = header_line_count(head, layout, source)
     sample = first_line(data[data.find(b"\n") + 1 :]) if header_lines and b"\n" in data else ""
     sample = sample if header_lines else head
     if header_lines and not sample:

@@ -20,7 +20,7 @@ from ares_kedro.market.cache import ParsedFileCache
 from ares_kedro.market.consolidation import build_market_bars
 from ares_kedro.market.errors import MarketDataError, MissingMarketDataError
 from ares_kedro.market.ohlcv_files import infer_interval_ns, list_ohlcv_files, read_ohlcv_file
-from ares_kedro.market.quality import QualityLog, RepairPolicy, merge_across_files
+from ares_kedro.market.quality import SOURCE_LINE, QualityLog, RepairPolicy, merge_across_files
 from ares_kedro.market.synthetic import SyntheticMarketSpec, ensure_synthetic_archives
 from ares_kedro.market.timeframes import INTERVAL_US, SUPPORTED_TIMEFRAMES, interval_us
 from ares_kedro.market.trade_flow import TRADE_FLOW_COLUMNS, LargeTradeRule
@@ -213,6 +213,33 @@ def _empty(columns: list[str], time_column: str) -> pd.DataFrame:
                          **{c: pd.Series(dtype=float) for c in columns}})
 
 
+def snap_generic_bars_to_grid(bars: pd.DataFrame, step_ns: int, policy: RepairPolicy,
+                              log: QualityLog) -> bool:
+    """Generic OHLCV bars whose open time is off the UTC grid of their interval (hourly
+    bars stamped at :53): refused, naming the first one's file and line, or, with
+    ``repairs.snap_off_grid_times``, moved **forward** to the next grid time in place
+    (a bar stamped 10:53 becomes the 11:00 bar: its data is complete by 11:53, before that
+    bar closes, so nothing is known early; moving it back to 10:00 would), logged and
+    counted per file. Returns whether any bar moved."""
+    times = bars["open_time"].to_numpy()
+    off = np.flatnonzero(times % step_ns)
+    if off.size == 0:
+        return False
+    first = int(off[0])
+    stamp = pd.Timestamp(int(times[first]), tz="UTC")
+    if not policy.snap_off_grid_times:
+        raise MarketDataError(
+            bars["source_file"].iat[first], f"open time {stamp} is not on the "
+            f"{pd.Timedelta(step_ns)} grid of the bars' interval",
+            "stamp each bar with its open time on the UTC grid, or set "
+            "ingestion.repairs.snap_off_grid_times: true (moves bars forward to the next grid "
+            "time)", row=int(bars[SOURCE_LINE].iat[first]), column="open_time")
+    bars["open_time"] = np.where(times % step_ns, (times // step_ns + 1) * step_ns, times)
+    for name, rows in bars.iloc[off].groupby("source_file")[SOURCE_LINE]:
+        log.repaired("klines", name, "snap_off_grid_times (forward)", rows.to_numpy())
+    return True
+
+
 def read_source_klines(config: IngestionConfig, log: QualityLog) -> tuple[pd.DataFrame, int]:
     """Klines at the source interval (``open_time`` int64 ns) and that interval in ns."""
     if config.source == "ohlcv_files":
@@ -222,9 +249,11 @@ def read_source_klines(config: IngestionConfig, log: QualityLog) -> tuple[pd.Dat
             frames.append(read_ohlcv_file(path, config.symbol, config.repairs, log)
                           .assign(source_file=str(path)))
             log.count_file("klines", "parsed")
-        merged = merge_across_files(pd.concat(frames, ignore_index=True), "open_time",
-                                    config.repairs, log, "klines", [str(p) for p in paths])
-        source_ns = infer_interval_ns(merged["open_time"].to_numpy(), config.paths["ohlcv_files"])
+        every = pd.concat(frames, ignore_index=True)
+        source_ns = infer_interval_ns(every["open_time"].to_numpy(), config.paths["ohlcv_files"])
+        snap_generic_bars_to_grid(every, source_ns, config.repairs, log)
+        merged = merge_across_files(every, "open_time", config.repairs, log, "klines",
+                                    [str(p) for p in paths])
         return merged, source_ns
     inventory = archives.inventory_archives(config.archive_root, config.symbol)
     interval = config.source_interval or config.timeframe

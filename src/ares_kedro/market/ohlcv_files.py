@@ -28,6 +28,7 @@ from ares_kedro.market.quality import (
 TIME_COLUMN_NAMES = ("timestamp", "open_time", "date", "datetime", "time")
 REQUIRED = ("open", "high", "low", "close", "volume")
 SUFFIXES = (".csv", ".parquet", ".feather")
+OTHER_SEPARATORS = {";": "';' (semicolons)", "\t": "tabs", "|": "'|' (pipes)"}
 
 
 def list_ohlcv_files(path: str | Path) -> list[Path]:
@@ -84,6 +85,13 @@ def read_ohlcv_file(path: Path, symbol: str, policy: RepairPolicy, log: QualityL
     raw.columns = [str(c).strip().lower() for c in raw.columns]
     time_name = next((c for c in TIME_COLUMN_NAMES if c in raw.columns), None)
     missing = [c for c in REQUIRED if c not in raw.columns]
+    if (time_name is None or missing) and len(raw.columns) == 1:
+        separator = next((s for s in OTHER_SEPARATORS if s in raw.columns[0]), None)
+        if separator is not None:
+            raise MarketDataError(
+                path, f"the columns are separated by {OTHER_SEPARATORS[separator]}, not commas "
+                f"(header {raw.columns[0]!r})", "export the file with comma separators and "
+                "'.' as the decimal point (a ';' file often writes decimals with ',')", row=1)
     if time_name is None or missing:
         need = ([f"a time column ({'/'.join(TIME_COLUMN_NAMES)})"] if time_name is None else []) + missing
         raise MarketDataError(path, f"missing column(s): {', '.join(need)}; columns are {list(raw.columns)}",

@@ -32,12 +32,13 @@ import pandas as pd
 import pyarrow as pa
 from pyarrow import csv as pa_csv
 
-from ares_kedro.market.archives import ArchiveFile, first_line, has_header, open_archive
+from ares_kedro.market.archives import BYTE_ORDER_MARK, ArchiveFile, first_line, open_archive
 from ares_kedro.market.csv_tables import (
     CsvLayout,
     diagnose_bad_line,
     epoch_to_ns,
     epoch_unit,
+    header_line_count,
     raise_wrong_width,
 )
 from ares_kedro.market.errors import MarketDataError
@@ -158,7 +159,10 @@ def aggregate_trade_file(
     if not head.strip():
         raise MarketDataError(archive.path, "empty file: an aggTrades file must hold trades", _FIX,
                               row=1)
-    header_lines = int(has_header(first_line(head)))
+    header_lines = header_line_count(first_line(head), AGG_TRADE_LAYOUT, archive.path)
+    if head.startswith(BYTE_ORDER_MARK.encode()) and not header_lines:
+        raise MarketDataError(archive.path, "a UTF-8 byte-order mark before the first trade",
+                              "save the file without it, or download it again", row=1)
     lines = head.split(b"\n")
     sample = lines[header_lines].decode("utf-8", errors="replace").strip() if len(lines) > header_lines else ""
     if not sample:
