@@ -536,3 +536,36 @@ def test_an_ohlcv_csv_with_another_separator_is_refused_naming_the_separator(
     with pytest.raises(MarketDataError, match=f"separated by .*{named}.*, not commas") as caught:
         read_ohlcv_file(path, "BTCUSDT", RepairPolicy(), QualityLog())
     assert_located(caught.value, path, 1, "comma separators")
+
+
+# ------------------------------------------------------ two copies of a period (issue #21)
+
+
+def test_identical_copies_of_a_period_are_read_once_and_counted(tmp_path):
+    csv = write_lines(tmp_path, MONTH, hours(5))
+    (tmp_path / MONTH.replace(".csv", ".zip")).write_bytes(
+        stable_zip_bytes(MONTH, csv.read_bytes()))
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / MONTH).write_bytes(csv.read_bytes())
+    inventory = archives.inventory_archives(tmp_path, "BTCUSDT")
+    assert [f.path.name for f in inventory.of("klines")] == [MONTH.replace(".csv", ".zip")]
+    assert len(inventory.duplicates) == 2
+    assert {Path(d["dropped"]).parent.name for d in inventory.duplicates} == {
+        tmp_path.name, "again"}
+
+
+@pytest.mark.parametrize("where", ["zip_beside_csv", "other_folder"])
+def test_copies_of_a_period_that_differ_are_refused_naming_both(tmp_path, where):
+    csv = write_lines(tmp_path, MONTH, hours(5))
+    other = hours(5, h3={"close": 100.7})
+    if where == "zip_beside_csv":
+        second = tmp_path / MONTH.replace(".csv", ".zip")
+        second.write_bytes(stable_zip_bytes(MONTH, ("\n".join(other) + "\n").encode()))
+    else:
+        (tmp_path / "again").mkdir()
+        second = write_lines(tmp_path / "again", MONTH, other)
+    with pytest.raises(MarketDataError, match="two copies of the same period hold different"
+                       ) as caught:
+        archives.inventory_archives(tmp_path, "BTCUSDT")
+    assert str(csv) in str(caught.value) and str(second) in str(caught.value)
+    assert "remove the other" in caught.value.fix

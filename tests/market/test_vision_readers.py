@@ -126,9 +126,9 @@ def test_names_that_are_not_vision_archives_give_none(name):
 def test_inventory_supersedes_daily_files_inside_a_monthly_file_and_prefers_zips(tmp_path):
     write_klines(tmp_path / "monthly", "BTCUSDT-1h-2024-01.csv", range(48))
     write_klines(tmp_path / "daily", "BTCUSDT-1h-2024-01-02.csv", range(24, 48))
-    write_klines(tmp_path / "daily", "BTCUSDT-1h-2024-02-01.csv", range(744, 768))
-    zipped = tmp_path / "daily" / "BTCUSDT-1h-2024-02-01.zip"
-    zipped.write_bytes(stable_zip_bytes("BTCUSDT-1h-2024-02-01.csv", b"x"))
+    unzipped = write_klines(tmp_path / "daily", "BTCUSDT-1h-2024-02-01.csv", range(744, 768))
+    zipped = tmp_path / "daily" / "BTCUSDT-1h-2024-02-01.zip"  # the same content, zipped
+    zipped.write_bytes(stable_zip_bytes("BTCUSDT-1h-2024-02-01.csv", unzipped.read_bytes()))
     write_klines(tmp_path, "ETHUSDT-1h-2024-01.csv", range(3))
     (tmp_path / "notes.txt").write_text("not an archive")
     inventory = inventory_archives(tmp_path, "BTCUSDT")

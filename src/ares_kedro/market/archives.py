@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import struct
 import zipfile
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,6 +27,8 @@ from isal import isal_zlib
 
 from ares_kedro.market.errors import ChecksumMismatchError, MarketDataError
 from ares_kedro.market.timeframes import INTERVAL_US
+
+logger = logging.getLogger(__name__)
 
 KLINES = "klines"
 AGG_TRADES = "aggTrades"
@@ -100,6 +103,7 @@ class Inventory:
     files: dict[str, list[ArchiveFile]]
     superseded: list[ArchiveFile]  # daily files whose period a monthly file covers
     other_symbols: int  # Vision files of other symbols, ignored
+    duplicates: list[dict[str, str]] = field(default_factory=list)  # identical copies dropped
 
     def of(self, kind: str, interval: str | None = None) -> list[ArchiveFile]:
         return [f for f in self.files.get(kind, []) if interval is None or f.interval == interval]
@@ -111,7 +115,10 @@ class Inventory:
 def inventory_archives(root: str | Path, symbol: str) -> Inventory:
     """List the Vision files of ``symbol`` below ``root``.
 
-    When both a zipped and an unzipped copy exist, the zip is used. A daily file whose
+    Two files of the same name (a zipped and an unzipped copy, or the same file in two
+    folders) must hold the same CSV content: one is kept (the zip, else the first path)
+    and the other is counted in ``duplicates``; copies that differ are an error naming
+    both, since picking one would decide silently which data is true. A daily file whose
     day is inside a monthly file of the same kind is superseded (listed, not read), so
     that overlapping downloads never count a trade twice.
     """
@@ -123,6 +130,7 @@ def inventory_archives(root: str | Path, symbol: str) -> Inventory:
             "or set ingestion.download: true to fetch them."
         )
     by_name: dict[str, ArchiveFile] = {}
+    duplicates: list[dict[str, str]] = []
     other_symbols = 0
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         parsed = parse_archive_name(path)
@@ -132,7 +140,18 @@ def inventory_archives(root: str | Path, symbol: str) -> Inventory:
             other_symbols += 1
             continue
         stem = path.name.rsplit(".", 1)[0]
-        if stem in by_name and by_name[stem].path.suffix == ".zip":
+        if stem in by_name:
+            earlier = by_name[stem]
+            if content_digest(earlier.path) != content_digest(path):
+                raise MarketDataError(
+                    f"{earlier.path} and {path}", "two copies of the same period hold "
+                    "different data", "keep the right one (compare them, or download the "
+                    "period again) and remove the other")
+            kept, dropped = ((earlier, parsed) if earlier.path.suffix == ".zip"
+                             or parsed.path.suffix != ".zip" else (parsed, earlier))
+            duplicates.append({"kept": str(kept.path), "dropped": str(dropped.path)})
+            logger.info("%s is an identical copy of %s: read once", dropped.path, kept.path)
+            by_name[stem] = kept
             continue
         by_name[stem] = parsed
     files: dict[str, list[ArchiveFile]] = {}
@@ -151,7 +170,20 @@ def inventory_archives(root: str | Path, symbol: str) -> Inventory:
                 kept.append(f)
         if kept:
             files[kind] = sorted(kept, key=lambda f: (f.interval or "", f.period_start))
-    return Inventory(files=files, superseded=superseded, other_symbols=other_symbols)
+    return Inventory(files=files, superseded=superseded, other_symbols=other_symbols,
+                     duplicates=duplicates)
+
+
+def content_digest(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 of a Vision file's CSV content (a zip's member, or the CSV itself)."""
+    digest = hashlib.sha256()
+    with open_archive(path) as handle:
+        try:
+            while chunk := handle.read(chunk_bytes):
+                digest.update(chunk)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
+            raise MarketDataError(path, f"unreadable zip archive ({error})", _REDOWNLOAD) from error
+    return digest.hexdigest()
 
 
 def checksum_path(path: Path) -> Path:

@@ -162,6 +162,7 @@ def prepare_raw_archives(config: IngestionConfig) -> dict[str, Any]:
     manifest["root"] = str(root)
     manifest["files"] = {kind: [f.name for f in files] for kind, files in inventory.files.items()}
     manifest["superseded_daily_files"] = [f.name for f in inventory.superseded]
+    manifest["duplicate_files"] = inventory.duplicates  # identical copies, read once
     manifest["other_symbol_files"] = inventory.other_symbols
     return manifest
 
