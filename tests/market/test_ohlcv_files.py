@@ -201,6 +201,7 @@ def ohlcv_config(folder: Path, **repairs: bool) -> IngestionConfig:
                                    "min_history_trades": 1000},
                    "block_bytes": 1 << 20, "parse_threads": 1},
         "repairs": repairs,
+        "plausibility": {"window_bars": 168, "max_jump_sigmas": 100, "min_jump_log_return": 0.2},
     })
 
 

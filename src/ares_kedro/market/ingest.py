@@ -20,6 +20,7 @@ from ares_kedro.market.cache import ParsedFileCache
 from ares_kedro.market.consolidation import build_market_bars
 from ares_kedro.market.errors import MarketDataError, MissingMarketDataError
 from ares_kedro.market.ohlcv_files import infer_interval_ns, list_ohlcv_files, read_ohlcv_file
+from ares_kedro.market.plausibility import PlausibilityParams, checked_prices
 from ares_kedro.market.quality import SOURCE_LINE, QualityLog, RepairPolicy, merge_across_files
 from ares_kedro.market.synthetic import SyntheticMarketSpec, ensure_synthetic_archives
 from ares_kedro.market.timeframes import INTERVAL_US, SUPPORTED_TIMEFRAMES, interval_us
@@ -58,6 +59,7 @@ class IngestionConfig:
     trade_block_bytes: int
     trade_parse_threads: int
     repairs: RepairPolicy
+    plausibility: PlausibilityParams
     synthetic: SyntheticMarketSpec | None = field(default=None)
 
     @classmethod
@@ -116,6 +118,7 @@ class IngestionConfig:
             trade_block_bytes=int(trades["block_bytes"]),
             trade_parse_threads=int(trades["parse_threads"]),
             repairs=RepairPolicy.from_params(params.get("repairs")),
+            plausibility=PlausibilityParams.from_params(need("plausibility")),
             synthetic=synthetic,
         )
 
@@ -319,13 +322,22 @@ def consolidate(
         if bars.empty:
             raise MarketDataError("the market data", f"no bars in the lookback window {window_start} "
                                   f"to {window_end}", "widen ingestion.lookback_days or change ingestion.end")
+    try:
+        bars, plausibility = checked_prices(bars, config.plausibility,
+                                            config.repairs.drop_implausible_bars)
+    except ValueError as error:
+        raise MarketDataError(f"{config.symbol} {config.timeframe} bars", str(error),
+                              "see docs/data.md, Plausibility") from None
+    if plausibility["dropped_spikes"]:
+        logger.warning("Dropped %d implausible price spike(s) at %s (drop_implausible_bars)",
+                       len(plausibility["dropped_spikes"]), plausibility["dropped_spikes"][:5])
     report = {
         "symbol": config.symbol, "exchange": config.exchange, "market": config.market,
         "timeframe": config.timeframe, "source": config.source,
         "source_interval_seconds": source_ns // 10**9,
         **log.to_dict(), **bar_report,
         "bars": len(bars), "first_bar": bars.index[0].isoformat(), "last_bar": bars.index[-1].isoformat(),
-        "bars_outside_lookback": outside,
+        "bars_outside_lookback": outside, "price_plausibility": plausibility,
     }
     logger.info("market_bars: %d %s bars of %s %s from %s to %s (%d outside the lookback window, "
                 "%d gaps)", len(bars), config.timeframe, config.symbol, config.market,

@@ -37,6 +37,7 @@ class RepairPolicy:
     sort_unordered_rows: bool = False  # rows out of time order within a file: sort
     drop_conflicting_duplicates: bool = False  # same time, other values: keep the later file's
     snap_off_grid_times: bool = False  # kline open time off the interval grid: floor it
+    drop_implausible_bars: bool = False  # a price spike (market/plausibility.py): drop the bar
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> RepairPolicy:
