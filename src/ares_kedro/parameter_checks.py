@@ -75,6 +75,21 @@ def check_parameters(params: dict[str, Any]) -> None:
         check_governor(params["governor"])
     if "validation" in params:
         check_validation(params["validation"], market)
+        check_funding_source(params.get("ingestion", {}), params["validation"])
+
+
+def check_funding_source(ingestion: dict[str, Any], validation: dict[str, Any]) -> None:
+    """A futures market whose costs charge funding needs a source of funding rates: generic
+    OHLCV files have none, so the run would train for minutes and fail at validation."""
+    charged = bool(validation.get("costs", {}).get("funding", False))
+    if (ingestion.get("source") == "ohlcv_files" and ingestion.get("market") != "spot"
+            and charged):
+        raise ValueError(
+            f"ingestion.source ohlcv_files carries no funding rates, and the "
+            f"{ingestion.get('market')} market's costs charge funding "
+            "(validation.costs.funding: true). Use Binance Vision files with their fundingRate "
+            "files (ingestion.source: binance_vision), or set validation.costs.funding: false "
+            "(the backtests then leave funding out, and the report says so)")
 
 
 def check_validation(validation: dict[str, Any], market: str | None) -> None:

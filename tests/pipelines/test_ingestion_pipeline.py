@@ -79,7 +79,7 @@ def test_generic_ohlcv_file(project, tmp_path):
                           "vwap": close})
     path = tmp_path / "export.csv"
     frame.to_csv(path, index=False)
-    out = run_ingestion(project, source="ohlcv_files", lookback_days=None,
+    out = run_ingestion(project, source="ohlcv_files", market="spot", lookback_days=None,
                         paths={"ohlcv_files": str(path)})
     assert len(out["bars"]) == 48 and "vwap" in out["bars"].columns
     assert out["bars"]["close"].iloc[-1] == pytest.approx(110)

@@ -68,3 +68,27 @@ def test_an_unknown_pipeline_is_one_line_naming_the_registered_ones(project):
                          env={**__import__("os").environ, "KEDRO_DISABLE_TELEMETRY": "1"})
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "no pipeline named 'governr'" in run.stderr.strip().splitlines()[-1]
+
+
+def test_a_futures_run_on_generic_files_that_charge_funding_is_refused_at_start_up(project):
+    runtime = {"data_root": str(project / "data"),
+               "ingestion": {"source": "ohlcv_files", "market": "um_futures"}}
+    with pytest.raises(ValueError, match="carries no funding rates.*validation.costs.funding: "
+                                         "false"):
+        with KedroSession.create(project_path=project, runtime_params=runtime) as session:
+            session.run(pipeline_names=["ingestion"])
+    assert not (project / "data").exists()
+
+
+def test_a_futures_market_without_funding_files_stops_at_ingestion(tmp_path):
+    from ares_kedro.market.errors import MissingMarketDataError
+    from ares_kedro.pipelines.ingestion.nodes import read_futures_data
+    from tests.conftest import load_parameters
+
+    params = load_parameters(data_root=tmp_path / "data")["ingestion"]
+    params = {**params, "source": "binance_vision", "market": "um_futures",
+              "paths": {**params["paths"], "binance_vision": str(tmp_path)}}
+    with pytest.raises(MissingMarketDataError, match="No funding rates for BTCUSDT um_futures"):
+        read_futures_data({}, params, {"funding": True})
+    funding, _, _ = read_futures_data({}, params, {"funding": False})
+    assert funding.empty

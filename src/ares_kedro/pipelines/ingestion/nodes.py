@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from ares_kedro.market import ingest
+from ares_kedro.market.errors import MissingMarketDataError
 from ares_kedro.market.quality import QualityLog
 
 
@@ -33,12 +34,20 @@ def aggregate_trades(raw_archive_manifest: dict[str, Any], params: dict[str, Any
     return ingest.read_source_trade_flow(config, log), log.to_dict()
 
 
-def read_futures_data(raw_archive_manifest: dict[str, Any], params: dict[str, Any]
-                      ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Funding rates and open interest (empty for spot), and their quality counts."""
+def read_futures_data(raw_archive_manifest: dict[str, Any], params: dict[str, Any],
+                      costs: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Funding rates and open interest (empty for spot), and their quality counts. A
+    futures market whose costs charge funding (``validation.costs.funding``) and has no
+    funding rate stops here, not after the whole training at validation."""
     config = ingest.IngestionConfig.from_params(params)
     log = QualityLog()
     funding, open_interest = ingest.read_source_futures(config, log)
+    if config.market != "spot" and bool(costs.get("funding")) and funding.empty:
+        raise MissingMarketDataError(
+            f"No funding rates for {config.symbol} {config.market} in {config.archive_root}, "
+            "and validation.costs.funding is true: put the fundingRate files there (or set "
+            "ingestion.download: true with fundingRate in download_options.kinds), or set "
+            "validation.costs.funding: false (the backtests then leave funding out)")
     return funding, open_interest, log.to_dict()
 
 

@@ -14,7 +14,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["klines_raw", "klines_quality"], name="read_klines"),
             node(nodes.aggregate_trades, ["raw_archive_manifest", "params:ingestion"],
                  ["trade_flow_bars", "trades_quality"], name="aggregate_trades"),
-            node(nodes.read_futures_data, ["raw_archive_manifest", "params:ingestion"],
+            node(nodes.read_futures_data, ["raw_archive_manifest", "params:ingestion",
+                                           "params:validation.costs"],
                  ["funding_rates", "open_interest", "futures_quality"], name="read_futures_data"),
             node(
                 nodes.build_market_bars,
