@@ -128,7 +128,6 @@ def trials_child(project: Path, data_root: Path, n_trials: int) -> dict[str, Any
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
-    from ares_kedro.analyst.features.inputs import bar_interval
     from ares_kedro.analyst.labels import BarrierParams, barrier_trades
     from ares_kedro.analyst.models import Regularisation
     from ares_kedro.analyst.regime_training import GLOBAL, EnsembleParams, regime_samples
@@ -138,6 +137,7 @@ def trials_child(project: Path, data_root: Path, n_trials: int) -> dict[str, Any
         tune_model,
         tuning_study_name,
     )
+    from ares_kedro.market.timeframes import bar_interval
 
     os.chdir(project)  # conf/logging.yml writes info.log to the working directory
     bootstrap_project(project)

@@ -91,8 +91,8 @@ def _references(catalog, params: dict[str, Any], period: dict[str, Any],
     import numpy as np
     import pandas as pd
 
-    from ares_kedro.analyst.features.inputs import bar_interval
     from ares_kedro.market.synthetic import PlantedEdges
+    from ares_kedro.market.timeframes import bar_interval
     from ares_kedro.validation.backtest import funding_by_bar
     from ares_kedro.validation.costs import CostModel
     from ares_kedro.validation.metrics import performance

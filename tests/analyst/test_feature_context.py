@@ -9,8 +9,9 @@ import pytest
 import ta
 
 from ares_kedro.analyst.features import REGISTRY, compute_features
-from ares_kedro.analyst.features.inputs import bar_interval, feature_inputs
+from ares_kedro.analyst.features.inputs import feature_inputs
 from ares_kedro.analyst.features.multi_timeframe import complete_higher_bars, on_higher_timeframe
+from ares_kedro.market.timeframes import bar_interval
 from ares_kedro.regimes.indicators import average_true_range
 from ares_kedro.regimes.support_resistance import (
     RESISTANCE,

@@ -14,7 +14,7 @@ SMALL = {"validation": {"walk_forward": {"folds": 2, "test_days": 15}}}
 
 
 def test_walk_forward_retrains_per_fold_tests_in_time_order_and_resumes(project):
-    outputs = {"report": "walk_forward_report", "folds": "walk_forward_folds"}
+    outputs = {"report": "walk_forward_summary", "folds": "walk_forward_folds"}
     out = run_pipelines(project, ["ingestion", "walk_forward"], outputs, env="blank",
                         params=SMALL, lookback_days=150,
                         synthetic={"days": 150, "edges": {"order_flow": {"strength": 1.0}}})

@@ -20,10 +20,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.features.registry import warmup_bars
 from ares_kedro.analyst.labels import LABELS, in_label_order
 from ares_kedro.analyst.splits import PurgedKFold
+from ares_kedro.market.timeframes import bar_interval
 
 
 @dataclass(frozen=True)

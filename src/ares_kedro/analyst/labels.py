@@ -38,7 +38,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.features.inputs import bar_interval
+from ares_kedro.market.timeframes import bar_interval
 
 LONG, SHORT, HOLD = "LONG", "SHORT", "HOLD"
 LABELS = (LONG, SHORT, HOLD)

@@ -28,8 +28,8 @@ import pandas as pd
 
 from ares_kedro.analyst.calibration import (
     ProbabilityCalibrator,
-    cross_fitted,
     calibration_report,
+    cross_fitted,
     ensemble_spread,
 )
 from ares_kedro.analyst.ensembles import RegimeEnsemble, feature_matrix

@@ -37,7 +37,6 @@ import optuna
 import pandas as pd
 
 from ares_kedro.analyst.baseline import fingerprint
-from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.analyst.studies import run_resumable_study, trials_in_storage
@@ -48,6 +47,7 @@ from ares_kedro.governor.decisions import (
     expected_return_map,
     governor_decisions,
 )
+from ares_kedro.market.timeframes import bars_per_year
 from ares_kedro.params import checked_keys
 from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends, realised_volatility
 from ares_kedro.tactician.sizing import SizingParams
@@ -134,7 +134,6 @@ class DecisionInputs:
     index: pd.Index
 
 
-YEAR = pd.Timedelta(days=365)
 
 
 def decision_inputs(index: pd.Index, proba: np.ndarray | None, market_bars: pd.DataFrame,
@@ -146,7 +145,7 @@ def decision_inputs(index: pd.Index, proba: np.ndarray | None, market_bars: pd.D
         raise ValueError("decisions at bars missing from market_bars; re-run the upstream "
                          "pipelines on the same data")
     volatility = realised_volatility(market_bars["close"], context.volatility_window_bars,
-                                     YEAR / bar_interval(market_bars.index)).to_numpy()[rows]
+                                     bars_per_year(market_bars.index)).to_numpy()[rows]
     trend = higher_timeframe_trends(analyst_features, context)["trend_1d"]
     return DecisionInputs(proba, rows, volatility, trend.reindex(index).to_numpy(dtype=float),
                           index)

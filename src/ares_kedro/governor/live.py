@@ -34,14 +34,15 @@ from sklearn.pipeline import Pipeline
 
 from ares_kedro.analyst.compiled_trees import compiled
 from ares_kedro.analyst.features import REGISTRY, compute_features
-from ares_kedro.analyst.features.inputs import bar_interval, feature_inputs
+from ares_kedro.analyst.features.inputs import feature_inputs
 from ares_kedro.analyst.features.registry import warmup_bars
 from ares_kedro.analyst.regime_predictions import calibrated_opinion_columns
-from ares_kedro.datasets import load_verified_pickle, manifest_path, sha256_of
+from ares_kedro.datasets import load_verified_pickle, sha256_of
 from ares_kedro.governor.decisions import governor_decision_columns
 from ares_kedro.governor.final_parameters import decision_gate, opinion_probabilities
 from ares_kedro.governor.inputs import ENSEMBLES, governor_input_columns
 from ares_kedro.governor.model import class_probabilities
+from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.regimes.labelling import label_regimes
 from ares_kedro.tactician.context import (
     ContextParams,
@@ -55,7 +56,6 @@ from ares_kedro.tactician.signals import own_regime_columns, signal_sides
 from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.tactician.training import TacticianModels
 
-YEAR = pd.Timedelta(days=365)
 PRICES = ("open", "high", "low", "close")
 ALWAYS = (*PRICES, "volume")  # the regime rules read volume too
 
@@ -232,7 +232,7 @@ class Governor:
         context = ContextParams.from_params(system.tactician_record["context"])
         volatility = realised_volatility(bars["close"].to_numpy(dtype=float),
                                          context.volatility_window_bars,
-                                         YEAR / system.bar_interval)[rows]
+                                         bars_per_year(system.bar_interval))[rows]
         trend_1d = trend_direction(trend_values(at, context, "1d"), context.trend_min_distance)
         table = governor_decision_columns(
             proba, decision_gate(system.final_params), volatility,
@@ -321,9 +321,3 @@ def bars_from_records(frame: pd.DataFrame) -> pd.DataFrame:
     index = (pd.to_datetime(times.to_numpy(), unit="ms", utc=True)
              if pd.api.types.is_numeric_dtype(times) else pd.to_datetime(times, utc=True))
     return frame.drop(columns="open_time").set_index(pd.DatetimeIndex(index, name="open_time"))
-
-
-def describe_file(path: str | Path) -> dict[str, Any]:
-    """The hash record of a saved decision system (what to pin in a deployment)."""
-    return {"file": str(path), "sha256": sha256_of(path),
-            "record": str(manifest_path(path))}

@@ -17,7 +17,6 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -364,14 +363,3 @@ def stable_zip_bytes(member_name: str, payload: bytes) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(info, payload, compresslevel=1)
     return buffer.getvalue()
-
-
-def iter_periods(kind_files: Iterable[ArchiveFile]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """Covered [start, end) periods of files, merged where they touch."""
-    spans: list[tuple[pd.Timestamp, pd.Timestamp]] = []
-    for f in sorted(kind_files, key=lambda f: f.period_start):
-        if spans and f.period_start <= spans[-1][1]:
-            spans[-1] = (spans[-1][0], max(spans[-1][1], f.period_end))
-        else:
-            spans.append((f.period_start, f.period_end))
-    return spans

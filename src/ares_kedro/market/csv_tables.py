@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 from pyarrow import csv as pa_csv
 
-from ares_kedro.market.archives import BYTE_ORDER_MARK, is_number, first_line
+from ares_kedro.market.archives import BYTE_ORDER_MARK, first_line, is_number
 from ares_kedro.market.errors import MarketDataError
 
 _BOOL_TEXT = {"true", "false", "1", "0"}

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.labels import BarrierParams
+from ares_kedro.market.timeframes import bars_per_year
 from ares_kedro.regimes.indicators import average_true_range
 from ares_kedro.tactician.context import (
     ContextParams,
@@ -26,8 +26,6 @@ from ares_kedro.tactician.decisions import DecisionParams, decision_columns
 from ares_kedro.tactician.labels import TacticianLabelParams
 from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.tactician.training import TacticianModels, signal_feature_matrix
-
-YEAR = pd.Timedelta(days=365)
 
 
 def payoff_ratio(record: dict[str, Any]) -> float:
@@ -70,7 +68,7 @@ def signal_decision_columns(record: dict[str, Any], signals: pd.DataFrame, p_win
     high, low, close = (bars[column].to_numpy(dtype=float) for column in ("high", "low", "close"))
     atr = average_true_range(high, low, close, int(labels.atr_window))
     volatility = realised_volatility(close, context.volatility_window_bars,
-                                     YEAR / bar_interval(bars.index))
+                                     bars_per_year(bars.index))
     feature_rows = (rows if analyst_features.index.equals(bars.index)
                     else positions(analyst_features.index, signals.index))
     trend_1d = trend_direction(trend_values(analyst_features, context, "1d")[feature_rows],

@@ -12,38 +12,9 @@ import numba
 import numpy as np
 import pandas as pd
 
+from ares_kedro.market.timeframes import bar_interval
+
 SR_LEVEL_COLUMNS = ("level", "confirmed_at", "zone_half_width")
-
-
-def bar_interval(index: pd.Index) -> pd.Timedelta:
-    """The bar interval of a bar table's index: its most common step.
-
-    The index must be a sorted, unique ``DatetimeIndex`` whose every step is a whole
-    multiple of that interval (missing bars are fine, a bar off the grid is not).
-    """
-    if not isinstance(index, pd.DatetimeIndex):
-        raise ValueError(f"bars need a DatetimeIndex of bar open times, got {type(index).__name__}")
-    if len(index) < 2:
-        raise ValueError(f"cannot infer the bar interval from {len(index)} bar(s); "
-                         "pass at least two bars")
-    steps = np.diff(index.as_unit("ns").asi8)
-    if steps[0] > 0 and (steps == steps[0]).all():  # the usual case, without sorting
-        return pd.Timedelta(int(steps[0]), unit="ns")
-    if (steps <= 0).any():
-        position = int(np.flatnonzero(steps <= 0)[0])
-        raise ValueError(f"bar index is not sorted and unique: {index[position + 1]} follows "
-                         f"{index[position]} (sort the bars and drop duplicate open times)")
-    values, counts = np.unique(steps, return_counts=True)
-    step = int(values[np.argmax(counts)])
-    off_grid = steps % step != 0
-    if off_grid.any():
-        position = int(np.flatnonzero(off_grid)[0])
-        raise ValueError(
-            f"bar index is irregular: the bar at {index[position + 1]} is "
-            f"{pd.Timedelta(int(steps[position]), unit='ns')} after the previous one, not a "
-            f"multiple of the usual interval {pd.Timedelta(step, unit='ns')} (resample the bars "
-            "to a regular interval first)")
-    return pd.Timedelta(step, unit="ns")
 
 
 NOT_A_TIME = np.iinfo(np.int64).min  # NaT as an integer time

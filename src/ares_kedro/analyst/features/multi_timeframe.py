@@ -22,9 +22,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.features.registry import memoised, register
 from ares_kedro.analyst.features.shared import column, divide, wilder_rsi
+from ares_kedro.market.timeframes import bar_interval
 from ares_kedro.regimes.indicators import average_true_range
 from ares_kedro.windows import ewm_mean, shift
 

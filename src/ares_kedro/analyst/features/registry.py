@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.features.inputs import bar_interval
+from ares_kedro.market.timeframes import bar_interval
 
 logger = logging.getLogger(__name__)
 

@@ -41,12 +41,6 @@ def bar_atr_values(bars: pd.DataFrame, window: int = 14) -> np.ndarray:
                     lambda: average_true_range(high, low, close, window))
 
 
-def bar_atr(bars: pd.DataFrame, window: int = 14) -> pd.Series:
-    """Wilder's ATR over ``window`` bars of ``bars``, price units (do not modify it)."""
-    return memoised(f"atr_{window}", bars,
-                    lambda: pd.Series(bar_atr_values(bars, window), index=bars.index))
-
-
 def typical_price(bars: pd.DataFrame) -> np.ndarray:
     """(high + low + close) / 3, price units."""
     return (column(bars, "high") + column(bars, "low") + column(bars, "close")) / 3.0

@@ -14,7 +14,7 @@ from ares_kedro.analyst.calibration import CalibrationParams, reliability_diagra
 from ares_kedro.analyst.coarse_search import CoarseSearchParams, coarse_search
 from ares_kedro.analyst.ensembles import RegimeEnsemble
 from ares_kedro.analyst.features import compute_features
-from ares_kedro.analyst.features.inputs import bar_interval, feature_inputs
+from ares_kedro.analyst.features.inputs import feature_inputs
 from ares_kedro.analyst.features.registry import warmup_bars
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades, triple_barrier_labels
 from ares_kedro.analyst.models import Regularisation
@@ -34,10 +34,10 @@ from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeli
 from ares_kedro.analyst.studies import study_storage
 from ares_kedro.analyst.targets import TargetSamplesSpec, TargetSearchParams
 from ares_kedro.analyst.tuning import TuningParams, search_space, tune_model, tuning_study_name
+from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.regimes import REGIMES
 
 logger = logging.getLogger(__name__)
-YEAR = pd.Timedelta(days=365)
 
 
 def round_trip_cost(costs: dict[str, Any], market: str) -> float:
@@ -96,7 +96,7 @@ def optimise_targets(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
     return targets.optimise_targets(
         market_bars, TargetSamplesSpec(analyst_features.iloc[rows], rows),
         round_trip_cost(costs, market), search, baseline_model, int(time_splits["embargo_bars"]),
-        YEAR / bar_interval(market_bars.index), study_storage(optuna),
+        bars_per_year(market_bars.index), study_storage(optuna),
         show_progress_bar=bool(optuna["show_progress_bar"]))
 
 
@@ -208,7 +208,7 @@ def _train(regime, analyst_features, analyst_labels, regime_labels, pruned_featu
     if tuning_params.objective == "sharpe":
         barriers = BarrierParams.from_params(optimal_target_params)
         trades = barrier_trades(market_bars, barriers)[0]
-        bars_per_year = YEAR / bar_interval(market_bars.index)
+        bars_per_year = bars_per_year(market_bars.index)
     models, tuned = {}, {}
     for kind, fixed in params.enabled_models(regime).items():
         space = search_space(kind, hpo_ranges, tuning_params)

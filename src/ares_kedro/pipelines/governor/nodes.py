@@ -16,7 +16,6 @@ from ares_kedro.analyst.baseline import (
     training_samples,
 )
 from ares_kedro.analyst.calibration import CalibrationParams
-from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades
 from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
@@ -35,8 +34,8 @@ from ares_kedro.governor.final_parameters import (
     FinalOptimisationParams,
     decision_gate,
     decision_inputs,
-    opinion_probability_columns,
     opinion_probabilities,
+    opinion_probability_columns,
     optimise_final_parameters,
 )
 from ares_kedro.governor.inputs import (
@@ -48,12 +47,11 @@ from ares_kedro.governor.inputs import (
 from ares_kedro.governor.live import DecisionSystem, Governor, bars_from_records
 from ares_kedro.governor.model import GovernorModelParams, fit_governor
 from ares_kedro.governor.model import class_probabilities as governor_proba
-from ares_kedro.market.timeframes import to_timedelta
+from ares_kedro.market.timeframes import bars_per_year, to_timedelta
 from ares_kedro.tactician.context import ContextParams
 from ares_kedro.tactician.sizing import SizingParams
 
 logger = logging.getLogger(__name__)
-YEAR = pd.Timedelta(days=365)
 LABEL_COLUMNS = ["p_long", "p_short", "p_hold"]
 LEARNING_PERIODS = ("train", "validation")  # the governor learns (out of fold) from both
 
@@ -150,7 +148,7 @@ def tune_final_parameters(governor_inputs: pd.DataFrame,
     trades, payoff = _trades(market_bars, optimal_target_params)
     result = optimise_final_parameters(
         inputs, SizingParams.from_params(tactician_sizing["sizing"]), context, payoff, trades,
-        YEAR / bar_interval(market_bars.index), params, study_storage(optuna),
+        bars_per_year(market_bars.index), params, study_storage(optuna),
         bool(optuna["show_progress_bar"]), opinions)
     if result["chosen_metrics"]:
         logger.info("Final parameters: margin %.2f round-trip costs (gate %s), chosen trial %d "
@@ -224,7 +222,7 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
                              inputs.trend_1d[rows], governor_inputs.index[rows])
         metrics["periods"][period] = compare(
             {name: p[rows] for name, p in models.items()}, labels[rows], labelled[rows], sub,
-            gates, sizing, context, payoff, trades, YEAR / bar_interval(market_bars.index))
+            gates, sizing, context, payoff, trades, bars_per_year(market_bars.index))
         decisions = table.loc[rows, "decision"].value_counts().to_dict()
         metrics["periods"][period]["governor"]["decisions"] = {k: int(v)
                                                                for k, v in decisions.items()}

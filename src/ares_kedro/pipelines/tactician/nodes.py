@@ -33,7 +33,6 @@ from ares_kedro.tactician.training import (
 )
 
 logger = logging.getLogger(__name__)
-YEAR = pd.Timedelta(days=365)
 PERIODS = ("train", "validation", "test")
 
 

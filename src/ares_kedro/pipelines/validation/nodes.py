@@ -21,7 +21,6 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ares_kedro.analyst.baseline import class_probabilities, fingerprint
-from ares_kedro.analyst.features.inputs import bar_interval
 from ares_kedro.analyst.labels import LABELS, BarrierParams, barrier_record, barrier_trades
 from ares_kedro.analyst.studies import study_storage, trials_in_storage
 from ares_kedro.governor.comparison import ensemble_probabilities, strategy_gates
@@ -34,6 +33,7 @@ from ares_kedro.governor.final_parameters import (
     opinion_probability_columns,
 )
 from ares_kedro.governor.inputs import ENSEMBLES
+from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.pipelines.validation.fold_runner import RESULT_FILE, RESULT_VERSION
 from ares_kedro.tactician.context import ContextParams
 from ares_kedro.tactician.sizing import SizingParams
@@ -64,7 +64,6 @@ from ares_kedro.validation.report import (
 from ares_kedro.validation.walk_forward import WalkForwardParams, plan_folds, summarise_folds
 
 logger = logging.getLogger(__name__)
-YEAR = pd.Timedelta(days=365)
 PROBABILITY_COLUMNS = ["p_long", "p_short", "p_hold"]
 NOT_STRATEGIES = {"governor_position", "regime", "label", "is_labelled", *PROBABILITY_COLUMNS,
                   "decision"}
@@ -77,7 +76,7 @@ class _Trading:
                  governor_final_params, costs, market, analyst_features):
         self.bars = market_bars
         self.interval = bar_interval(market_bars.index)
-        self.bars_per_year = YEAR / self.interval
+        self.bars_per_year = bars_per_year(self.interval)
         self.barriers = BarrierParams.from_params(optimal_target_params)
         self.trades = barrier_trades(market_bars, self.barriers)[0]
         self.costs = CostModel.from_params(costs, market)
@@ -198,11 +197,11 @@ def run_monte_carlo(validation_returns: pd.DataFrame, validation_trades: pd.Data
                     monte_carlo: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
     """``validation_monte_carlo`` (summaries) and ``validation_monte_carlo_samples``."""
     params = MonteCarloParams.from_params(monte_carlo)
-    bars_per_year = YEAR / bar_interval(validation_returns.index)
+    per_year = bars_per_year(validation_returns.index)
     returns = validation_returns["governor"].to_numpy()
-    bars = bootstrap_bar_returns(returns, bars_per_year, params, progress=True)
+    bars = bootstrap_bar_returns(returns, per_year, params, progress=True)
     trades = resample_trades(validation_trades["net_return"].to_numpy(),
-                             returns.size / bars_per_year, params)
+                             returns.size / per_year, params)
     samples = [pd.DataFrame({"resampling": name, **{k: result[k] for k in
                                                     ("total_return", "sharpe", "max_drawdown")}})
                for name, result in (("block_bootstrap", bars), ("trades", trades))
@@ -228,11 +227,11 @@ def overfitting_statistics(validation_returns: pd.DataFrame, governor_decisions:
     the validation and test bars)."""
     storage = study_storage(optuna_params)
     counted = trials_in_storage(storage)
-    bars_per_year = YEAR / bar_interval(validation_returns.index)
+    per_year = bars_per_year(validation_returns.index)
     study = optuna.load_study(study_name=governor_final_params["study_name"], storage=storage)
     configurations = [t for t in study.get_trials(deepcopy=False) if t.params]
     trial_sharpes = np.array([t.user_attrs["sharpe"] for t in configurations
-                              if "sharpe" in t.user_attrs]) / np.sqrt(bars_per_year)
+                              if "sharpe" in t.user_attrs]) / np.sqrt(per_year)
     alpha = float(overfitting["alpha"])
     strategies = [c for c in validation_returns if c not in NOT_STRATEGIES]
     every = {name: deflated_sharpe(validation_returns[name].to_numpy(), counted["trials"],
@@ -311,7 +310,7 @@ def ab_test_against_control(validation_returns: pd.DataFrame, market_bars: pd.Da
     bars: the registered champion (``control: champion``), or a baseline; the
     ``fallback_control`` baseline when there is no other champion."""
     params = ABTestParams.from_params(ab_params)
-    bars_per_year = YEAR / bar_interval(validation_returns.index)
+    per_year = bars_per_year(validation_returns.index)
     control, note = None, ""
     if params.control == "champion":
         control, note = _champion_returns(market_bars, funding_rates, validation_returns.index,
@@ -326,7 +325,7 @@ def ab_test_against_control(validation_returns: pd.DataFrame, market_bars: pd.Da
         control = validation_returns[name].to_numpy()
         if note:
             logger.info("A/B test: %s; control: %s", note, name)
-    result = ab_test(control, validation_returns["governor"].to_numpy(), bars_per_year, params)
+    result = ab_test(control, validation_returns["governor"].to_numpy(), per_year, params)
     result.update({"control": name, "treatment": "governor", "control_note": note})
     logger.info("A/B test governor vs %s: Sharpe difference %.2f [%.2f, %.2f] -> %s", name,
                 result["sharpe_difference"]["observed"], result["sharpe_difference"]["ci_low"],
@@ -463,7 +462,8 @@ def _fold_runtime(ingestion: dict[str, Any], fold: dict[str, Any], root: Path,
 def walk_forward(market_bars: pd.DataFrame, ingestion: dict[str, Any],
                  time_splits: dict[str, Any], walk_forward_params: dict[str, Any]
                  ) -> tuple[dict[str, Any], pd.DataFrame, Any]:
-    """``walk_forward_report``, ``walk_forward_folds`` and its chart: the whole system
+    """``walk_forward_summary`` (JSON), ``walk_forward_folds``, ``walk_forward_report``
+    (Markdown) and its chart: the whole system
     retrained and tested on successive windows (each fold a separate ``kedro run`` process,
     several at once when cores allow; a fold already done with the same settings is
     reused, so an interrupted walk-forward resumes)."""

@@ -49,7 +49,7 @@ def create_walk_forward_pipeline(**kwargs) -> Pipeline:
         [node(nodes.walk_forward,
               ["market_bars", "params:ingestion", "params:time_splits",
                "params:validation.walk_forward"],
-              ["walk_forward_report", "walk_forward_folds", "walk_forward_summary",
+              ["walk_forward_summary", "walk_forward_folds", "walk_forward_report",
                "walk_forward_chart", "walk_forward_mlflow_metrics"],
               name="walk_forward")],
         tags=["validation", "walk_forward"],
