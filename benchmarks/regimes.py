@@ -40,10 +40,9 @@ def random_walk_bars(n: int, freq: str, seed: int = 3) -> pd.DataFrame:
 
 
 def _params() -> dict:
-    sys.path.insert(0, str(REPO))
-    from tests.conftest import load_parameters
+    from ares_kedro.params import project_parameters
 
-    return load_parameters()["regimes"]
+    return project_parameters(REPO / "conf", data_root="data")["regimes"]
 
 
 def run(case: str, n: int) -> dict[str, float | int | str]:

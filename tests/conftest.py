@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kedro.config import OmegaConfigLoader
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -20,12 +18,10 @@ REAL_DATA = PROJECT_ROOT.parent / "shared" / "data" / "real"
 def load_parameters(env: str = "base", data_root: Path | str = "data",
                     **runtime_params: Any) -> dict[str, Any]:
     """The project's parameters as Kedro resolves them (globals, runtime params, env merge)."""
-    loader = OmegaConfigLoader(
-        conf_source=str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env,
-        runtime_params={"data_root": str(data_root), **runtime_params},
-        merge_strategy={"parameters": "soft"},
-    )
-    return copy.deepcopy(loader["parameters"])
+    from ares_kedro.params import project_parameters
+
+    return project_parameters(PROJECT_ROOT / "conf", env, data_root=str(data_root),
+                              **runtime_params)
 
 
 @pytest.fixture(autouse=True)

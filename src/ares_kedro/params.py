@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 
@@ -18,3 +19,19 @@ def checked_keys(cls: type, params: dict[str, Any], section: str) -> dict[str, A
         raise ValueError(f"{section}: missing keys {missing}, unknown keys {unknown}; see the "
                          "parameters files in conf/base")
     return dict(params)
+
+
+def project_parameters(conf_source: str | Path, env: str = "base",
+                       **runtime_params: Any) -> dict[str, Any]:
+    """The parameters of the project whose ``conf`` folder is ``conf_source``, resolved as
+    ``kedro run --env=ENV --params ...`` resolves them (globals, runtime params, the
+    env merged softly over base): for benchmarks and tests that read conf without a
+    session."""
+    import copy
+
+    from kedro.config import OmegaConfigLoader
+
+    loader = OmegaConfigLoader(conf_source=str(conf_source), base_env="base",
+                               default_run_env=env, runtime_params=runtime_params,
+                               merge_strategy={"parameters": "soft"})
+    return copy.deepcopy(loader["parameters"])
