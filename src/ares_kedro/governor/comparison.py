@@ -20,11 +20,20 @@ import pandas as pd
 
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.regime_training import classification_metrics
-from ares_kedro.governor.decisions import EdgeGate, expected_return_map
-from ares_kedro.governor.final_parameters import DecisionInputs, evaluate, margin_gate
+from ares_kedro.governor.decisions import EdgeGate, expected_return_map, governor_decisions
+from ares_kedro.governor.final_parameters import (
+    DecisionInputs,
+    decision_gate,
+    evaluate,
+    margin_gate,
+    opinion_probabilities,
+    opinion_probability_columns,
+)
 from ares_kedro.governor.inputs import ENSEMBLES
 from ares_kedro.tactician.context import ContextParams
 from ares_kedro.tactician.sizing import SizingParams
+
+PROBABILITY_COLUMNS = [f"p_{c.lower()}" for c in LABELS]  # governor_decisions' chosen opinion
 
 
 def ensemble_probabilities(rows: pd.DataFrame, name: str) -> np.ndarray:
@@ -84,3 +93,67 @@ def compare(models: dict[str, np.ndarray], labels: np.ndarray, labelled: np.ndar
                                 bars_per_year),
         }
     return out
+
+
+def decision_table(governor_inputs: pd.DataFrame, meta_proba: np.ndarray,
+                   final_params: dict[str, Any], inputs: DecisionInputs, payoff_ratio: float,
+                   sizing: SizingParams, context: ContextParams
+                   ) -> tuple[pd.DataFrame, np.ndarray]:
+    """``governor_decisions``: per bar the period, regime and label, the chosen opinion's
+    probabilities (``p_long`` ...), each candidate opinion's (``opinion_<name>_p_long``
+    ...) and the decision; and the chosen opinion's (n, 3) probabilities.
+    ``meta_proba`` are the meta-learner's (out of fold where it learned)."""
+    proba = opinion_probabilities(final_params, meta_proba, governor_inputs)
+    opinions = {name: opinion_probabilities(final_params, meta_proba, governor_inputs, name)
+                for name in final_params.get("opinions", ["governor"])}
+    decided = governor_decisions(proba, decision_gate(final_params), inputs.volatility,
+                                 inputs.trend_1d, payoff_ratio, sizing, context,
+                                 governor_inputs.index)
+    table = pd.concat([governor_inputs[["period", "regime", "label", "is_labelled"]],
+                       pd.DataFrame(proba, columns=PROBABILITY_COLUMNS,
+                                    index=governor_inputs.index),
+                       *[pd.DataFrame(p, columns=opinion_probability_columns(name),
+                                      index=governor_inputs.index)
+                         for name, p in opinions.items()],
+                       decided], axis=1)
+    return table, proba
+
+
+def metrics_against_baselines(governor_inputs: pd.DataFrame, decisions: pd.DataFrame,
+                              models: dict[str, np.ndarray], final_params: dict[str, Any],
+                              inputs: DecisionInputs, sizing: SizingParams,
+                              context: ContextParams, payoff_ratio: float, trades: pd.DataFrame,
+                              bars_per_year: float) -> dict[str, Any]:
+    """``governor_metrics``: per period (validation out of fold, test) the classification
+    and net trading metrics of every model of ``models`` (name -> (n, 3) on the rows of
+    ``governor_inputs``; "governor" the chosen opinion), each gated by its own map from
+    the validation rows, the governor by its tuned gate; the best single ensemble by
+    validation log-loss."""
+    validation = (governor_inputs["period"] == "validation").to_numpy()
+    labels = governor_inputs["label"].astype(str).to_numpy()
+    labelled = governor_inputs["is_labelled"].to_numpy(dtype=bool)
+    best = best_single_ensemble(governor_inputs[validation & labelled],
+                                labels[validation & labelled])
+    gates = strategy_gates({name: p[validation] for name, p in models.items()},
+                           inputs.bar_rows[validation], trades, final_params)
+    gates["governor"] = decision_gate(final_params)
+    metrics: dict[str, Any] = {"best_single_ensemble": best, "periods": {},
+                               "acts": bool(final_params.get("acts", False)),
+                               "why": final_params.get("why"),
+                               "gates": {name: g.record() for name, g in gates.items()}}
+    for period in ("validation", "test"):
+        rows = (governor_inputs["period"] == period).to_numpy()
+        sub = DecisionInputs(None, inputs.bar_rows[rows], inputs.volatility[rows],
+                             inputs.trend_1d[rows], governor_inputs.index[rows])
+        metrics["periods"][period] = compare(
+            {name: p[rows] for name, p in models.items()}, labels[rows], labelled[rows], sub,
+            gates, sizing, context, payoff_ratio, trades, bars_per_year)
+        counts = decisions.loc[rows, "decision"].value_counts().to_dict()
+        metrics["periods"][period]["governor"]["decisions"] = {k: int(v)
+                                                               for k, v in counts.items()}
+    metrics["note"] = ("validation: governor out of fold (it is trained there); test: never "
+                       "trained, tuned or calibrated on. Trading: one position at a time, "
+                       "the labels' exits, net of costs, sized; every model gated by its own "
+                       "expected-return map from the validation period at the governor's "
+                       "margin (0 when the governor chose none).")
+    return metrics

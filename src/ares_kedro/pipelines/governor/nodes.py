@@ -22,20 +22,15 @@ from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeli
 from ares_kedro.analyst.studies import study_storage
 from ares_kedro.analyst.targets import TargetSearchParams
 from ares_kedro.governor.comparison import (
-    best_single_ensemble,
-    compare,
+    decision_table,
     ensemble_probabilities,
+    metrics_against_baselines,
     prior_probabilities,
-    strategy_gates,
 )
-from ares_kedro.governor.decisions import governor_decisions
 from ares_kedro.governor.final_parameters import (
-    DecisionInputs,
     FinalOptimisationParams,
-    decision_gate,
     decision_inputs,
     opinion_probabilities,
-    opinion_probability_columns,
     optimise_final_parameters,
 )
 from ares_kedro.governor.inputs import (
@@ -172,66 +167,31 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
     ``opinion_<name>_p_long`` ...), and ``governor_metrics``: the governor against its
     baselines per period."""
     meta = governor_proba(governor_model, governor_inputs[feature_columns()])
-    validation = (governor_inputs["period"] == "validation").to_numpy()
     learned = governor_inputs["period"].isin(LEARNING_PERIODS).to_numpy()
     oof = governor_oof_probabilities.reindex(governor_inputs.index)[LABEL_COLUMNS].to_numpy()
     meta[learned] = oof[learned]  # where it learned: out of fold only (NaN where untested)
-    proba = opinion_probabilities(governor_final_params, meta, governor_inputs)
-    opinions = {name: opinion_probabilities(governor_final_params, meta, governor_inputs, name)
-                for name in governor_final_params.get("opinions", ["governor"])}
-    inputs, context = _decision_inputs(governor_inputs, governor_inputs.index, proba,
+    inputs, context = _decision_inputs(governor_inputs, governor_inputs.index, None,
                                        market_bars, analyst_features,
                                        tactician_sizing["context"])
-    gate = decision_gate(governor_final_params)
-    sizing = SizingParams.from_params(governor_final_params["sizing"])
     trades, payoff = _trades(market_bars, optimal_target_params)
-    decided = governor_decisions(proba, gate, inputs.volatility, inputs.trend_1d, payoff,
-                                 sizing, context, governor_inputs.index)
-    table = pd.concat([governor_inputs[["period", "regime", "label", "is_labelled"]],
-                       pd.DataFrame(proba, columns=LABEL_COLUMNS, index=governor_inputs.index),
-                       *[pd.DataFrame(p, columns=opinion_probability_columns(name),
-                                      index=governor_inputs.index)
-                         for name, p in opinions.items()],
-                       decided], axis=1)
-
-    labels = governor_inputs["label"].astype(str).to_numpy()
-    labelled = governor_inputs["is_labelled"].to_numpy(dtype=bool)
-    first_validation = governor_inputs.index[validation][0]
+    sizing = SizingParams.from_params(governor_final_params["sizing"])
+    table, proba = decision_table(governor_inputs, meta, governor_final_params, inputs, payoff,
+                                  sizing, context)
+    first_validation = governor_inputs.index[(governor_inputs["period"] == "validation")
+                                             .to_numpy()][0]
     train_labels = analyst_labels["label"].astype(str).to_numpy()[
         analyst_labels.index < first_validation]
-    plain = governor_baseline_lightgbm
     models = {"governor": proba,
               "class_prior": prior_probabilities(train_labels, len(governor_inputs)),
               "single_lightgbm": class_probabilities(
-                  plain, analyst_features.loc[governor_inputs.index,
-                                              pruned_features["features"]]),
+                  governor_baseline_lightgbm,
+                  analyst_features.loc[governor_inputs.index, pruned_features["features"]]),
               **{f"ensemble_{name}": ensemble_probabilities(governor_inputs, name)
                  for name in ENSEMBLES}}
-    best = best_single_ensemble(governor_inputs[validation & labelled],
-                                labels[validation & labelled])
-    gates = strategy_gates({name: p[validation] for name, p in models.items()},
-                           inputs.bar_rows[validation], trades, governor_final_params)
-    gates["governor"] = gate
-    metrics: dict[str, Any] = {"best_single_ensemble": best, "periods": {},
-                               "acts": bool(governor_final_params.get("acts", False)),
-                               "why": governor_final_params.get("why"),
-                               "gates": {name: g.record() for name, g in gates.items()}}
-    for period in ("validation", "test"):
-        rows = (governor_inputs["period"] == period).to_numpy()
-        sub = DecisionInputs(None, inputs.bar_rows[rows], inputs.volatility[rows],
-                             inputs.trend_1d[rows], governor_inputs.index[rows])
-        metrics["periods"][period] = compare(
-            {name: p[rows] for name, p in models.items()}, labels[rows], labelled[rows], sub,
-            gates, sizing, context, payoff, trades, bars_per_year(market_bars.index))
-        decisions = table.loc[rows, "decision"].value_counts().to_dict()
-        metrics["periods"][period]["governor"]["decisions"] = {k: int(v)
-                                                               for k, v in decisions.items()}
-    metrics["note"] = ("validation: governor out of fold (it is trained there); test: never "
-                       "trained, tuned or calibrated on. Trading: one position at a time, "
-                       "the labels' exits, net of costs, sized; every model gated by its own "
-                       "expected-return map from the validation period at the governor's "
-                       "margin (0 when the governor chose none).")
-    test = metrics["periods"]["test"]
+    metrics = metrics_against_baselines(governor_inputs, table, models, governor_final_params,
+                                        inputs, sizing, context, payoff, trades,
+                                        bars_per_year(market_bars.index))
+    test, best = metrics["periods"]["test"], metrics["best_single_ensemble"]
     logger.info("Governor on the test period: log-loss %.4f (prior %.4f, best ensemble %s "
                 "%.4f, single LightGBM %.4f), net Sharpe %.2f",
                 test["governor"]["classification"]["log_loss"],

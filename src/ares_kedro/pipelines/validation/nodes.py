@@ -21,31 +21,18 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ares_kedro.analyst.baseline import class_probabilities, fingerprint
-from ares_kedro.analyst.labels import LABELS, BarrierParams, barrier_record, barrier_trades
+from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.studies import study_storage, trials_in_storage
-from ares_kedro.governor.comparison import ensemble_probabilities, strategy_gates
-from ares_kedro.governor.decisions import EdgeGate, ExpectedReturnMap, governor_decisions
+from ares_kedro.governor.comparison import ensemble_probabilities
+from ares_kedro.governor.decisions import ExpectedReturnMap
 from ares_kedro.governor.final_parameters import (
-    DecisionInputs,
-    decision_gate,
-    decision_inputs,
     margin_gate,
     opinion_probability_columns,
 )
 from ares_kedro.governor.inputs import ENSEMBLES
 from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.pipelines.validation.fold_runner import RESULT_FILE, RESULT_VERSION
-from ares_kedro.tactician.context import ContextParams
-from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.validation.ab_test import ABTestParams, ab_test
-from ares_kedro.validation.backtest import (
-    Backtest,
-    backtest_decisions,
-    buy_and_hold,
-    funding_by_bar,
-)
-from ares_kedro.validation.costs import CostModel
-from ares_kedro.validation.metrics import performance
 from ares_kedro.validation.monte_carlo import (
     MonteCarloParams,
     bootstrap_bar_returns,
@@ -61,67 +48,13 @@ from ares_kedro.validation.report import (
     reliability_table,
     walk_forward_chart,
 )
+from ares_kedro.validation.strategies import TradingSetup, test_period_backtest
 from ares_kedro.validation.walk_forward import WalkForwardParams, plan_folds, summarise_folds
 
 logger = logging.getLogger(__name__)
 PROBABILITY_COLUMNS = ["p_long", "p_short", "p_hold"]
 NOT_STRATEGIES = {"governor_position", "regime", "label", "is_labelled", *PROBABILITY_COLUMNS,
                   "decision"}
-
-
-class _Trading:
-    """Everything needed to trade decisions on ``market_bars`` (built once per node)."""
-
-    def __init__(self, market_bars, funding_rates, optimal_target_params, tactician_sizing,
-                 governor_final_params, costs, market, analyst_features):
-        self.bars = market_bars
-        self.interval = bar_interval(market_bars.index)
-        self.bars_per_year = bars_per_year(self.interval)
-        self.barriers = BarrierParams.from_params(optimal_target_params)
-        self.trades = barrier_trades(market_bars, self.barriers)[0]
-        self.costs = CostModel.from_params(costs, market)
-        if self.costs.funding and (funding_rates is None or funding_rates.empty):
-            raise ValueError(f"validation: the {market} market pays funding but funding_rates "
-                             "is empty or missing; run `kedro run --pipelines=ingestion` with "
-                             "funding data, or set validation.costs.funding: false")
-        self.funding = funding_by_bar(market_bars.index, self.interval, funding_rates)
-        self.context = ContextParams.from_params(tactician_sizing["context"])
-        self.sizing = SizingParams.from_params(governor_final_params["sizing"])
-        self.gate = decision_gate(governor_final_params)
-        self.payoff = self.barriers.payoff_ratio
-        self.features = analyst_features
-
-    def inputs(self, index: pd.Index) -> DecisionInputs:  # needs analyst_features
-        return decision_inputs(index, None, self.bars, self.features, self.context)
-
-    def decide(self, proba: np.ndarray, inputs: DecisionInputs, gate: EdgeGate | None = None,
-               sizing: SizingParams | None = None) -> pd.DataFrame:
-        return governor_decisions(proba, self.gate if gate is None else gate,
-                                  inputs.volatility, inputs.trend_1d, self.payoff,
-                                  sizing or self.sizing, self.context, inputs.index)
-
-    def backtest(self, rows: np.ndarray, side: np.ndarray, size: np.ndarray) -> Backtest:
-        return backtest_decisions(self.bars, rows, side, size, self.trades, self.barriers,
-                                  self.costs, self.funding, int(rows[0]), int(rows[-1]),
-                                  self.bars_per_year, self.sizing.max_daily_loss)
-
-
-def _per_regime(returns: pd.DataFrame, trades: pd.DataFrame, bars_per_year: float
-                ) -> dict[str, dict[str, Any]]:
-    """The governor's results split by the regime of each bar (trades: of the entry bar)."""
-    regime_of_entry = returns["regime"].reindex(trades["entry_time"]).to_numpy()
-    out = {}
-    for regime, group in returns.groupby("regime", observed=True):
-        r = group["governor"].to_numpy()
-        std = r.std(ddof=1) if r.size > 1 else 0.0
-        net = trades["net_return"].to_numpy()[regime_of_entry == regime]
-        out[str(regime)] = {"bars": int(r.size), "share_of_bars": r.size / len(returns),
-                            "total_return": float(np.prod(1 + r) - 1),
-                            "sharpe": float(r.mean() / std * np.sqrt(bars_per_year))
-                            if std > 0 else 0.0,
-                            "trades": int(net.size),
-                            "win_rate": float((net > 0).mean()) if net.size else None}
-    return out
 
 
 def backtest_test_period(governor_decisions: pd.DataFrame, governor_inputs: pd.DataFrame,
@@ -135,62 +68,16 @@ def backtest_test_period(governor_decisions: pd.DataFrame, governor_inputs: pd.D
     """``validation_returns`` (net bar returns of the governor and every baseline on the
     test bars), ``validation_trades`` (the governor's trades) and ``validation_backtest``
     (metrics of each, the governor per regime)."""
-    trading = _Trading(market_bars, funding_rates, optimal_target_params, tactician_sizing,
-                       governor_final_params, costs, ingestion["market"], analyst_features)
-    test = governor_decisions[governor_decisions["period"] == "test"]
-    if len(test) < 2:
-        raise ValueError("validation: fewer than 2 test bars in governor_decisions; use more "
-                         "data or a larger test share (time_splits)")
-    inputs = trading.inputs(test.index)
-    rows = inputs.bar_rows
-    results = {"governor": trading.backtest(rows, test["side"].to_numpy(),
-                                            test["size"].to_numpy())}
-    results["buy_and_hold"] = buy_and_hold(market_bars, trading.costs, trading.funding,
-                                           int(rows[0]), int(rows[-1]), trading.bars_per_year)
+    trading = TradingSetup(market_bars, funding_rates, optimal_target_params, tactician_sizing,
+                           governor_final_params, costs, ingestion["market"], analyst_features)
     scored = governor_inputs.index[governor_inputs["period"].isin(["validation", "test"])]
     baselines = {"single_lightgbm": class_probabilities(
         governor_baseline_lightgbm, analyst_features.loc[scored, pruned_features["features"]])}
     baselines.update({f"ensemble_{name}": ensemble_probabilities(governor_inputs.loc[scored],
                                                                  name) for name in ENSEMBLES})
-    validation = (governor_inputs.loc[scored, "period"] == "validation").to_numpy()
-    gates = strategy_gates({name: p[validation] for name, p in baselines.items()},
-                           market_bars.index.get_indexer(scored[validation]), trading.trades,
-                           governor_final_params)
-    on_test = scored.get_indexer(test.index)
-    for name, proba in baselines.items():
-        decided = trading.decide(proba[on_test], inputs, gates[name])
-        results[name] = trading.backtest(rows, decided["side"].to_numpy(),
-                                         decided["size"].to_numpy())
-    bar_index = market_bars.index[int(rows[0]):int(rows[-1]) + 1]
-    returns = pd.DataFrame({name: r.bar_returns for name, r in results.items()}, index=bar_index)
-    returns["governor_position"] = results["governor"].positions
-    returns["regime"] = test["regime"].reindex(bar_index).ffill().astype(str)
-    decided_columns = ["label", "is_labelled", *PROBABILITY_COLUMNS, "decision"]
-    returns = returns.join(test[decided_columns])
-    metrics = {name: performance(r) for name, r in results.items()}
-    report = {
-        "period": {"first_bar": str(bar_index[0]), "last_bar": str(bar_index[-1]),
-                   "bars": len(bar_index)},
-        "strategies": metrics,
-        "governor_acts": bool(governor_final_params.get("acts", False)),
-        "governor_why": governor_final_params.get("why"),
-        "gates": {name: gate.record() for name, gate in {"governor": trading.gate,
-                                                         **gates}.items()},
-        "per_regime": _per_regime(returns, results["governor"].trades, trading.bars_per_year),
-        "costs": {**trading.costs.__dict__, "market": ingestion["market"]},
-        "barriers": barrier_record(trading.barriers),
-        "note": ("test period only (never trained, tuned or calibrated on); every baseline is "
-                 "gated by its own expected-return map from the validation period at the "
-                 "governor's margin (0 when the governor chose none) and sized as the governor "
-                 "is, so differences come from their probabilities; one position at a time, "
-                 "the labels' exits, every cost in"),
-    }
-    governor = metrics["governor"]
-    logger.info("Validation backtest (%d test bars): governor net Sharpe %.2f, return %.2f%% "
-                "(%d trades); buy-and-hold Sharpe %.2f, return %.2f%%", len(bar_index),
-                governor["sharpe"], 100 * governor["total_return"], governor["trades"],
-                metrics["buy_and_hold"]["sharpe"], 100 * metrics["buy_and_hold"]["total_return"])
-    return returns, results["governor"].trades, report
+    return test_period_backtest(trading, governor_decisions, baselines, scored,
+                                governor_inputs.loc[scored, "period"].to_numpy(),
+                                governor_final_params, ingestion["market"])
 
 
 def run_monte_carlo(validation_returns: pd.DataFrame, validation_trades: pd.DataFrame,
@@ -243,7 +130,7 @@ def overfitting_statistics(validation_returns: pd.DataFrame, governor_decisions:
     if len(configurations) < 2:
         result["pbo"] = {"pbo": None, "note": "fewer than 2 final-parameter trials"}
         return result
-    trading = _Trading(market_bars, funding_rates, optimal_target_params, tactician_sizing,
+    trading = TradingSetup(market_bars, funding_rates, optimal_target_params, tactician_sizing,
                        governor_final_params, costs, ingestion["market"], analyst_features)
     rows = governor_decisions[governor_decisions["period"].isin(["validation", "test"])]
     inputs = trading.inputs(rows.index)
@@ -295,7 +182,7 @@ def _champion_returns(market_bars: pd.DataFrame, funding_rates: pd.DataFrame,
         return None, (f"the champion cannot decide on these bars: {error!r} (a champion "
                       "trained before the governor read GLOBAL and the own regime's ensemble "
                       "cannot be the control; promote a new one)")
-    trading = _Trading(market_bars, funding_rates, system.tactician_record["barriers"],
+    trading = TradingSetup(market_bars, funding_rates, system.tactician_record["barriers"],
                        system.tactician_record, system.final_params, costs, ingestion["market"],
                        None)
     result = trading.backtest(rows, decided["side"].to_numpy(), decided["size"].to_numpy())
