@@ -14,10 +14,10 @@ from kedro.framework.startup import bootstrap_project
 from tests.conftest import PROJECT_ROOT
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch) -> Path:
-    """A copy of the project's metadata and conf; data and MLflow go under it."""
-    root = tmp_path / "project"
+def make_project(root: Path, monkeypatch) -> Path:
+    """A copy of the project's metadata and conf under ``root/project`` (data and MLflow go
+    under it), made the current directory and bootstrapped."""
+    root = root / "project"
     root.mkdir()
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
     shutil.copy(PROJECT_ROOT / ".telemetry", root)
@@ -27,6 +27,12 @@ def project(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.chdir(root)
     bootstrap_project(root)
     return root
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch) -> Path:
+    """A copy of the project's metadata and conf; data and MLflow go under it."""
+    return make_project(tmp_path, monkeypatch)
 
 
 def run_pipelines(project: Path, names: list[str], outputs: dict[str, str], env: str = "base",

@@ -21,7 +21,8 @@ from ares_kedro.analyst.baseline import log_loss
 from ares_kedro.governor.decisions import EdgeGate
 from ares_kedro.governor.final_parameters import decision_gate
 from ares_kedro.regimes import REGIMES
-from tests.pipelines.conftest import run_pipelines
+from tests.conftest import load_parameters
+from tests.pipelines.conftest import make_project, run_pipelines
 
 pytestmark = pytest.mark.slow
 
@@ -47,15 +48,33 @@ OUTPUTS = {"bars": "market_bars", "splits": "time_splits_report", "labels": "ana
            "validation_ab": "validation_ab_test", "validation_report": "validation_report"}
 
 
-def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
-    # blank mode on the built-in market with a clearly planted edge (taker flow leads the
-    # next bar's return by one bar volatility per unit of imbalance)
-    out = run_pipelines(project, ["ingestion", "regimes", "analyst", "tactician", "governor",
-                                  "validation"],
-                        OUTPUTS,
-                        env="blank",
-                        synthetic={"edges": {"order_flow": {"strength": 1.0}}})
-    bars, splits, labels, targets = out["bars"], out["splits"], out["labels"], out["targets"]
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One blank run of every pipeline on the built-in market with a clearly planted edge
+    (taker flow leads the next bar's return by one bar volatility per unit of imbalance),
+    shared by the tests of this module: (project folder, outputs)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        project = make_project(tmp_path_factory.mktemp("analyst"), monkeypatch)
+        out = run_pipelines(project, ["ingestion", "regimes", "analyst", "tactician",
+                                      "governor", "validation"],
+                            OUTPUTS, env="blank",
+                            synthetic={"edges": {"order_flow": {"strength": 1.0}}})
+        yield project, out
+
+
+@pytest.fixture
+def out(trained):
+    return trained[1]
+
+
+@pytest.fixture
+def project(trained, monkeypatch):
+    monkeypatch.chdir(trained[0])
+    return trained[0]
+
+
+def test_every_bar_is_labelled_and_the_splits_leave_purge_and_embargo_gaps(out):
+    bars, splits, labels = out["bars"], out["splits"], out["labels"]
     assert labels.index.equals(bars.index)
     assert set(labels.loc[labels["is_labelled"], "label"].astype(str)) == {"LONG", "SHORT", "HOLD"}
     ends = [pd.Timestamp(splits[p]["last_bar"]) for p in ("train", "validation")]
@@ -63,12 +82,17 @@ def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
     assert all(start > end for start, end in zip(starts, ends, strict=True))
     assert sum(splits[p]["bars"] for p in splits) < len(bars)  # purge and embargo gaps
 
+
+def test_features_cover_every_bar_and_read_the_regimes_sr_levels(out):
     features = out["features"]
-    assert features.index.equals(bars.index)
+    assert features.index.equals(out["bars"].index)
     assert out["feature_report"]["skipped"].keys() <= {"reference_correlation_96",
                                                        "reference_beta_96"}
     assert "support_distance_atr" in features.columns  # from the regimes' sr_levels
 
+
+def test_the_target_search_chooses_a_label_inside_its_ranges(out):
+    targets, labels = out["targets"], out["labels"]
     assert targets["label_family"] in ("triple_barrier", "fixed_horizon")
     if targets["label_family"] == "triple_barrier":
         assert 0.004 <= targets["take_profit"] <= 0.05
@@ -78,15 +102,20 @@ def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
     assert targets["trials_run"] == 4 and targets["chosen_metrics"]["bets"] >= 10
     assert (labels["label_end"].to_numpy() - np.arange(len(labels))).max() <= targets["holding_bars"]
 
+
+def test_pruning_keeps_computed_features_and_the_coarse_search_narrows_inside_its_ranges(
+        out, project):
     pruned = out["pruned"]
-    assert pruned["features"] and set(pruned["features"]) <= set(features.columns)
+    assert pruned["features"] and set(pruned["features"]) <= set(out["features"].columns)
     assert set(pruned["features"]).isdisjoint(pruned["dropped"])
     for name, narrowed in out["ranges"]["ranges"].items():
         original = out["ranges"]["original_ranges"][name]
         assert original["low"] <= narrowed["low"] <= narrowed["high"] <= original["high"]
     assert (project / "data" / "06_models" / "optuna_studies.db").exists()
 
-    # part 2: one ensemble per regime, or the global stand-in when a regime has few bars
+
+def test_one_ensemble_per_regime_or_the_global_stand_in_when_a_regime_has_few_bars(out):
+    pruned, features = out["pruned"], out["features"]
     specialists = [r for r in REGIMES if out[f"report_{r}"]["model"] == "specialist"]
     assert specialists, "the default market should give at least one regime enough bars"
     for regime in REGIMES:
@@ -107,20 +136,22 @@ def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
         proba = out[f"ensemble_{regime}"].predict_proba(features.iloc[-50:])  # picks its columns
         assert proba.shape == (50, 3) and np.allclose(proba.sum(axis=1), 1)
 
-    # calibrated opinions of every ensemble on the validation and test bars, nothing earlier
-    predictions, splits_start = out["predictions"], pd.Timestamp(splits["validation"]["first_bar"])
-    assert predictions.index.min() >= splits_start
+
+def test_calibrated_opinions_cover_the_validation_and_test_bars_and_nothing_earlier(
+        out, project):
+    predictions = out["predictions"]
+    assert predictions.index.min() >= pd.Timestamp(out["splits"]["validation"]["first_bar"])
     assert set(predictions["period"]) == {"validation", "test"}
     for name in ("GLOBAL", *REGIMES):
         p = predictions[[f"{name}_p_long", f"{name}_p_short", f"{name}_p_hold"]].to_numpy()
         assert np.allclose(p.sum(axis=1), 1) and (predictions[f"{name}_spread"] >= 0).all()
-        calibration = out["metrics"][name]["calibration"]
-        assert calibration["calibration_rows"] >= 20
+        assert out["metrics"][name]["calibration"]["calibration_rows"] >= 20
     assert (project / "data" / "08_reporting").rglob("GLOBAL.png")
 
 
-    # out of sample (the test period: never trained, tuned or calibrated on), the ensembles
-    # know more than the class prior of their training labels
+def test_out_of_sample_the_ensembles_know_more_than_the_class_prior(out):
+    """The test period was never trained, tuned or calibrated on."""
+    predictions = out["predictions"]
     test = predictions[(predictions["period"] == "test") & predictions["is_labelled"]]
     shares = out["report_GLOBAL"]["label_shares"]
     prior = np.tile([shares["LONG"], shares["SHORT"], shares["HOLD"]], (len(test), 1))
@@ -128,17 +159,36 @@ def test_analyst_part_1_and_2_on_the_planted_signal_market(project):
     truth = test["label"].to_numpy()
     assert log_loss(truth, test[columns].to_numpy()) < log_loss(truth, prior) - 0.01
 
-    # out-of-fold opinions on the training bars, only before the validation period
+
+def test_out_of_fold_opinions_exist_only_on_training_bars(out):
     oof = out["oof"]
+    specialists = [r for r in REGIMES if out[f"report_{r}"]["model"] == "specialist"]
     assert set(oof["ensemble"]) == {"GLOBAL", *specialists}
-    assert oof.index.max() < splits_start
+    assert oof.index.max() < pd.Timestamp(out["splits"]["validation"]["first_bar"])
     assert np.allclose(oof[["p_long", "p_short", "p_hold"]].sum(axis=1), 1)
 
-    check_tactician_outputs(out, splits_start)
-    check_governor_outputs(out, splits)
-    check_validation_outputs(project, out, splits)
-    check_exploration_notebook(project)
+
+def test_the_tactician_outputs(out):
+    check_tactician_outputs(out, pd.Timestamp(out["splits"]["validation"]["first_bar"]))
+
+
+def test_the_governor_outputs(out):
+    check_governor_outputs(out, out["splits"])
+
+
+def test_the_live_predictor_decides_as_the_pipeline_did(out):
     check_live_parity(out)
+
+
+def test_validation_trades_the_test_period_only(out, project):
+    check_validation_outputs(project, out, out["splits"])
+
+
+def test_the_exploration_notebook_runs(project):
+    check_exploration_notebook(project)
+
+
+def test_the_served_mlflow_model_decides_as_the_live_predictor(out, project):
     check_mlflow_model_and_serving(project, out)
 
 
@@ -278,7 +328,9 @@ def check_governor_outputs(out, splits):
     assert (decisions.loc[~acting, "size"] == 0).all()
     assert (np.sign(decisions.loc[acting, "size"]) == decisions.loc[acting, "side"]).all()
     assert decisions["size"].abs().max() <= final["sizing"]["max_position"] + 1e-12
-    assert final["trials_run"] == 15 and final["pareto_front"]
+    blank_trials = load_parameters("blank")["governor"]["final_optimisation"]["n_trials"]
+    assert final["trials_run"] == blank_trials and final["pareto_front"]
+    assert final["opinion"] in final["opinions"] == ["governor", "GLOBAL", "own"]
     metrics = out["governor_metrics"]
     for period in ("validation", "test"):
         models = metrics["periods"][period]
