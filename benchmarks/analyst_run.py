@@ -202,6 +202,16 @@ def temporary_project(root: Path) -> Path:
     return project
 
 
+def use_signing_key_of(project: Path) -> None:
+    """Load model files of ``project`` in this process (outside a Kedro session): check them
+    with its signing key (``conf/local/artifact_signing.key``, made by its first run)."""
+    import os
+
+    from ares_kedro.signing import DEFAULT_KEY_FILE, KEY_FILE_VARIABLE
+
+    os.environ[KEY_FILE_VARIABLE] = str(project / DEFAULT_KEY_FILE)
+
+
 def runtime_params(data_root: Path, params: dict[str, Any]) -> dict[str, Any]:
     """What :func:`kedro_run` passes as ``--params`` (dotted keys): the data root, an MLflow
     database inside it, and ``params``."""

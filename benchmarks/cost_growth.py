@@ -70,9 +70,11 @@ def live_child(data_root: Path, calls: int) -> dict[str, Any]:
     import pandas as pd
 
     from ares_kedro.governor.live import Governor
+    from benchmarks.analyst_run import use_signing_key_of
     from benchmarks.governor import latest, live_latencies
 
     logging.disable(logging.WARNING)
+    use_signing_key_of(data_root.parent / "project")  # its project: see cost_growth.section
     system = latest(f"{data_root}/06_models/*/governor_decision_system.pkl")
     bars = pd.read_parquet(latest(f"{data_root}/03_primary/*/market_bars.parquet/*/*"))
     governor = Governor.load(system)

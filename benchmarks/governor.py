@@ -131,12 +131,14 @@ def tree_scorers(governor, data_root: Path, rows: int) -> list[dict]:
     return out
 
 
-def measure(data_root: Path, long_root: Path, quick: bool) -> dict:
+def measure(data_root: Path, long_root: Path, quick: bool, project: Path) -> dict:
     from ares_kedro.governor.inputs import feature_columns
     from ares_kedro.governor.live import Governor
     from ares_kedro.governor.model import class_probabilities
+    from benchmarks.analyst_run import use_signing_key_of
 
     logging.disable(logging.WARNING)
+    use_signing_key_of(project)
     governor = Governor.load(latest(f"{data_root}/06_models/*/governor_decision_system.pkl"))
     long_bars = pd.read_parquet(latest(f"{long_root}/03_primary/*/market_bars.parquet/*/*"))
     window, latencies = live_latencies(governor, long_bars, 10 if quick else N_CALLS)
@@ -192,7 +194,7 @@ def section(quick: bool) -> list[str]:
                   {"ingestion.synthetic.days": days, "ingestion.lookback_days": days,
                    "ingestion.synthetic.seed": 11}, "long_market")
         say("  live decisions and batch scoring")
-        figures = measure(data_root, long_root, quick)
+        figures = measure(data_root, long_root, quick, project)
     return render(blank, figures)
 
 
