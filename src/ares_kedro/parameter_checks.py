@@ -90,6 +90,21 @@ def check_funding_source(ingestion: dict[str, Any], validation: dict[str, Any]) 
             "(validation.costs.funding: true). Use Binance Vision files with their fundingRate "
             "files (ingestion.source: binance_vision), or set validation.costs.funding: false "
             "(the backtests then leave funding out, and the report says so)")
+    if (ingestion.get("source") == "binance_vision" and ingestion.get("market") != "spot"
+            and charged and not ingestion.get("download", False)):
+        from ares_kedro.market import archives
+        from ares_kedro.market.ingest import IngestionConfig
+
+        config = IngestionConfig.from_params(ingestion)
+        if not config.archive_root.is_dir():
+            return  # ingestion says which folder is missing, with the fix
+        if not archives.inventory_archives(config.archive_root, config.symbol).of(
+                archives.FUNDING_RATE):
+            raise ValueError(
+                f"no fundingRate files for {config.symbol} in {config.archive_root}, and the "
+                f"{config.market} market's costs charge funding (validation.costs.funding: "
+                "true). Put them there (or set ingestion.download: true), or set "
+                "validation.costs.funding: false (the backtests then leave funding out)")
 
 
 def check_validation(validation: dict[str, Any], market: str | None) -> None:

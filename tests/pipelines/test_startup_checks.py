@@ -92,3 +92,17 @@ def test_a_futures_market_without_funding_files_stops_at_ingestion(tmp_path):
         read_futures_data({}, params, {"funding": True})
     funding, _, _ = read_futures_data({}, params, {"funding": False})
     assert funding.empty
+
+
+def test_a_futures_vision_folder_without_funding_files_is_refused_at_start_up(project):
+    folder = project / "vision"
+    folder.mkdir()
+    (folder / "BTCUSDT-1h-2024-01.csv").write_text("1704067200000,1,2,0.5,1.5,10,"
+                                                   "1704070799999,15,3,5,7,0\n")
+    runtime = {"data_root": str(project / "data"),
+               "ingestion": {"source": "binance_vision", "paths": {"binance_vision":
+                                                                   str(folder)}}}
+    with pytest.raises(ValueError, match="no fundingRate files for BTCUSDT"):
+        with KedroSession.create(project_path=project, runtime_params=runtime) as session:
+            session.run(pipeline_names=["ingestion"])
+    assert not (project / "data").exists()
