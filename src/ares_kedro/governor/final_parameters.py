@@ -248,14 +248,13 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
         directions=["maximize", "minimize"],
         sampler=optuna.samplers.TPESampler(seed=int(params.seed), multivariate=True))
 
-    def trial_opinion(trial: optuna.Trial | optuna.trial.FrozenTrial) -> str:
-        return trial.params.get("opinion", "governor") if isinstance(
-            trial, optuna.trial.FrozenTrial) else (
-            trial.suggest_categorical("opinion", list(candidates)) if len(candidates) > 1
-            else "governor")
+    def trial_opinion(trial: optuna.trial.FrozenTrial) -> str:
+        """The opinion a finished trial followed (one candidate: not a parameter)."""
+        return trial.params.get("opinion", "governor")
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
-        opinion = trial_opinion(trial)
+        opinion = (trial.suggest_categorical("opinion", list(candidates))
+                   if len(candidates) > 1 else "governor")
         margin = trial.suggest_float("expected_return_margin", *params.expected_return_margin)
         trial_sizing = replace(
             sizing,
