@@ -211,6 +211,49 @@ def margin_gate(returns: ExpectedReturnMap, margin_in_costs: float, trades: pd.D
     return returns.gate(float(margin_in_costs) * float(trades.attrs["round_trip_fee"]))
 
 
+def _opinion_of(trial: optuna.trial.FrozenTrial) -> str:
+    """The opinion a finished trial followed (with one candidate it is not a parameter)."""
+    return trial.params.get("opinion", "governor")
+
+
+def _same_rows(inputs: DecisionInputs, opinions: dict[str, np.ndarray] | None,
+               params: FinalOptimisationParams
+               ) -> tuple[DecisionInputs, dict[str, np.ndarray]]:
+    """``params.opinions``' probabilities (the governor's are ``inputs.proba``) and the
+    inputs, on the rows where every one of them has a prediction."""
+    candidates = {"governor": inputs.proba, **(opinions or {})}
+    missing = sorted(set(params.opinions) - set(candidates))
+    if missing:
+        raise ValueError(f"final parameters: no probabilities for the opinions {missing}")
+    candidates = {name: candidates[name] for name in params.opinions}
+    known = np.logical_and.reduce([~np.isnan(p).any(axis=1) for p in candidates.values()])
+    if known.all():
+        return inputs, candidates
+    return (DecisionInputs(inputs.proba[known], inputs.bar_rows[known],
+                           inputs.volatility[known], inputs.trend_1d[known],
+                           inputs.index[known]),
+            {name: p[known] for name, p in candidates.items()})
+
+
+def _why(opinion: str, chosen: optuna.trial.FrozenTrial, significance: dict[str, Any],
+         margin: float, cost: float, params: FinalOptimisationParams) -> tuple[bool, str]:
+    """Whether the chosen point acts, and the sentence that says why."""
+    profitable = chosen.values[0] >= params.min_validation_sharpe
+    significant = significance["p_value"] < params.max_p_value
+    why = (f"following the {opinion} opinion, out-of-fold net Sharpe {chosen.values[0]:.2f} "
+           f"from {chosen.user_attrs['trades']} trades ({chosen.user_attrs['bets']} bets), "
+           f"deflated Sharpe p-value {significance['p_value']:.3g} after "
+           f"{significance['trials']} trials, trading where the expected net return exceeds "
+           f"{margin * cost:.4%} ({margin:.2f} round-trip costs of {cost:.4%})")
+    if not profitable:
+        why = (f"the best out-of-fold net Sharpe on the front is {chosen.values[0]:.2f} < "
+               f"min_validation_sharpe {params.min_validation_sharpe:.2f}: " + why)
+    elif not significant:
+        why = (f"the edge is not significant (p-value {significance['p_value']:.3g} >= "
+               f"max_p_value {params.max_p_value}): " + why)
+    return profitable and significant, why
+
+
 def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
                               context: ContextParams, payoff_ratio: float,
                               trades: pd.DataFrame, bars_per_year: float,
@@ -224,33 +267,20 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
     opinions of ``params.opinions`` on the same rows (name -> (n, 3), LABELS order). When no
     trial bets ``min_trades`` times, or the chosen one loses net of costs or is not
     significant, the governor holds (``acts`` false) and ``why`` says so."""
-    candidates = {"governor": inputs.proba, **(opinions or {})}
-    missing = sorted(set(params.opinions) - set(candidates))
-    if missing:
-        raise ValueError(f"final parameters: no probabilities for the opinions {missing}")
-    candidates = {name: candidates[name] for name in params.opinions}
-    known = np.logical_and.reduce([~np.isnan(p).any(axis=1) for p in candidates.values()])
-    if not known.all():  # every opinion is judged on the same bars
-        inputs = DecisionInputs(inputs.proba[known], inputs.bar_rows[known],
-                                inputs.volatility[known], inputs.trend_1d[known],
-                                inputs.index[known])
-        candidates = {name: p[known] for name, p in candidates.items()}
+    inputs, candidates = _same_rows(inputs, opinions, params)
     maps = {name: expected_return_map(p, inputs.bar_rows, trades,
                                       int(params.expected_return_bin_rows))
             for name, p in candidates.items()}
     cost = float(trades.attrs["round_trip_fee"])
-    name = "final-" + fingerprint(list(candidates), *candidates.values(), inputs.bar_rows, inputs.volatility,
-                                  inputs.trend_1d, asdict(sizing), asdict(context),
+    name = "final-" + fingerprint(list(candidates), *candidates.values(), inputs.bar_rows,
+                                  inputs.volatility, inputs.trend_1d, asdict(sizing),
+                                  asdict(context),
                                   {k: v for k, v in asdict(params).items() if k != "n_trials"},
                                   payoff_ratio, trades)
     study = optuna.create_study(
         study_name=name, storage=storage, load_if_exists=True,
         directions=["maximize", "minimize"],
         sampler=optuna.samplers.TPESampler(seed=int(params.seed), multivariate=True))
-
-    def trial_opinion(trial: optuna.trial.FrozenTrial) -> str:
-        """The opinion a finished trial followed (one candidate: not a parameter)."""
-        return trial.params.get("opinion", "governor")
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         opinion = (trial.suggest_categorical("opinion", list(candidates))
@@ -271,15 +301,13 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
 
     run_resumable_study(study, objective, int(params.n_trials), show_progress_bar)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    trials = study.get_trials(deepcopy=False)
-    best_by_opinion = {
-        opinion: max((t.values[0] for t in complete if trial_opinion(t) == opinion),
-                     default=None) for opinion in candidates}
     evidence = {"round_trip_cost": cost, "opinions": list(candidates),
                 "expected_return_maps": {k: m.record() for k, m in maps.items()},
-                "best_sharpe_by_opinion": best_by_opinion,
+                "best_sharpe_by_opinion": {
+                    opinion: max((t.values[0] for t in complete if _opinion_of(t) == opinion),
+                                 default=None) for opinion in candidates},
                 "expected_return_bin_rows": int(params.expected_return_bin_rows),
-                "study_name": name, "trials_run": len(trials),
+                "study_name": name, "trials_run": len(study.get_trials(deepcopy=False)),
                 "trials_complete": len(complete),
                 "objective_note": "out-of-fold probabilities of the chosen opinion on the "
                                   "training and validation periods, net of round-trip "
@@ -300,28 +328,14 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
     within = [t for t in front if t.values[1] <= params.max_drawdown_limit]
     chosen = (max(within, key=lambda t: t.values[0]) if within
               else min(front, key=lambda t: t.values[1]))
-    opinion = trial_opinion(chosen)
-    margin = float(chosen.params["expected_return_margin"])
+    opinion, margin = _opinion_of(chosen), float(chosen.params["expected_return_margin"])
     gate = margin_gate(maps[opinion], margin, trades)
     chosen_sizing = replace(sizing, target_volatility=chosen.params["target_volatility"],
                             max_position=chosen.params["max_position"])
     significance = _significance(replace(inputs, proba=candidates[opinion]), gate,
                                  chosen_sizing, context, payoff_ratio, trades, bars_per_year,
                                  complete, storage)
-    profitable = chosen.values[0] >= params.min_validation_sharpe
-    significant = significance["p_value"] < params.max_p_value
-    acts = profitable and significant
-    why = (f"following the {opinion} opinion, out-of-fold net Sharpe {chosen.values[0]:.2f} "
-           f"from {chosen.user_attrs['trades']} trades ({chosen.user_attrs['bets']} bets), "
-           f"deflated Sharpe p-value {significance['p_value']:.3g} after "
-           f"{significance['trials']} trials, trading where the expected net return exceeds "
-           f"{margin * cost:.4%} ({margin:.2f} round-trip costs of {cost:.4%})")
-    if not profitable:
-        why = (f"the best out-of-fold net Sharpe on the front is {chosen.values[0]:.2f} < "
-               f"min_validation_sharpe {params.min_validation_sharpe:.2f}: " + why)
-    elif not significant:
-        why = (f"the edge is not significant (p-value {significance['p_value']:.3g} >= "
-               f"max_p_value {params.max_p_value}): " + why)
+    acts, why = _why(opinion, chosen, significance, margin, cost, params)
     if not acts:
         logger.warning("Final parameters: the governor will not trade: %s", why)
     return {
@@ -329,8 +343,7 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
         "gate": gate.record(), "expected_return_margin": margin,
         "expected_return_map": maps[opinion].record(),
         "best_expected_net_return": maps[opinion].best_expected_return(),
-        "sizing": {**asdict(sizing), "target_volatility": chosen.params["target_volatility"],
-                   "max_position": chosen.params["max_position"]},
+        "sizing": asdict(chosen_sizing),
         "chosen_trial": chosen.number, "significance": significance,
         "chosen_within_drawdown_limit": bool(within),
         "chosen_metrics": dict(chosen.user_attrs),
