@@ -219,16 +219,8 @@ def tune_model(kind: str, samples: TrainingSamples, fixed_params: dict[str, Any]
     started = time.perf_counter()
     if params.objective == "sharpe":
         _check_trades(samples, trades, bars_per_year)
-    regularised = sorted(regularised_names(kind, regularisation) & set(space))
-    searched = {name: spec for name, spec in space.items() if name not in regularised}
-    if regularised:
-        logger.info("Tuning %s: %s not tuned, set by analyst.regularisation", kind,
-                    regularised)
-    if not searched:
-        raise ValueError(f"tuning {kind}: the search space is empty once the parameters "
-                         f"set by analyst.regularisation ({regularised}) are removed")
-    make_model(kind, {**fixed_params, **{name: spec.low for name, spec in searched.items()}},
-               regularisation, params.seed)  # unknown parameter names fail here, not in a trial
+    searched, regularised = _searched_space(kind, space, fixed_params, regularisation,
+                                            params.seed)
     folds = purged_folds(samples, params.cv_folds, embargo_bars)
     pruner: optuna.pruners.BasePruner = (
         optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
@@ -284,6 +276,24 @@ def tune_model(kind: str, samples: TrainingSamples, fixed_params: dict[str, Any]
                 result["trials_pruned"], params.objective, result["best_value"],
                 time.perf_counter() - started)
     return result
+
+
+def _searched_space(kind: str, space: dict[str, SearchRange], fixed_params: dict[str, Any],
+                    regularisation: Regularisation, seed: int
+                    ) -> tuple[dict[str, SearchRange], list[str]]:
+    """``space`` without the names the regularisation block sets (and those names),
+    checked by building one model: an unknown parameter fails here, not in a trial."""
+    regularised = sorted(regularised_names(kind, regularisation) & set(space))
+    searched = {name: spec for name, spec in space.items() if name not in regularised}
+    if regularised:
+        logger.info("Tuning %s: %s not tuned, set by analyst.regularisation", kind,
+                    regularised)
+    if not searched:
+        raise ValueError(f"tuning {kind}: the search space is empty once the parameters "
+                         f"set by analyst.regularisation ({regularised}) are removed")
+    make_model(kind, {**fixed_params, **{name: spec.low for name, spec in searched.items()}},
+               regularisation, seed)
+    return searched, regularised
 
 
 def _check_trades(samples: TrainingSamples, trades: pd.DataFrame | None,
