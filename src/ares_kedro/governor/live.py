@@ -52,7 +52,7 @@ from ares_kedro.tactician.context import (
     trend_values,
 )
 from ares_kedro.tactician.serving import payoff_ratio, tactician_decisions
-from ares_kedro.tactician.signals import own_regime_columns, signal_sides
+from ares_kedro.tactician.signals import signals_at_bars
 from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.tactician.training import TacticianModels
 
@@ -218,12 +218,8 @@ class Governor:
         # each stage's columns as arrays, one table where the next stage reads a table
         opinions = calibrated_opinion_columns(system.ensembles, system.calibrators, at)
         opinions["regime"] = as_strings(regime_labels["regime"].array.take(rows))
-        own = own_regime_columns(opinions)
-        side = signal_sides(own["prediction"], own["p_long"], own["p_short"], float(
+        signal_rows, signals = signals_at_bars(opinions, at.index, float(
             system.tactician_record["labels"]["min_directional_edge"]))
-        signal_rows = np.flatnonzero(side != 0)
-        signals = pd.DataFrame({**{column: values[signal_rows] for column, values in own.items()},
-                                "side": side[signal_rows]}, index=at.index[signal_rows])
         tactician = tactician_decisions(system.tactician_models, system.tactician_record,
                                         signals, features, bars)
         inputs = governor_input_columns(opinions, tactician, at.index)

@@ -93,6 +93,20 @@ def signal_side(opinions: pd.DataFrame, min_directional_edge: float) -> np.ndarr
                         opinions["p_short"].to_numpy(), min_directional_edge)
 
 
+def signals_at_bars(opinions: Mapping[str, Any], index: pd.Index, min_directional_edge: float
+                    ) -> tuple[np.ndarray, pd.DataFrame]:
+    """The analyst's signals among live opinions: the rows of ``opinions`` (columns as
+    arrays, one per bar of ``index``, ``regime`` included) where the bar's own regime's
+    ensemble gives a signal, and those signals as a ``tactician_signals``-like table (the
+    own-regime opinion columns and ``side``)."""
+    own = own_regime_columns(opinions)
+    side = signal_sides(own["prediction"], own["p_long"], own["p_short"],
+                        min_directional_edge)
+    rows = np.flatnonzero(side != 0)
+    return rows, pd.DataFrame({**{column: values[rows] for column, values in own.items()},
+                               "side": side[rows]}, index=index[rows])
+
+
 def signal_sides(prediction: np.ndarray, p_long: np.ndarray, p_short: np.ndarray,
                  min_directional_edge: float) -> np.ndarray:
     """+1 / -1 / 0 per opinion: LONG / SHORT predicted, else the leading direction when
