@@ -42,6 +42,7 @@ from ares_kedro.market.timeframes import bar_interval
 
 LONG, SHORT, HOLD = "LONG", "SHORT", "HOLD"
 LABELS = (LONG, SHORT, HOLD)
+PROBABILITY_COLUMNS = [f"p_{c.lower()}" for c in LABELS]  # (n, 3) probabilities as columns
 
 
 def in_label_order(classes: Any, proba: np.ndarray, labels: Any = LABELS) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.labels import LABELS
+from ares_kedro.analyst.labels import LABELS, PROBABILITY_COLUMNS
 from ares_kedro.analyst.regime_training import classification_metrics
 from ares_kedro.governor.decisions import EdgeGate, expected_return_map, governor_decisions
 from ares_kedro.governor.final_parameters import (
@@ -32,8 +32,6 @@ from ares_kedro.governor.final_parameters import (
 from ares_kedro.governor.inputs import ENSEMBLES
 from ares_kedro.tactician.context import ContextParams
 from ares_kedro.tactician.sizing import SizingParams
-
-PROBABILITY_COLUMNS = [f"p_{c.lower()}" for c in LABELS]  # governor_decisions' chosen opinion
 
 
 def ensemble_probabilities(rows: pd.DataFrame, name: str) -> np.ndarray:

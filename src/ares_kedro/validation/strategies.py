@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ares_kedro.analyst.labels import BarrierParams, barrier_record, barrier_trades
+from ares_kedro.analyst.labels import (
+    PROBABILITY_COLUMNS,
+    BarrierParams,
+    barrier_record,
+    barrier_trades,
+)
 from ares_kedro.governor.comparison import strategy_gates
 from ares_kedro.governor.decisions import EdgeGate, governor_decisions
 from ares_kedro.governor.final_parameters import DecisionInputs, decision_gate, decision_inputs
@@ -27,7 +32,6 @@ from ares_kedro.validation.costs import CostModel
 from ares_kedro.validation.metrics import performance
 
 logger = logging.getLogger(__name__)
-PROBABILITY_COLUMNS = ["p_long", "p_short", "p_hold"]
 
 
 class TradingSetup:

@@ -16,7 +16,7 @@ from ares_kedro.analyst.baseline import (
     training_samples,
 )
 from ares_kedro.analyst.calibration import CalibrationParams
-from ares_kedro.analyst.labels import BarrierParams, barrier_trades
+from ares_kedro.analyst.labels import PROBABILITY_COLUMNS, BarrierParams, barrier_trades
 from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
 from ares_kedro.analyst.studies import study_storage
@@ -47,7 +47,6 @@ from ares_kedro.tactician.context import ContextParams
 from ares_kedro.tactician.sizing import SizingParams
 
 logger = logging.getLogger(__name__)
-LABEL_COLUMNS = ["p_long", "p_short", "p_hold"]
 LEARNING_PERIODS = ("train", "validation")  # the governor learns (out of fold) from both
 
 
@@ -88,7 +87,7 @@ def train_governor(governor_inputs: pd.DataFrame, analyst_labels: pd.DataFrame,
     pipeline, oof, report = fit_governor(samples.features, samples.labels, samples.weights,
                                          samples.label_end, params,
                                          int(time_splits["embargo_bars"]))
-    table = pd.DataFrame(oof, columns=LABEL_COLUMNS, index=rows_table.index)
+    table = pd.DataFrame(oof, columns=PROBABILITY_COLUMNS, index=rows_table.index)
     periods = rows_table["period"].value_counts().to_dict()
     logger.info("Governor: %d bars (%s), %d trees (folds' best %s)", report["training_rows"],
                 periods, report["n_estimators"], report["fold_best_iterations"])
@@ -134,7 +133,7 @@ def tune_final_parameters(governor_inputs: pd.DataFrame,
     (``acts`` and ``why`` say whether the governor trades)."""
     params = FinalOptimisationParams.from_params(final_optimisation)
     oof = governor_oof_probabilities.dropna()
-    inputs, context = _decision_inputs(governor_inputs, oof.index, oof[LABEL_COLUMNS].to_numpy(),
+    inputs, context = _decision_inputs(governor_inputs, oof.index, oof[PROBABILITY_COLUMNS].to_numpy(),
                                        market_bars, analyst_features,
                                        tactician_sizing["context"])
     rows = governor_inputs.loc[oof.index]
@@ -168,7 +167,7 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
     baselines per period."""
     meta = governor_proba(governor_model, governor_inputs[feature_columns()])
     learned = governor_inputs["period"].isin(LEARNING_PERIODS).to_numpy()
-    oof = governor_oof_probabilities.reindex(governor_inputs.index)[LABEL_COLUMNS].to_numpy()
+    oof = governor_oof_probabilities.reindex(governor_inputs.index)[PROBABILITY_COLUMNS].to_numpy()
     meta[learned] = oof[learned]  # where it learned: out of fold only (NaN where untested)
     inputs, context = _decision_inputs(governor_inputs, governor_inputs.index, None,
                                        market_bars, analyst_features,

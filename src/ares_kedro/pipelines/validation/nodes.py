@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ares_kedro.analyst.baseline import class_probabilities, fingerprint
-from ares_kedro.analyst.labels import LABELS
+from ares_kedro.analyst.labels import LABELS, PROBABILITY_COLUMNS
 from ares_kedro.analyst.studies import study_storage, trials_in_storage
 from ares_kedro.governor.comparison import ensemble_probabilities
 from ares_kedro.governor.decisions import ExpectedReturnMap
@@ -52,7 +52,6 @@ from ares_kedro.validation.strategies import TradingSetup, test_period_backtest
 from ares_kedro.validation.walk_forward import WalkForwardParams, plan_folds, summarise_folds
 
 logger = logging.getLogger(__name__)
-PROBABILITY_COLUMNS = ["p_long", "p_short", "p_hold"]
 NOT_STRATEGIES = {"governor_position", "regime", "label", "is_labelled", *PROBABILITY_COLUMNS,
                   "decision"}
 
