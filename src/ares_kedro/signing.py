@@ -75,9 +75,16 @@ def signing_key(create: bool = False) -> bytes:
             f"signature matches. Copy the key of the project that trained them there (or "
             f"set {KEY_FILE_VARIABLE}), or re-run the pipelines that save them")
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.new")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as stream:
         stream.write(secrets.token_hex(KEY_BYTES) + "\n")
+    try:  # the first of several processes saving at once wins; the others read its key
+        os.link(partial, path)
+    except FileExistsError:
+        pass
+    finally:
+        partial.unlink()
     logger.info("Created the artifact signing key %s (keep it out of the data folder; model "
                 "files signed with it load only where it is)", path)
     return signing_key()

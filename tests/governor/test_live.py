@@ -131,3 +131,17 @@ def test_a_file_without_a_record_is_never_unpickled(tmp_path):
         load_verified_pickle(path)
     with pytest.raises(UnverifiedModelFile, match="does not match"):
         load_verified_pickle(path, expected_sha256="0" * 64)
+
+
+def test_processes_making_the_key_at_once_all_end_with_the_same_key(tmp_path):
+    import subprocess
+    import sys
+
+    key = tmp_path / "conf" / "local" / "artifact_signing.key"
+    child = ("import os, sys; os.environ['ARES_SIGNING_KEY_FILE'] = sys.argv[1]; "
+             "from ares_kedro.signing import signing_key; print(signing_key(create=True).hex())")
+    workers = [subprocess.Popen([sys.executable, "-c", child, str(key)], stdout=subprocess.PIPE,
+                                text=True) for _ in range(4)]
+    keys = {w.communicate(timeout=120)[0].strip() for w in workers}
+    assert len(keys) == 1 and key.read_text().strip() in keys
+    assert sorted(p.name for p in key.parent.iterdir()) == ["artifact_signing.key"]
