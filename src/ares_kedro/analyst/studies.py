@@ -46,15 +46,15 @@ def study_storage(optuna_params: dict[str, Any]) -> optuna.storages.RDBStorage:
 def fail_stale_trials(study: optuna.Study) -> list[int]:
     """Mark the study's trials whose heartbeat stopped as failed (a SIGKILL mid-trial leaves
     one running forever); returns their numbers. Storages without heartbeats: none."""
-    storage = study._storage  # noqa: SLF001 (Optuna's own helper takes the study)
-    if not (isinstance(storage, optuna.storages.RDBStorage) and storage.is_heartbeat_enabled()):
+    running = (optuna.trial.TrialState.RUNNING,)
+    before = {t.number for t in study.get_trials(deepcopy=False, states=running)}
+    if not before:
         return []
-    before = {t.number for t in study.get_trials(deepcopy=False,
-                                                 states=(optuna.trial.TrialState.RUNNING,))}
-    optuna.storages.fail_stale_trials(study)
-    after = {t.number for t in study.get_trials(deepcopy=False,
-                                                states=(optuna.trial.TrialState.RUNNING,))}
-    stale = sorted(before - after)
+    with warnings.catch_warnings():  # "experimental" in Optuna 4: we test it
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
+    stale = sorted(before - {t.number for t in study.get_trials(deepcopy=False,
+                                                                states=running)})
     if stale:
         logger.warning("Study %s: trials %s had stopped (their process was killed): marked "
                        "failed, not counted, run again", study.study_name, stale)

@@ -218,17 +218,17 @@ def _empty(columns: list[str], time_column: str) -> pd.DataFrame:
 
 
 def snap_generic_bars_to_grid(bars: pd.DataFrame, step_ns: int, policy: RepairPolicy,
-                              log: QualityLog) -> bool:
+                              log: QualityLog) -> None:
     """Generic OHLCV bars whose open time is off the UTC grid of their interval (hourly
     bars stamped at :53): refused, naming the first one's file and line, or, with
     ``repairs.snap_off_grid_times``, moved **forward** to the next grid time in place
     (a bar stamped 10:53 becomes the 11:00 bar: its data is complete by 11:53, before that
     bar closes, so nothing is known early; moving it back to 10:00 would), logged and
-    counted per file. Returns whether any bar moved."""
+    counted per file."""
     times = bars["open_time"].to_numpy()
     off = np.flatnonzero(times % step_ns)
     if off.size == 0:
-        return False
+        return
     first = int(off[0])
     stamp = pd.Timestamp(int(times[first]), tz="UTC")
     if not policy.snap_off_grid_times:
@@ -241,7 +241,6 @@ def snap_generic_bars_to_grid(bars: pd.DataFrame, step_ns: int, policy: RepairPo
     bars["open_time"] = np.where(times % step_ns, (times // step_ns + 1) * step_ns, times)
     for name, rows in bars.iloc[off].groupby("source_file")[SOURCE_LINE]:
         log.repaired("klines", name, "snap_off_grid_times (forward)", rows.to_numpy())
-    return True
 
 
 def read_source_klines(config: IngestionConfig, log: QualityLog) -> tuple[pd.DataFrame, int]:

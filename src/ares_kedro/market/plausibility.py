@@ -67,11 +67,13 @@ def _moves(bars: pd.DataFrame, window_bars: int) -> tuple[np.ndarray, ...]:
         return jump, wick, np.abs(jump) / scale, wick / scale
 
 
-def implausible_moves(bars: pd.DataFrame, params: PlausibilityParams) -> pd.DataFrame:
+def implausible_moves(bars: pd.DataFrame, params: PlausibilityParams,
+                      moves: tuple[np.ndarray, ...] | None = None) -> pd.DataFrame:
     """The flagged bars of ``bars`` (open, high, low, close; time index), one row each:
     ``kind`` (jump / wick), ``log_move``, ``sigmas`` and ``spike`` (the bar can be removed:
-    a wick, or a jump whose next return comes back by at least half of it)."""
-    jump, wick, jump_sigmas, wick_sigmas = _moves(bars, params.window_bars)
+    a wick, or a jump whose next return comes back by at least half of it). ``moves``:
+    :func:`_moves` of ``bars`` when already computed."""
+    jump, wick, jump_sigmas, wick_sigmas = moves or _moves(bars, params.window_bars)
 
     def flagged(move: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
         return (np.abs(move) > params.min_jump_log_return) & (sigmas > params.max_jump_sigmas)
@@ -89,9 +91,10 @@ def implausible_moves(bars: pd.DataFrame, params: PlausibilityParams) -> pd.Data
     }, index=bars.index[rows])
 
 
-def largest_move_sigmas(bars: pd.DataFrame, params: PlausibilityParams) -> float:
-    """The largest close-to-close move or wick in robust units (what the report shows)."""
-    _, _, jump_sigmas, wick_sigmas = _moves(bars, params.window_bars)
+def largest_move_sigmas(moves: tuple[np.ndarray, ...]) -> float:
+    """The largest close-to-close move or wick in robust units (what the report shows), of
+    :func:`_moves`."""
+    _, _, jump_sigmas, wick_sigmas = moves
     finite = np.r_[jump_sigmas, wick_sigmas]
     finite = finite[np.isfinite(finite)]
     return float(finite.max()) if finite.size else 0.0
@@ -106,7 +109,8 @@ def checked_prices(bars: pd.DataFrame, params: PlausibilityParams, drop_spikes: 
     is still flagged (a level shift) raises."""
     dropped: list[str] = []
     while True:
-        moves = implausible_moves(bars, params)
+        measured = _moves(bars, params.window_bars)  # once per pass: a spike's neighbours change
+        moves = implausible_moves(bars, params, measured)
         if moves.empty:
             break
         spikes = moves.index[moves["spike"].to_numpy()]
@@ -128,5 +132,5 @@ def checked_prices(bars: pd.DataFrame, params: PlausibilityParams, drop_spikes: 
     return bars, {"window_bars": int(params.window_bars),
                   "max_jump_sigmas": float(params.max_jump_sigmas),
                   "min_jump_log_return": float(params.min_jump_log_return),
-                  "largest_move_sigmas": largest_move_sigmas(bars, params),
+                  "largest_move_sigmas": largest_move_sigmas(measured),
                   "dropped_spikes": dropped}
