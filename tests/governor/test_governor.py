@@ -396,6 +396,19 @@ def test_the_study_follows_the_opinion_that_trades_best_out_of_fold(tmp_path):
     np.testing.assert_array_equal(opinion_probabilities({}, noise, rows), noise)
 
 
+def test_the_mean_opinion_averages_the_meta_learner_global_and_own_regime():
+    """``mean`` is the equal-weight average of the three opinions, with nothing fitted; a
+    bar where one of them is missing has no mean opinion either."""
+    governor = np.array([[0.6, 0.1, 0.3], [0.2, 0.5, 0.3]])
+    global_, own = [[0.3, 0.3, 0.4], [np.nan, 0.2, 0.3]], [[0.0, 0.6, 0.4], [0.5, 0.2, 0.3]]
+    rows = {f"{name}_p_{c.lower()}": np.array(table)[:, k]
+            for name, table in (("GLOBAL", global_), ("own", own)) for k, c in enumerate(LABELS)}
+    mean = opinion_probabilities({"opinion": "mean"}, governor, rows)
+    np.testing.assert_allclose(mean[0], [0.3, 1 / 3, 1 / 3 + 1 / 30])
+    assert np.isnan(mean[1]).any()
+    np.testing.assert_allclose(mean[0].sum(), 1.0)
+
+
 @pytest.mark.parametrize("opinions", [("GLOBAL",), ("governor", "best_guess"), ()])
 def test_the_opinions_to_choose_from_are_checked(opinions):
     with pytest.raises(ValueError, match="opinions"):

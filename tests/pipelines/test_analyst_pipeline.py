@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from ares_kedro.analyst.baseline import log_loss
+from ares_kedro.analyst.splits import PERIODS
 from ares_kedro.governor.decisions import EdgeGate
 from ares_kedro.governor.final_parameters import decision_gate
 from ares_kedro.regimes import REGIMES
@@ -26,7 +27,7 @@ from tests.pipelines.conftest import make_project, run_pipelines
 
 pytestmark = pytest.mark.slow
 
-OUTPUTS = {"bars": "market_bars", "splits": "time_splits_report", "labels": "analyst_labels",
+OUTPUTS = {"bars": "market_bars", "splits": "time_splits", "labels": "analyst_labels",
            "features": "analyst_features", "feature_report": "feature_report",
            "targets": "optimal_target_params", "pruned": "pruned_features",
            "ranges": "hpo_ranges", "regimes": "regime_labels",
@@ -80,7 +81,7 @@ def test_every_bar_is_labelled_and_the_splits_leave_purge_and_embargo_gaps(out):
     ends = [pd.Timestamp(splits[p]["last_bar"]) for p in ("train", "validation")]
     starts = [pd.Timestamp(splits[p]["first_bar"]) for p in ("validation", "test")]
     assert all(start > end for start, end in zip(starts, ends, strict=True))
-    assert sum(splits[p]["bars"] for p in splits) < len(bars)  # purge and embargo gaps
+    assert sum(splits[p]["bars"] for p in PERIODS) < len(bars)  # purge and embargo gaps
 
 
 def test_features_cover_every_bar_and_read_the_regimes_sr_levels(out):

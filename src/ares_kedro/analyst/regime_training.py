@@ -7,6 +7,7 @@ A regime with fewer than ``min_training_samples`` usable samples uses the global
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +24,13 @@ from ares_kedro.analyst.baseline import (
 from ares_kedro.analyst.ensembles import COMBINERS, RegimeEnsemble
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.models import MODEL_KINDS, Regularisation
+from ares_kedro.analyst.studies import StudySettings
+from ares_kedro.analyst.tuning import TuningParams, search_space, tune_model, tuning_study_name
 from ares_kedro.params import checked_keys
 from ares_kedro.regimes import REGIMES
 
 GLOBAL = "GLOBAL"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -200,3 +204,89 @@ def enhance_features(samples: TrainingSamples, all_features: pd.DataFrame,
     record["log_loss_after"] = best
     record["added"] = added
     return added, record
+
+
+@dataclass(frozen=True)
+class SpecialistSettings:
+    """Every setting that trains one regime's ensemble, parsed once per node."""
+
+    ensembles: EnsembleParams
+    regularisation: Regularisation
+    tuning: TuningParams
+    studies: StudySettings
+    embargo_bars: int
+
+    @classmethod
+    def from_params(cls, ensembles: dict[str, Any], regularisation: dict[str, Any],
+                    tuning: dict[str, Any], optuna: dict[str, Any], embargo_bars: int
+                    ) -> SpecialistSettings:
+        return cls(EnsembleParams.from_params(ensembles),
+                   Regularisation.from_params(regularisation), TuningParams.from_params(tuning),
+                   StudySettings.from_params(optuna), int(embargo_bars))
+
+
+def enough_samples(regime: str, analyst_labels: pd.DataFrame, regime_labels: pd.DataFrame,
+                   period: np.ndarray, params: EnsembleParams) -> tuple[bool, int]:
+    """Whether ``regime`` has ``min_training_samples`` labelled bars in ``period`` (GLOBAL
+    always trains), and how many it has."""
+    count = int((regime_mask(regime_labels, period, regime)
+                 & analyst_labels["is_labelled"].to_numpy(dtype=bool)).sum())
+    return regime == GLOBAL or count >= params.min_training_samples, count
+
+
+def global_stand_in(regime: str, count: int, params: EnsembleParams) -> dict[str, Any]:
+    """The report of a regime the GLOBAL ensemble stands in for."""
+    logger.warning("Regime %s has %d training samples (< %d): the global ensemble stands in",
+                   regime, count, params.min_training_samples)
+    return {"regime": regime, "model": "global_fallback", "training_samples": count,
+            "min_training_samples": params.min_training_samples}
+
+
+def train_specialist(regime: str, samples: TrainingSamples, hpo_ranges: dict[str, Any],
+                     settings: SpecialistSettings, trades: pd.DataFrame | None = None,
+                     bars_per_year: float | None = None) -> tuple[RegimeEnsemble, dict[str, Any]]:
+    """Tune every enabled base model of ``regime`` on ``samples`` (one resumable Optuna
+    study each; ``trades`` and ``bars_per_year`` when the objective is the net Sharpe),
+    then fit the ensemble with the best parameters. Returns it and its report."""
+    params, tuning = settings.ensembles, settings.tuning
+    models, tuned = {}, {}
+    for kind, fixed in params.enabled_models(regime).items():
+        space = search_space(kind, hpo_ranges, tuning)
+        name = tuning_study_name(f"tune-{regime}", kind, samples, fixed, space,
+                                 settings.regularisation, tuning, settings.embargo_bars, trades,
+                                 bars_per_year)
+        tuned[kind] = tune_model(kind, samples, fixed, space, settings.regularisation, tuning,
+                                 settings.embargo_bars, settings.studies.storage, name,
+                                 settings.studies.show_progress_bar, trades, bars_per_year)
+        models[kind] = tuned[kind]["best_params"]
+    ensemble, report = fit_regime_ensemble(samples, models, params, settings.regularisation,
+                                           settings.embargo_bars)
+    logger.info("Ensemble %s: %d samples, combiner %s, out-of-fold balanced accuracy %.3f",
+                regime, report["training_samples"], report["combiner"],
+                report["out_of_fold"]["balanced_accuracy"])
+    return ensemble, {"regime": regime, "model": "specialist", **report, "tuning": tuned,
+                      "trials_run": sum(t["trials_run"] for t in tuned.values())}
+
+
+def regime_enhancement(regime: str, features: pd.DataFrame, labels: pd.DataFrame,
+                       regime_labels: pd.DataFrame, period: np.ndarray,
+                       pruned_features: dict[str, Any], params: EnsembleParams,
+                       enhancement: EnhancementParams, baseline_model: dict[str, Any],
+                       embargo_bars: int) -> dict[str, Any]:
+    """The seeds' step 6 for one ensemble: the pruned features added back for ``regime``
+    (``added``) with the evidence; nothing for a regime the GLOBAL ensemble stands in for."""
+    if not enhancement.enabled:
+        return {"enabled": False, "added": []}
+    trains, count = enough_samples(regime, labels, regime_labels, period, params)
+    if not trains:
+        return {"enabled": True, "added": [], "skipped": f"{count} training samples: the "
+                                                         "GLOBAL ensemble stands in"}
+    columns = params.features(regime, pruned_features["features"])
+    samples = regime_samples(features[columns], labels, regime_labels, period, regime)
+    every = regime_samples(features, labels, regime_labels, period, regime)
+    added, record = enhance_features(samples, every.features,
+                                     enhancement_candidates(pruned_features), baseline_model,
+                                     params.cv_folds, embargo_bars, params.seed, enhancement)
+    if added:
+        logger.info("Ensemble %s: enhancement adds %s", regime, added)
+    return {"enabled": True, **record}

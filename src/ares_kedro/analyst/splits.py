@@ -76,6 +76,50 @@ def period_mask(index: pd.DatetimeIndex, splits: pd.DataFrame, period: str) -> n
     return np.asarray((index >= first) & (index <= last))
 
 
+@dataclass(frozen=True)
+class TimeSplits:
+    """This market's train / validation / test periods (the ``time_splits`` dataset, made
+    once by the analyst's ``make_time_splits`` and read by every later node) and the
+    embargo the cross-validation inside them keeps."""
+
+    periods: pd.DataFrame  # split_timeline's table: first_bar, last_bar, bars per period
+    embargo_bars: int
+
+    @classmethod
+    def from_params(cls, index: pd.DatetimeIndex, params: TimeSplitParams,
+                    label_horizon_bars: int) -> TimeSplits:
+        return cls(split_timeline(index, params, label_horizon_bars), int(params.embargo_bars))
+
+    def mask(self, index: pd.DatetimeIndex, period: str) -> np.ndarray:
+        """Boolean mask of the bars of ``index`` inside ``period``."""
+        return period_mask(index, self.periods, period)
+
+    def period_names(self, index: pd.DatetimeIndex) -> pd.Series:
+        """The period of every bar of ``index`` ("" in the gaps between periods)."""
+        names = np.full(len(index), "", dtype=object)
+        for period in self.periods.index:
+            names[self.mask(index, period)] = period
+        return pd.Series(names, index=index)
+
+    def record(self) -> dict[str, Any]:
+        """JSON: per period its first and last bar (ISO 8601) and bar count; the embargo."""
+        return {**{period: {"first_bar": row.first_bar.isoformat(),
+                            "last_bar": row.last_bar.isoformat(), "bars": int(row.bars)}
+                   for period, row in self.periods.iterrows()},
+                "embargo_bars": self.embargo_bars}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> TimeSplits:
+        missing = [p for p in (*PERIODS, "embargo_bars") if p not in record]
+        if missing:
+            raise ValueError(f"time_splits dataset lacks {missing}; re-run "
+                             "`kedro run --pipelines=analyst` to write it again")
+        rows = [{"period": p, "first_bar": pd.Timestamp(record[p]["first_bar"]),
+                 "last_bar": pd.Timestamp(record[p]["last_bar"]), "bars": int(record[p]["bars"])}
+                for p in PERIODS]
+        return cls(pd.DataFrame(rows).set_index("period"), int(record["embargo_bars"]))
+
+
 class PurgedKFold:
     """K contiguous folds over time with purging and an embargo (scikit-learn splitter).
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,19 @@ def storage_url(optuna_params: dict[str, Any]) -> str:
     if url.drivername.startswith("sqlite") and url.database:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     return str(optuna_params["storage"])
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """Where a node's Optuna studies live and whether they draw a progress bar
+    (``params:optuna``, parsed once per node)."""
+
+    storage: Any  # optuna.storages.RDBStorage
+    show_progress_bar: bool
+
+    @classmethod
+    def from_params(cls, optuna_params: dict[str, Any]) -> StudySettings:
+        return cls(study_storage(optuna_params), bool(optuna_params["show_progress_bar"]))
 
 
 def study_storage(optuna_params: dict[str, Any]) -> optuna.storages.RDBStorage:

@@ -99,7 +99,11 @@ class FinalOptimisationParams:
         return replace(spec, opinions=tuple(spec.opinions))
 
 
-OPINIONS = ("governor", GLOBAL, "own")  # the meta-learner, GLOBAL, the bar's regime's ensemble
+OPINIONS = ("governor", GLOBAL, "own", "mean")
+"""The meta-learner, GLOBAL, the bar's regime's ensemble, and ``mean``: the equal-weight
+average of the first three (a forecast combination: it needs no weights fitted, so it
+cannot overfit the rows the study scores on)."""
+COMBINED = ("governor", GLOBAL, "own")  # what the ``mean`` opinion averages
 
 
 def opinion_probabilities(final_params: dict[str, Any], governor_proba: np.ndarray,
@@ -114,6 +118,9 @@ def opinion_probabilities(final_params: dict[str, Any], governor_proba: np.ndarr
         return governor_proba
     if opinion not in OPINIONS:
         raise ValueError(f"governor_final_params: unknown opinion {opinion!r}")
+    if opinion == "mean":  # a row missing any member's opinion stays missing (NaN)
+        return np.mean([opinion_probabilities(final_params, governor_proba, input_columns, name)
+                        for name in COMBINED], axis=0)
     return np.column_stack([np.asarray(input_columns[f"{opinion}_p_{c.lower()}"], dtype=float)
                             for c in LABELS])
 

@@ -17,23 +17,22 @@ from ares_kedro.analyst.features import compute_features
 from ares_kedro.analyst.features.inputs import feature_inputs
 from ares_kedro.analyst.features.registry import warmup_bars
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades, triple_barrier_labels
-from ares_kedro.analyst.models import Regularisation
 from ares_kedro.analyst.pruning import FeaturePruningParams, prune_features
 from ares_kedro.analyst.regime_predictions import out_of_fold_predictions, regime_predictions
 from ares_kedro.analyst.regime_training import (
     GLOBAL,
     EnhancementParams,
     EnsembleParams,
-    enhance_features,
-    enhancement_candidates,
-    fit_regime_ensemble,
-    regime_mask,
+    SpecialistSettings,
+    enough_samples,
+    global_stand_in,
+    regime_enhancement,
     regime_samples,
+    train_specialist,
 )
-from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
+from ares_kedro.analyst.splits import TimeSplitParams, TimeSplits
 from ares_kedro.analyst.studies import study_storage
 from ares_kedro.analyst.targets import TargetSamplesSpec, TargetSearchParams
-from ares_kedro.analyst.tuning import TuningParams, search_space, tune_model, tuning_study_name
 from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.regimes import REGIMES
 
@@ -49,24 +48,18 @@ def round_trip_cost(costs: dict[str, Any], market: str) -> float:
     return 2.0 * (float(fees[market]) + float(costs["slippage"]))
 
 
-def _splits(market_bars: pd.DataFrame, time_splits: dict[str, Any],
-            target_search: dict[str, Any]) -> pd.DataFrame:
+def make_time_splits(market_bars: pd.DataFrame, time_splits: dict[str, Any],
+                     target_search: dict[str, Any]) -> dict[str, Any]:
+    """``time_splits``: the train / validation / test periods of this market and the
+    embargo, read by every later node (the purge covers the longest holding period
+    searched)."""
     split = TimeSplitParams.from_params(time_splits)
     longest_horizon = int(TargetSearchParams.from_params(target_search).holding_bars[1])
     if split.purge_bars < longest_horizon:
         raise ValueError(f"time_splits.purge_bars ({split.purge_bars}) must be >= the longest "
                          f"holding period searched (analyst.target_search.holding_bars high = "
                          f"{longest_horizon}), or training labels would reach into validation")
-    return split_timeline(market_bars.index, split, longest_horizon)
-
-
-
-def make_time_splits(market_bars: pd.DataFrame, time_splits: dict[str, Any],
-                     target_search: dict[str, Any]) -> dict[str, Any]:
-    """The train / validation / test periods of this market (``time_splits_report``)."""
-    splits = _splits(market_bars, time_splits, target_search)
-    return {period: {"first_bar": row.first_bar.isoformat(), "last_bar": row.last_bar.isoformat(),
-                     "bars": int(row.bars)} for period, row in splits.iterrows()}
+    return TimeSplits.from_params(market_bars.index, split, longest_horizon).record()
 
 
 def build_features(market_bars: pd.DataFrame, sr_levels: pd.DataFrame,
@@ -87,15 +80,15 @@ def optimise_targets(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
     """``optimal_target_params``: take-profit, stop-loss and holding period chosen by the
     baseline's out-of-fold net Sharpe on the training period."""
     search = TargetSearchParams.from_params(target_search)
-    splits = _splits(market_bars, time_splits, target_search)
-    train = period_mask(market_bars.index, splits, "train")
+    splits = TimeSplits.from_record(time_splits)
+    train = splits.mask(market_bars.index, "train")
     train[: warmup_bars(analyst_features.columns, bar_interval(market_bars.index))] = False
     rows = np.flatnonzero(train)
     if rows.size == 0:
         raise ValueError("target search: no training bar after the features' warm-up")
     return targets.optimise_targets(
         market_bars, TargetSamplesSpec(analyst_features.iloc[rows], rows),
-        round_trip_cost(costs, market), search, baseline_model, int(time_splits["embargo_bars"]),
+        round_trip_cost(costs, market), search, baseline_model, splits.embargo_bars,
         bars_per_year(market_bars.index), study_storage(optuna),
         show_progress_bar=bool(optuna["show_progress_bar"]))
 
@@ -125,111 +118,59 @@ def label_bars(market_bars: pd.DataFrame, optimal_target_params: dict[str, Any],
     return labels
 
 
-def _training_samples(market_bars, analyst_features, analyst_labels, time_splits,
-                      target_search):
-    splits = _splits(market_bars, time_splits, target_search)
+def _training_samples(analyst_features, analyst_labels, splits: TimeSplits):
     return training_samples(analyst_features, analyst_labels,
-                            period_mask(market_bars.index, splits, "train"))
+                            splits.mask(analyst_features.index, "train"))
 
 
-def select_features(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
-                    analyst_labels: pd.DataFrame, time_splits: dict[str, Any],
-                    target_search: dict[str, Any], baseline_model: dict[str, Any],
+def select_features(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
+                    time_splits: dict[str, Any], baseline_model: dict[str, Any],
                     feature_pruning: dict[str, Any]) -> dict[str, Any]:
     """``pruned_features``: kept features by held-out importance, dropped ones with reasons."""
     params = FeaturePruningParams.from_params(feature_pruning)
-    samples = _training_samples(market_bars, analyst_features, analyst_labels, time_splits,
-                                target_search)
-    return prune_features(samples, baseline_model, params, int(time_splits["embargo_bars"]))
+    splits = TimeSplits.from_record(time_splits)
+    samples = _training_samples(analyst_features, analyst_labels, splits)
+    return prune_features(samples, baseline_model, params, splits.embargo_bars)
 
 
-def narrow_hyperparameter_ranges(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
-                                 analyst_labels: pd.DataFrame, pruned_features: dict[str, Any],
-                                 time_splits: dict[str, Any], target_search: dict[str, Any],
+def narrow_hyperparameter_ranges(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
+                                 pruned_features: dict[str, Any], time_splits: dict[str, Any],
                                  baseline_model: dict[str, Any], coarse: dict[str, Any],
                                  optuna: dict[str, Any]) -> dict[str, Any]:
     """``hpo_ranges``: LightGBM ranges narrowed by a coarse study on the pruned features."""
     params = CoarseSearchParams.from_params(coarse)
-    samples = _training_samples(market_bars, analyst_features[pruned_features["features"]],
-                                analyst_labels, time_splits, target_search)
+    splits = TimeSplits.from_record(time_splits)
+    samples = _training_samples(analyst_features[pruned_features["features"]],
+                                analyst_labels, splits)
     name = "coarse-" + fingerprint(samples.features, samples.labels, samples.weights,
                                    {k: v for k, v in coarse.items() if k != "n_trials"},
                                    baseline_model)
-    return coarse_search(samples, baseline_model, params, int(time_splits["embargo_bars"]),
+    return coarse_search(samples, baseline_model, params, splits.embargo_bars,
                          study_storage(optuna), name, bool(optuna["show_progress_bar"]))
 
 
 # ---- part 2 (issue #5): per-regime specialist ensembles
 
-def _train_period(index: pd.DatetimeIndex, time_splits: dict[str, Any],
-                  target_search: dict[str, Any]) -> np.ndarray:
-    splits = _splits(pd.DataFrame(index=index), time_splits, target_search)
-    return period_mask(index, splits, "train")
-
-
-def train_global_ensemble(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
-                          regime_labels: pd.DataFrame, pruned_features: dict[str, Any],
-                          hpo_ranges: dict[str, Any], market_bars: pd.DataFrame,
-                          optimal_target_params: dict[str, Any], time_splits: dict[str, Any],
-                          target_search: dict[str, Any], ensembles: dict[str, Any],
-                          regularisation: dict[str, Any], tuning: dict[str, Any],
-                          optuna: dict[str, Any], enhancement: dict[str, Any],
-                          baseline_model: dict[str, Any]
-                          ) -> tuple[RegimeEnsemble, dict[str, Any]]:
-    """The tuned ensemble of every training bar: the stand-in for regimes with few bars."""
-    return _train(GLOBAL, analyst_features, analyst_labels, regime_labels, pruned_features,
-                  hpo_ranges, market_bars, optimal_target_params, time_splits, target_search,
-                  ensembles, regularisation, tuning, optuna, enhancement, baseline_model)
-
-
-def _train(regime, analyst_features, analyst_labels, regime_labels, pruned_features,
-           hpo_ranges, market_bars, optimal_target_params, time_splits, target_search,
-           ensembles, regularisation, tuning, optuna, enhancement_params, baseline_model):
-    params = EnsembleParams.from_params(ensembles)
-    tuning_params = TuningParams.from_params(tuning)
-    reg = Regularisation.from_params(regularisation)
-    embargo = int(time_splits["embargo_bars"])
-    period = _train_period(analyst_features.index, time_splits, target_search)
-    columns = params.features(regime, pruned_features["features"])
-    samples = regime_samples(analyst_features[columns], analyst_labels, regime_labels, period,
-                             regime)
-    enhancement = EnhancementParams.from_params(enhancement_params)
-    enhanced: dict[str, Any] = {"enabled": enhancement.enabled, "added": []}
-    if enhancement.enabled:
-        every = regime_samples(analyst_features, analyst_labels, regime_labels, period, regime)
-        added, enhanced = enhance_features(
-            samples, every.features, enhancement_candidates(pruned_features), baseline_model,
-            params.cv_folds, embargo, params.seed, enhancement)
-        if added:
-            logger.info("Ensemble %s: enhancement adds %s", regime, added)
-            samples = regime_samples(analyst_features[columns + added], analyst_labels,
-                                     regime_labels, period, regime)
-    trades, bars_per_year = None, None
-    if tuning_params.objective == "sharpe":
-        barriers = BarrierParams.from_params(optimal_target_params)
-        trades = barrier_trades(market_bars, barriers)[0]
-        bars_per_year = bars_per_year(market_bars.index)
-    models, tuned = {}, {}
-    for kind, fixed in params.enabled_models(regime).items():
-        space = search_space(kind, hpo_ranges, tuning_params)
-        name = tuning_study_name(f"tune-{regime}", kind, samples, fixed, space, reg,
-                                 tuning_params, embargo, trades, bars_per_year)
-        tuned[kind] = tune_model(kind, samples, fixed, space, reg, tuning_params, embargo,
-                                 study_storage(optuna), name, bool(optuna["show_progress_bar"]),
-                                 trades, bars_per_year)
-        models[kind] = tuned[kind]["best_params"]
-    ensemble, report = fit_regime_ensemble(samples, models, params, reg, embargo)
-    logger.info("Ensemble %s: %d samples, combiner %s, out-of-fold balanced accuracy %.3f",
-                regime, report["training_samples"], report["combiner"],
-                report["out_of_fold"]["balanced_accuracy"])
-    return ensemble, {"regime": regime, "model": "specialist", **report, "tuning": tuned,
-                      "enhancement": enhanced,
-                      "trials_run": sum(t["trials_run"] for t in tuned.values())}
+def enhance_regime_features(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
+                            regime_labels: pd.DataFrame, pruned_features: dict[str, Any],
+                            time_splits: dict[str, Any], ensembles: dict[str, Any],
+                            enhancement: dict[str, Any], baseline_model: dict[str, Any]
+                            ) -> dict[str, Any]:
+    """``analyst_enhanced_features`` (the seeds' step 6): per ensemble (GLOBAL and every
+    regime) the pruned features a second pass adds back, with each one's CV evidence."""
+    params, spec = EnsembleParams.from_params(ensembles), EnhancementParams.from_params(enhancement)
+    splits = TimeSplits.from_record(time_splits)
+    period = splits.mask(analyst_features.index, "train")
+    return {regime: regime_enhancement(regime, analyst_features, analyst_labels, regime_labels,
+                                       period, pruned_features, params, spec, baseline_model,
+                                       splits.embargo_bars)
+            for regime in (GLOBAL, *REGIMES)}
 
 
 class RegimeEnsembleTrainer:
-    """The node function training one regime's specialist (or choosing the fallback): a
-    module-level class, so Kedro's ParallelRunner can send it to a worker process."""
+    """The node function training one regime's specialist (or choosing the GLOBAL stand-in
+    for a regime with too few samples): a module-level class, so Kedro's ParallelRunner
+    can send it to a worker process."""
 
     def __init__(self, regime: str):
         self.regime = regime
@@ -237,47 +178,42 @@ class RegimeEnsembleTrainer:
 
     def __call__(self, analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
                  regime_labels: pd.DataFrame, pruned_features: dict[str, Any],
-                 hpo_ranges: dict[str, Any], market_bars: pd.DataFrame,
-                 optimal_target_params: dict[str, Any], global_ensemble: RegimeEnsemble,
-                 time_splits: dict[str, Any], target_search: dict[str, Any],
-                 ensembles: dict[str, Any], regularisation: dict[str, Any],
-                 tuning: dict[str, Any], optuna: dict[str, Any],
-                 enhancement: dict[str, Any], baseline_model: dict[str, Any]
+                 analyst_enhanced_features: dict[str, Any], hpo_ranges: dict[str, Any],
+                 market_bars: pd.DataFrame, optimal_target_params: dict[str, Any],
+                 time_splits: dict[str, Any], ensembles: dict[str, Any],
+                 regularisation: dict[str, Any], tuning: dict[str, Any], optuna: dict[str, Any],
+                 global_ensemble: RegimeEnsemble | None = None
                  ) -> tuple[RegimeEnsemble, dict[str, Any]]:
-        regime = self.regime
-        params = EnsembleParams.from_params(ensembles)
-        period = _train_period(analyst_features.index, time_splits, target_search)
-        count = int((regime_mask(regime_labels, period, regime)
-                     & analyst_labels["is_labelled"].to_numpy(dtype=bool)).sum())
-        if count < params.min_training_samples:
-            logger.warning("Regime %s has %d training samples (< %d): the global ensemble "
-                           "stands in", regime, count, params.min_training_samples)
-            return global_ensemble, {"regime": regime, "model": "global_fallback",
-                                     "training_samples": count,
-                                     "min_training_samples": params.min_training_samples}
-        return _train(regime, analyst_features, analyst_labels, regime_labels,
-                      pruned_features, hpo_ranges, market_bars, optimal_target_params,
-                      time_splits, target_search, ensembles, regularisation, tuning, optuna,
-                      enhancement, baseline_model)
+        regime, splits = self.regime, TimeSplits.from_record(time_splits)
+        settings = SpecialistSettings.from_params(ensembles, regularisation, tuning, optuna,
+                                                  splits.embargo_bars)
+        period = splits.mask(analyst_features.index, "train")
+        trains, count = enough_samples(regime, analyst_labels, regime_labels, period,
+                                       settings.ensembles)
+        if not trains:
+            return global_ensemble, global_stand_in(regime, count, settings.ensembles)
+        enhanced = analyst_enhanced_features[regime]
+        columns = [*settings.ensembles.features(regime, pruned_features["features"]),
+                   *enhanced["added"]]
+        samples = regime_samples(analyst_features[columns], analyst_labels, regime_labels,
+                                 period, regime)
+        trades = bars_in_year = None
+        if settings.tuning.objective == "sharpe":
+            trades = barrier_trades(market_bars, BarrierParams.from_params(optimal_target_params))[0]
+            bars_in_year = bars_per_year(market_bars.index)
+        ensemble, report = train_specialist(regime, samples, hpo_ranges, settings, trades,
+                                            bars_in_year)
+        return ensemble, {**report, "enhancement": enhanced}
 
 
 def regime_ensemble_trainer(regime: str) -> RegimeEnsembleTrainer:
-    """The node function training ``regime``'s specialist (or choosing the fallback)."""
+    """The node function training ``regime``'s ensemble (GLOBAL: every training bar)."""
     return RegimeEnsembleTrainer(regime)
-
-
-def _periods(index: pd.DatetimeIndex, time_splits: dict[str, Any],
-             target_search: dict[str, Any]) -> pd.Series:
-    splits = _splits(pd.DataFrame(index=index), time_splits, target_search)
-    names = np.full(len(index), "", dtype=object)
-    for period in splits.index:
-        names[period_mask(index, splits, period)] = period
-    return pd.Series(names, index=index)
 
 
 def predict_and_calibrate(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
                           regime_labels: pd.DataFrame, time_splits: dict[str, Any],
-                          target_search: dict[str, Any], calibration: dict[str, Any],
+                          calibration: dict[str, Any],
                           **ensembles_and_reports: Any
                           ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any],
                                      dict[str, Any], dict[str, Any]]:
@@ -291,7 +227,7 @@ def predict_and_calibrate(analyst_features: pd.DataFrame, analyst_labels: pd.Dat
     reports = {n: ensembles_and_reports[f"analyst_ensemble_report_{n}"] for n in names}
     predictions, calibrators, calibration_reports, charts = regime_predictions(
         ensembles, analyst_features, analyst_labels, regime_labels["regime"],
-        _periods(analyst_features.index, time_splits, target_search), params.method,
+        TimeSplits.from_record(time_splits).period_names(analyst_features.index), params.method,
         params.min_samples, params.bins, params.min_probability)
     metrics = {n: {"model": reports[n]["model"],
                    "out_of_fold": reports[n].get("out_of_fold"),

@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.pipelines.analyst import nodes
 from ares_kedro.regimes import REGIMES
 
@@ -12,12 +13,12 @@ def create_pipeline(**kwargs) -> Pipeline:
     return pipeline(
         [
             node(nodes.make_time_splits, ["market_bars", "params:time_splits", SEARCH],
-                 "time_splits_report", name="make_time_splits"),
+                 "time_splits", name="make_time_splits"),
             node(nodes.build_features,
                  ["market_bars", "sr_levels", "reference_market_bars", "params:analyst.features"],
                  ["analyst_features", "feature_report"], name="build_features"),
             node(nodes.optimise_targets,
-                 ["market_bars", "analyst_features", "params:time_splits",
+                 ["market_bars", "analyst_features", "time_splits",
                   "params:analyst.costs", "params:ingestion.market", SEARCH, "params:analyst.baseline_model",
                   "params:optuna"],
                  "optimal_target_params", name="optimise_targets"),
@@ -26,13 +27,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                  "analyst_labels",
                  name="label_bars"),
             node(nodes.select_features,
-                 ["market_bars", "analyst_features", "analyst_labels", "params:time_splits",
-                  SEARCH, "params:analyst.baseline_model", "params:analyst.feature_pruning"],
+                 ["analyst_features", "analyst_labels", "time_splits",
+                  "params:analyst.baseline_model", "params:analyst.feature_pruning"],
                  "pruned_features", name="select_features"),
             node(nodes.narrow_hyperparameter_ranges,
-                 ["market_bars", "analyst_features", "analyst_labels", "pruned_features",
-                  "params:time_splits", SEARCH, "params:analyst.baseline_model",
-                  "params:analyst.coarse_search", "params:optuna"],
+                 ["analyst_features", "analyst_labels", "pruned_features", "time_splits",
+                  "params:analyst.baseline_model", "params:analyst.coarse_search",
+                  "params:optuna"],
                  "hpo_ranges", name="narrow_hyperparameter_ranges"),
         ]
         + ensemble_nodes(),
@@ -41,19 +42,24 @@ def create_pipeline(**kwargs) -> Pipeline:
 
 
 def ensemble_nodes() -> list:
-    """Part 2 (#5): the global ensemble, then one specialist per regime (independent, so
-    a parallel runner trains them side by side)."""
+    """Part 2 (#5): the enhancement pass (the seeds' step 6), the global ensemble, then one
+    specialist per regime (independent, so a parallel runner trains them side by side)."""
     common = ["analyst_features", "analyst_labels", "regime_labels", "pruned_features",
-              "hpo_ranges", "market_bars", "optimal_target_params"]
-    settings = ["params:time_splits", SEARCH, "params:analyst.ensembles",
-                "params:analyst.regularisation", "params:analyst.tuning", "params:optuna",
-                "params:analyst.enhancement", "params:analyst.baseline_model"]
-    nodes_ = [node(nodes.train_global_ensemble, common + settings,
+              "analyst_enhanced_features", "hpo_ranges", "market_bars",
+              "optimal_target_params", "time_splits", "params:analyst.ensembles",
+              "params:analyst.regularisation", "params:analyst.tuning", "params:optuna"]
+    nodes_ = [node(nodes.enhance_regime_features,
+                   ["analyst_features", "analyst_labels", "regime_labels", "pruned_features",
+                    "time_splits", "params:analyst.ensembles", "params:analyst.enhancement",
+                    "params:analyst.baseline_model"],
+                   "analyst_enhanced_features", name="enhance_regime_features",
+                   tags="ensembles"),
+              node(nodes.regime_ensemble_trainer(GLOBAL), common,
                    ["analyst_ensemble_GLOBAL", "analyst_ensemble_report_GLOBAL"],
                    name="train_global_ensemble", tags="ensembles")]
     for regime in REGIMES:
         nodes_.append(node(nodes.regime_ensemble_trainer(regime),
-                           [*common, "analyst_ensemble_GLOBAL", *settings],
+                           [*common, "analyst_ensemble_GLOBAL"],
                            [f"analyst_ensemble_{regime}", f"analyst_ensemble_report_{regime}"],
                            name=f"train_{regime.lower()}_ensemble", tags="ensembles"))
     outputs = {f"analyst_ensemble_{n}": f"analyst_ensemble_{n}" for n in ("GLOBAL", *REGIMES)}
@@ -62,8 +68,8 @@ def ensemble_nodes() -> list:
     nodes_.append(node(
         nodes.predict_and_calibrate,
         {"analyst_features": "analyst_features", "analyst_labels": "analyst_labels",
-         "regime_labels": "regime_labels", "time_splits": "params:time_splits",
-         "target_search": SEARCH, "calibration": "params:analyst.calibration", **outputs},
+         "regime_labels": "regime_labels", "time_splits": "time_splits",
+         "calibration": "params:analyst.calibration", **outputs},
         ["analyst_predictions", "analyst_oof_predictions", "analyst_calibrators",
          "analyst_metrics", "analyst_reliability_charts"],
         name="predict_and_calibrate", tags="ensembles"))

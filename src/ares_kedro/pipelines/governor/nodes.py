@@ -18,9 +18,8 @@ from ares_kedro.analyst.baseline import (
 from ares_kedro.analyst.calibration import CalibrationParams
 from ares_kedro.analyst.labels import PROBABILITY_COLUMNS, BarrierParams, barrier_trades
 from ares_kedro.analyst.regime_training import GLOBAL
-from ares_kedro.analyst.splits import TimeSplitParams, period_mask, split_timeline
+from ares_kedro.analyst.splits import TimeSplits
 from ares_kedro.analyst.studies import study_storage
-from ares_kedro.analyst.targets import TargetSearchParams
 from ares_kedro.governor.comparison import (
     decision_table,
     ensemble_probabilities,
@@ -99,15 +98,13 @@ def train_governor(governor_inputs: pd.DataFrame, analyst_labels: pd.DataFrame,
 
 def train_baseline_lightgbm(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
                             pruned_features: dict[str, Any], time_splits: dict[str, Any],
-                            target_search: dict[str, Any], baseline_model: dict[str, Any],
+                            baseline_model: dict[str, Any],
                             model: dict[str, Any]):
     """A single LightGBM on every training bar, no regimes: the governor's plainest rival
     (``governor_baseline_lightgbm``; the analyst's baseline settings and pruned features)."""
-    index = analyst_features.index
-    longest_horizon = int(TargetSearchParams.from_params(target_search).holding_bars[1])
-    splits = split_timeline(index, TimeSplitParams.from_params(time_splits), longest_horizon)
+    train = TimeSplits.from_record(time_splits).mask(analyst_features.index, "train")
     samples = training_samples(analyst_features[pruned_features["features"]], analyst_labels,
-                               period_mask(index, splits, "train"))
+                               train)
     classifier = baseline_classifier(baseline_model, int(model["seed"]))
     return classifier.fit(samples.features, samples.labels, sample_weight=samples.weights)
 

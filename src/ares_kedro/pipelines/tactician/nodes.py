@@ -101,7 +101,7 @@ def train_tactician(analyst_features: pd.DataFrame, tactician_labels: pd.DataFra
     their cross-fitted out-of-fold probabilities on the training signals and reviews
     (``tactician_oof_probabilities``) and ``tactician_training_report``."""
     params = TacticianModelParams.from_params(models)
-    embargo = int(time_splits["embargo_bars"])
+    embargo = int(time_splits["embargo_bars"])  # the time_splits dataset carries it
     columns = list(pruned_features["features"])[: int(params.top_features)]
     on_signals = _signal_rows(analyst_features, tactician_labels, columns, context)
     on_reviews = _review_rows(analyst_features, tactician_labels, tactician_review_labels,

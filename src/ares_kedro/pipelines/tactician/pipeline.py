@@ -15,7 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(nodes.train_tactician,
                  ["analyst_features", "tactician_labels", "tactician_review_labels",
                   "pruned_features", "params:tactician.models", "params:tactician.context",
-                  "params:time_splits"],
+                  "time_splits"],
                  ["tactician_models", "tactician_oof_probabilities",
                   "tactician_training_report"], name="train_tactician"),
             node(nodes.decide_signals,

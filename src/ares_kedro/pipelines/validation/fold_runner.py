@@ -38,7 +38,7 @@ def run_fold(spec: dict[str, Any]) -> dict[str, Any]:
         session.run(pipeline_names=FOLD_PIPELINES)
         catalog = session.load_context().catalog
         backtest = catalog.load("validation_backtest")
-        splits = catalog.load("time_splits_report")
+        splits = catalog.load("time_splits")
         features = catalog.load("analyst_features")
         pruned = catalog.load("pruned_features")
         final = catalog.load("governor_final_params")
