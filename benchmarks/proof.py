@@ -60,6 +60,15 @@ FALSE_POSITIVE_GOAL = 0.05
 REAL_KLINES = REPO.parent / "shared" / "data" / "real" / "binance_spot_klines_1h"
 QUICK = {"ingestion.synthetic.days": 60, "ingestion.lookback_days": 60,
          "governor.final_optimisation.min_trades": 1}
+# Tuning stopped by trial count, not by conf/base's 30-s budget per study, so that one case
+# gives the same models however loaded the machine is (a budgeted study runs fewer trials
+# under load, which moved baselines by up to 0.7 net Sharpe between two runs of one case).
+# 5 trials per study in base cost about what the budget allows on two idle cores (3 random
+# forest trials, about 8 of LightGBM or XGBoost); blank keeps its own 3 (docs/benchmarks.md).
+REPRODUCIBLE_TUNING = {
+    "base": {"analyst.tuning.timeout_seconds": "null", "analyst.tuning.n_trials": 5},
+    "blank": {"analyst.tuning.timeout_seconds": "null"},
+}
 STRATEGY_KEYS = ("sharpe", "total_return", "max_drawdown", "trades", "win_rate", "exposure",
                  "fees", "funding")
 
@@ -174,8 +183,11 @@ def results_child(project: Path, env: str, runtime: dict[str, Any]) -> dict[str,
 # ---- parent
 
 def run_case(label: str, env: str, params: dict[str, Any]) -> dict[str, Any]:
-    """One whole ``kedro run`` in a fresh project copy, then its results."""
+    """One whole ``kedro run`` in a fresh project copy, then its results; tuning stopped by
+    trial count (:data:`REPRODUCIBLE_TUNING`) unless ``params`` says otherwise."""
     from benchmarks.ingestion import run_module_in_child
+
+    params = {**REPRODUCIBLE_TUNING.get(env, {}), **params}
 
     with tempfile.TemporaryDirectory(prefix=f"ares_proof_{label}_") as tmp:
         root = Path(tmp)
