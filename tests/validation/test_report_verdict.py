@@ -3,7 +3,7 @@ and what market (and, on the built-in market, what edge) it was."""
 
 from __future__ import annotations
 
-from ares_kedro.pipelines.validation.nodes import market_line, verdict_lines
+from ares_kedro.validation.report import market_line, verdict_lines
 
 
 def _backtest(acts: bool, trades: int, why: str = "the reason") -> dict:

@@ -296,7 +296,9 @@ class CompiledTrees:
                 _accumulate(rows, first, last, single, self.roots, self.tree_output,
                             self.feature, self.threshold, self.left, self.right,
                             self.nan_child, self.leaf_value, out)
-        threads = min(os.cpu_count() or 1, n // ROWS_PER_THREAD)
+        threads = n // ROWS_PER_THREAD  # a live decision's few rows: no thread, no cpu_count
+        if threads > 1:
+            threads = min(os.cpu_count() or 1, threads)
         if threads <= 1:
             score(0, n)
             return out

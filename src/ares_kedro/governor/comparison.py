@@ -20,18 +20,41 @@ import pandas as pd
 
 from ares_kedro.analyst.labels import LABELS, PROBABILITY_COLUMNS
 from ares_kedro.analyst.regime_training import classification_metrics
-from ares_kedro.governor.decisions import EdgeGate, expected_return_map, governor_decisions
+from ares_kedro.governor.decisions import EdgeGate, expected_return_map
 from ares_kedro.governor.final_parameters import (
     DecisionInputs,
-    decision_gate,
     evaluate,
     margin_gate,
     opinion_probabilities,
     opinion_probability_columns,
 )
 from ares_kedro.governor.inputs import ENSEMBLES
-from ares_kedro.tactician.context import ContextParams
-from ares_kedro.tactician.sizing import SizingParams
+from ares_kedro.governor.policy import DecisionPolicy
+
+
+def rival_probabilities(governor_inputs: pd.DataFrame, governor_proba: np.ndarray,
+                        training_labels: np.ndarray, single_lightgbm_proba: np.ndarray
+                        ) -> dict[str, np.ndarray]:
+    """(n, 3) probabilities on the rows of ``governor_inputs`` of the governor (its followed
+    opinion) and every rival it is compared with: the training labels' class prior, the
+    single LightGBM and each ensemble alone."""
+    return {"governor": governor_proba,
+            "class_prior": prior_probabilities(training_labels, len(governor_inputs)),
+            "single_lightgbm": single_lightgbm_proba,
+            **{f"ensemble_{name}": ensemble_probabilities(governor_inputs, name)
+               for name in ENSEMBLES}}
+
+
+def out_of_fold_where_learned(meta_proba: np.ndarray, governor_inputs: pd.DataFrame,
+                              oof_probabilities: pd.DataFrame,
+                              learning_periods: tuple[str, ...]) -> np.ndarray:
+    """The meta-learner's (n, 3) probabilities with its out-of-fold ones on the bars of the
+    periods it learned from (NaN where no purged fold tested a bar)."""
+    meta = np.array(meta_proba, dtype=float)
+    learned = governor_inputs["period"].isin(learning_periods).to_numpy()
+    oof = oof_probabilities.reindex(governor_inputs.index)[PROBABILITY_COLUMNS].to_numpy()
+    meta[learned] = oof[learned]
+    return meta
 
 
 def ensemble_probabilities(rows: pd.DataFrame, name: str) -> np.ndarray:
@@ -73,12 +96,11 @@ def strategy_gates(validation_proba: dict[str, np.ndarray], bar_rows: np.ndarray
 
 
 def compare(models: dict[str, np.ndarray], labels: np.ndarray, labelled: np.ndarray,
-            inputs: DecisionInputs, gates: dict[str, EdgeGate], sizing: SizingParams,
-            context: ContextParams, payoff_ratio: float, trades: pd.DataFrame,
-            bars_per_year: float) -> dict[str, Any]:
+            inputs: DecisionInputs, gates: dict[str, EdgeGate], policy: DecisionPolicy,
+            trades: pd.DataFrame, bars_per_year: float) -> dict[str, Any]:
     """Per model: classification metrics on the labelled rows and net trading metrics on all
     rows (``inputs`` carries the rows; ``models`` maps a name to its (n, 3) probabilities,
-    ``gates`` to its gate)."""
+    ``gates`` to its gate; every model sized as ``policy`` sizes the governor)."""
     out = {}
     for name, proba in models.items():
         scored = labelled & ~np.isnan(proba).any(axis=1)
@@ -87,41 +109,37 @@ def compare(models: dict[str, np.ndarray], labels: np.ndarray, labelled: np.ndar
                                if scored.any() else None),
             "trading": evaluate(DecisionInputs(proba, inputs.bar_rows, inputs.volatility,
                                                inputs.trend_1d, inputs.index),
-                                gates[name], sizing, context, payoff_ratio, trades,
-                                bars_per_year),
+                                gates[name], policy.sizing, policy.context,
+                                policy.payoff_ratio, trades, bars_per_year),
         }
     return out
 
 
 def decision_table(governor_inputs: pd.DataFrame, meta_proba: np.ndarray,
-                   final_params: dict[str, Any], inputs: DecisionInputs, payoff_ratio: float,
-                   sizing: SizingParams, context: ContextParams
+                   final_params: dict[str, Any], inputs: DecisionInputs, policy: DecisionPolicy
                    ) -> tuple[pd.DataFrame, np.ndarray]:
-    """``governor_decisions``: per bar the period, regime and label, the chosen opinion's
+    """``governor_decisions``: per bar the period, regime and label, the followed opinion's
     probabilities (``p_long`` ...), each candidate opinion's (``opinion_<name>_p_long``
-    ...) and the decision; and the chosen opinion's (n, 3) probabilities.
+    ...) and the decision of ``policy``; and the followed opinion's (n, 3) probabilities.
     ``meta_proba`` are the meta-learner's (out of fold where it learned)."""
-    proba = opinion_probabilities(final_params, meta_proba, governor_inputs)
+    proba, decided = policy.decide(meta_proba, governor_inputs, inputs.volatility,
+                                   inputs.trend_1d)
     opinions = {name: opinion_probabilities(final_params, meta_proba, governor_inputs, name)
                 for name in final_params.get("opinions", ["governor"])}
-    decided = governor_decisions(proba, decision_gate(final_params), inputs.volatility,
-                                 inputs.trend_1d, payoff_ratio, sizing, context,
-                                 governor_inputs.index)
     table = pd.concat([governor_inputs[["period", "regime", "label", "is_labelled"]],
                        pd.DataFrame(proba, columns=PROBABILITY_COLUMNS,
                                     index=governor_inputs.index),
                        *[pd.DataFrame(p, columns=opinion_probability_columns(name),
                                       index=governor_inputs.index)
                          for name, p in opinions.items()],
-                       decided], axis=1)
+                       pd.DataFrame(decided, index=governor_inputs.index)], axis=1)
     return table, proba
 
 
 def metrics_against_baselines(governor_inputs: pd.DataFrame, decisions: pd.DataFrame,
                               models: dict[str, np.ndarray], final_params: dict[str, Any],
-                              inputs: DecisionInputs, sizing: SizingParams,
-                              context: ContextParams, payoff_ratio: float, trades: pd.DataFrame,
-                              bars_per_year: float) -> dict[str, Any]:
+                              inputs: DecisionInputs, policy: DecisionPolicy,
+                              trades: pd.DataFrame, bars_per_year: float) -> dict[str, Any]:
     """``governor_metrics``: per period (validation out of fold, test) the classification
     and net trading metrics of every model of ``models`` (name -> (n, 3) on the rows of
     ``governor_inputs``; "governor" the chosen opinion), each gated by its own map from
@@ -134,7 +152,7 @@ def metrics_against_baselines(governor_inputs: pd.DataFrame, decisions: pd.DataF
                                 labels[validation & labelled])
     gates = strategy_gates({name: p[validation] for name, p in models.items()},
                            inputs.bar_rows[validation], trades, final_params)
-    gates["governor"] = decision_gate(final_params)
+    gates["governor"] = policy.gate
     metrics: dict[str, Any] = {"best_single_ensemble": best, "periods": {},
                                "acts": bool(final_params.get("acts", False)),
                                "why": final_params.get("why"),
@@ -145,7 +163,7 @@ def metrics_against_baselines(governor_inputs: pd.DataFrame, decisions: pd.DataF
                              inputs.trend_1d[rows], governor_inputs.index[rows])
         metrics["periods"][period] = compare(
             {name: p[rows] for name, p in models.items()}, labels[rows], labelled[rows], sub,
-            gates, sizing, context, payoff_ratio, trades, bars_per_year)
+            gates, policy, trades, bars_per_year)
         counts = decisions.loc[rows, "decision"].value_counts().to_dict()
         metrics["periods"][period]["governor"]["decisions"] = {k: int(v)
                                                                for k, v in counts.items()}

@@ -1,15 +1,19 @@
 """The live predictor: trailing raw bars in, one decision out.
 
-``Governor.load(path).decide(recent_bars)`` labels the regimes, computes the features,
-asks every ensemble, the tactician and the governor, with the **same functions** the
-pipelines use (:func:`~ares_kedro.regimes.labelling.label_regimes`,
-:func:`~ares_kedro.analyst.features.compute_features`,
-:func:`~ares_kedro.analyst.regime_predictions.calibrated_opinions`,
-:func:`~ares_kedro.tactician.signals.own_regime_opinions`,
-:func:`~ares_kedro.tactician.serving.tactician_decisions`,
-:func:`~ares_kedro.governor.inputs.governor_inputs`,
-:func:`~ares_kedro.governor.decisions.governor_decisions`), never a second
-implementation. Where the pipelines want a table and the next live step only reads its
+``Governor.load(path).decide(recent_bars)`` runs one call per stage, each the **same
+function** the pipelines use, never a second implementation:
+
+1. regimes: :func:`~ares_kedro.regimes.labelling.label_regimes`;
+2. analyst: :func:`~ares_kedro.analyst.features.compute_features`, then every ensemble's
+   calibrated opinion (:func:`~ares_kedro.analyst.regime_predictions.calibrated_opinion_columns`);
+3. tactician: :func:`~ares_kedro.tactician.serving.tactician_view` (the signals among the
+   opinions, their entry and size);
+4. governor: :func:`~ares_kedro.governor.policy.governor_view` (its inputs, the
+   meta-learner, the decision policy of :mod:`~ares_kedro.governor.policy`).
+
+The settings they read were parsed once, when the decision system was packaged
+(:class:`~ares_kedro.tactician.serving.TacticianSettings`,
+:class:`~ares_kedro.governor.policy.DecisionPolicy`). Where the pipelines want a table and the next live step only reads its
 columns, it asks the function's column form (``calibrated_opinion_columns``,
 ``own_regime_columns``, ``governor_input_columns``, ``governor_decision_columns``: the
 table is made from them) and skips the table: on one bar, a pandas table costs more than
@@ -38,22 +42,12 @@ from ares_kedro.analyst.features.inputs import feature_inputs
 from ares_kedro.analyst.features.registry import warmup_bars
 from ares_kedro.analyst.regime_predictions import calibrated_opinion_columns
 from ares_kedro.datasets import load_verified_pickle, sha256_of
-from ares_kedro.governor.decisions import governor_decision_columns
-from ares_kedro.governor.final_parameters import decision_gate, opinion_probabilities
-from ares_kedro.governor.inputs import ENSEMBLES, governor_input_columns
-from ares_kedro.governor.model import class_probabilities
+from ares_kedro.governor.inputs import ENSEMBLES
+from ares_kedro.governor.policy import DecisionPolicy, governor_view
 from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.regimes.labelling import label_regimes
-from ares_kedro.tactician.context import (
-    ContextParams,
-    as_strings,
-    realised_volatility,
-    trend_direction,
-    trend_values,
-)
-from ares_kedro.tactician.serving import payoff_ratio, tactician_decisions
-from ares_kedro.tactician.signals import signals_at_bars
-from ares_kedro.tactician.sizing import SizingParams
+from ares_kedro.tactician.context import as_strings
+from ares_kedro.tactician.serving import TacticianSettings, tactician_view
 from ares_kedro.tactician.training import TacticianModels
 
 PRICES = ("open", "high", "low", "close")
@@ -88,10 +82,23 @@ class DecisionSystem:
     ensembles: dict[str, Any]  # GLOBAL and one per regime
     calibrators: dict[str, Any]
     tactician_models: TacticianModels
-    tactician_record: dict[str, Any]  # tactician_sizing
+    tactician_record: dict[str, Any]  # tactician_sizing, as saved (reports read it)
     governor_model: Pipeline
-    final_params: dict[str, Any]  # governor_final_params
+    final_params: dict[str, Any]  # governor_final_params, as saved (acts, why, gate ...)
     created: str  # UTC, ISO 8601
+    tactician: TacticianSettings | None = None  # tactician_record, parsed
+    policy: DecisionPolicy | None = None  # final_params with the tactician's context, parsed
+
+    def __post_init__(self) -> None:
+        self.parse_settings()
+
+    def parse_settings(self) -> None:
+        """Fill the parsed fields from the records (a system pickled before they existed
+        gets them on loading)."""
+        if self.tactician is None and self.tactician_record:
+            self.tactician = TacticianSettings.from_record(self.tactician_record)
+        if self.policy is None and self.final_params and self.tactician is not None:
+            self.policy = DecisionPolicy.from_records(self.final_params, self.tactician)
 
     @property
     def version(self) -> str:
@@ -165,6 +172,7 @@ class Governor:
     """The trained decision system, ready to decide."""
 
     def __init__(self, system: DecisionSystem, sha256: str | None = None):
+        system.parse_settings()
         self.system = system
         self.model_version = system.version
         self.sha256 = sha256  # of the file it was loaded from
@@ -215,25 +223,15 @@ class Governor:
         if rows is None:
             rows = np.arange(system.warmup_bars(), len(bars))
         at = features.iloc[rows]
-        # each stage's columns as arrays, one table where the next stage reads a table
+        # one call per stage, columns as arrays (one table where the next stage reads one)
         opinions = calibrated_opinion_columns(system.ensembles, system.calibrators, at)
         opinions["regime"] = as_strings(regime_labels["regime"].array.take(rows))
-        signal_rows, signals = signals_at_bars(opinions, at.index, float(
-            system.tactician_record["labels"]["min_directional_edge"]))
-        tactician = tactician_decisions(system.tactician_models, system.tactician_record,
-                                        signals, features, bars)
-        inputs = governor_input_columns(opinions, tactician, at.index)
-        proba = opinion_probabilities(system.final_params,
-                                      class_probabilities(system.governor_model, inputs), inputs)
-        context = ContextParams.from_params(system.tactician_record["context"])
-        volatility = realised_volatility(bars["close"].to_numpy(dtype=float),
-                                         context.volatility_window_bars,
-                                         bars_per_year(system.bar_interval))[rows]
-        trend_1d = trend_direction(trend_values(at, context, "1d"), context.trend_min_distance)
-        table = governor_decision_columns(
-            proba, decision_gate(system.final_params), volatility,
-            trend_1d, payoff_ratio(system.tactician_record),
-            SizingParams.from_params(system.final_params["sizing"]), context)
+        signal_rows, tactician = tactician_view(system.tactician_models, system.tactician,
+                                                opinions, at.index, features, bars)
+        volatility, trend_1d = system.policy.market_context(
+            bars["close"].to_numpy(dtype=float), at, rows, bars_per_year(system.bar_interval))
+        _, table = governor_view(system.governor_model, system.policy, opinions, tactician,
+                                 at.index, volatility, trend_1d)
         for name in ENSEMBLES:
             for column in (f"{name}_prediction", f"{name}_confidence"):
                 table[column] = opinions[column]

@@ -1,11 +1,15 @@
 """The tactician applied to signals: probabilities, then decisions and sizes.
 
 One code path for the tactician pipeline's validation and test signals and for the live
-predictor, so a bar gets the same answer in both.
+predictor, so a bar gets the same answer in both. The settings recorded in
+``tactician_sizing`` are parsed once into :class:`TacticianSettings`; the live stage is one
+call, :func:`tactician_view`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,22 +28,39 @@ from ares_kedro.tactician.context import (
 )
 from ares_kedro.tactician.decisions import DecisionParams, decision_columns
 from ares_kedro.tactician.labels import TacticianLabelParams
+from ares_kedro.tactician.signals import signals_at_bars
 from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.tactician.training import TacticianModels, signal_feature_matrix
 
 
-def payoff_ratio(record: dict[str, Any]) -> float:
-    """Win / loss of the analyst's trades in ``tactician_sizing`` (take-profit / stop-loss;
-    1 for fixed-horizon labels)."""
-    return BarrierParams.from_params(record["barriers"]).payoff_ratio
+@dataclass(frozen=True)
+class TacticianSettings:
+    """``tactician_sizing`` parsed once: what applying the tactician to signals needs."""
+
+    labels: TacticianLabelParams
+    context: ContextParams
+    decisions: DecisionParams
+    sizing: SizingParams
+    payoff_ratio: float  # win / loss of the analyst's trades (take-profit / stop-loss; 1
+    # for fixed-horizon labels)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> TacticianSettings:
+        """From the ``tactician_sizing`` record (labels, context, decisions, sizing and
+        barriers blocks)."""
+        return cls(TacticianLabelParams.from_params(record["labels"]),
+                   ContextParams.from_params(record["context"]),
+                   DecisionParams.from_params(record["decisions"]),
+                   SizingParams.from_params(record["sizing"]),
+                   BarrierParams.from_params(record["barriers"]).payoff_ratio)
 
 
 def signal_probabilities(models: TacticianModels, signals: pd.DataFrame,
-                         analyst_features: pd.DataFrame, context: dict[str, Any]
+                         analyst_features: pd.DataFrame, context: ContextParams
                          ) -> tuple[np.ndarray, np.ndarray]:
     """(p_win, p_wait) of ``signals`` (regime, opinion, side per signal bar) from the
     specialists of each signal's regime."""
-    trends = higher_timeframe_trends(analyst_features, ContextParams.from_params(context))
+    trends = higher_timeframe_trends(analyst_features, context)
     rows, columns = signal_feature_matrix(analyst_features, trends, signals,
                                           models.analyst_features)  # signal_features' values
     regime = signals["regime"].to_numpy()
@@ -47,21 +68,20 @@ def signal_probabilities(models: TacticianModels, signals: pd.DataFrame,
             models.row_probability("entry_timing", rows, columns, regime))
 
 
-def signal_decisions(record: dict[str, Any], signals: pd.DataFrame, p_win: np.ndarray,
+def signal_decisions(settings: TacticianSettings, signals: pd.DataFrame, p_win: np.ndarray,
                      p_wait: np.ndarray, bars: pd.DataFrame, analyst_features: pd.DataFrame
                      ) -> pd.DataFrame:
-    """:func:`~ares_kedro.tactician.decisions.decide` for ``signals`` with the parameters
-    recorded in ``tactician_sizing``; ATR and volatility from ``bars`` (causal)."""
-    return pd.DataFrame(signal_decision_columns(record, signals, p_win, p_wait, bars,
+    """:func:`~ares_kedro.tactician.decisions.decide` for ``signals`` with the tactician's
+    settings; ATR and volatility from ``bars`` (causal)."""
+    return pd.DataFrame(signal_decision_columns(settings, signals, p_win, p_wait, bars,
                                                 analyst_features), index=signals.index)
 
 
-def signal_decision_columns(record: dict[str, Any], signals: pd.DataFrame, p_win: np.ndarray,
-                            p_wait: np.ndarray, bars: pd.DataFrame,
+def signal_decision_columns(settings: TacticianSettings, signals: pd.DataFrame,
+                            p_win: np.ndarray, p_wait: np.ndarray, bars: pd.DataFrame,
                             analyst_features: pd.DataFrame) -> dict[str, np.ndarray]:
     """The columns of :func:`signal_decisions` as arrays."""
-    labels = TacticianLabelParams.from_params(record["labels"])
-    context = ContextParams.from_params(record["context"])
+    labels, context = settings.labels, settings.context
     rows = bars.index.get_indexer(signals.index)
     if (rows < 0).any():
         raise ValueError("tactician: signals hold bars missing from the bar table")
@@ -74,18 +94,30 @@ def signal_decision_columns(record: dict[str, Any], signals: pd.DataFrame, p_win
     trend_1d = trend_direction(trend_values(analyst_features, context, "1d")[feature_rows],
                                context.trend_min_distance)
     return decision_columns(signals["side"].to_numpy(), p_win, p_wait, close[rows], atr[rows],
-                            volatility[rows], trend_1d, payoff_ratio(record),
-                            float(labels.limit_offset_atr),
-                            DecisionParams.from_params(record["decisions"]),
-                            SizingParams.from_params(record["sizing"]), context)
+                            volatility[rows], trend_1d, settings.payoff_ratio,
+                            float(labels.limit_offset_atr), settings.decisions,
+                            settings.sizing, context)
 
 
-def tactician_decisions(models: TacticianModels, record: dict[str, Any], signals: pd.DataFrame,
-                        analyst_features: pd.DataFrame, bars: pd.DataFrame) -> pd.DataFrame:
-    """Probabilities and decisions of ``signals`` (the live path): the columns of
-    :func:`signal_decisions`, ``p_win``, ``p_wait`` and the signal's ``side`` (the
-    ``tactician_signals`` columns the governor reads)."""
-    p_win, p_wait = signal_probabilities(models, signals, analyst_features, record["context"])
-    columns = signal_decision_columns(record, signals, p_win, p_wait, bars, analyst_features)
+def tactician_decisions(models: TacticianModels, settings: TacticianSettings,
+                        signals: pd.DataFrame, analyst_features: pd.DataFrame,
+                        bars: pd.DataFrame) -> pd.DataFrame:
+    """Probabilities and decisions of ``signals``: the columns of :func:`signal_decisions`,
+    ``p_win``, ``p_wait`` and the signal's ``side`` (the ``tactician_signals`` columns the
+    governor reads)."""
+    p_win, p_wait = signal_probabilities(models, signals, analyst_features, settings.context)
+    columns = signal_decision_columns(settings, signals, p_win, p_wait, bars, analyst_features)
     return pd.DataFrame({**columns, "p_win": p_win, "p_wait": p_wait,
                          "side": signals["side"].to_numpy()}, index=signals.index)
+
+
+def tactician_view(models: TacticianModels, settings: TacticianSettings,
+                   opinions: Mapping[str, Any], index: pd.Index, analyst_features: pd.DataFrame,
+                   bars: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """The tactician stage of a live decision, in one call: the analyst's signals among
+    ``opinions`` (columns as arrays, one per bar of ``index``, ``regime`` included; see
+    :func:`~ares_kedro.tactician.signals.signals_at_bars`) and
+    :func:`tactician_decisions` of them. Returns the signal rows (positions in ``index``)
+    and their decisions."""
+    rows, signals = signals_at_bars(opinions, index, settings.labels.min_directional_edge)
+    return rows, tactician_decisions(models, settings, signals, analyst_features, bars)

@@ -128,3 +128,123 @@ def walk_forward_chart(folds: pd.DataFrame) -> Figure:
     axis.legend(fontsize=7, ncol=3)
     figure.tight_layout()
     return figure
+
+
+def market_line(ingestion: dict[str, Any]) -> str:
+    """What market the run traded; on the built-in synthetic market, what was planted."""
+    name = (f"{ingestion.get('exchange', '')} {ingestion.get('market', '')} "
+            f"{ingestion.get('symbol', '')} {ingestion.get('timeframe', '')}").strip()
+    if ingestion.get("source") != "synthetic":
+        return f"Market: {name}, from `{ingestion.get('source')}` data."
+    synthetic = ingestion.get("synthetic", {})
+    if synthetic.get("mode") == "random_walk":
+        return (f"Market: the built-in synthetic {name}, **null mode** (a random walk: no "
+                "edge is planted; a significant result here would be a false positive).")
+    edges = synthetic.get("edges", {})
+    planted = [f"{kind} (strength {block['strength']:g}"
+               + (f", in {block['regimes']}" if "regimes" in block else "") + ")"
+               for kind, block in edges.items() if float(block.get("strength", 0)) > 0]
+    return (f"Market: the built-in synthetic {name} (seed {synthetic.get('seed')}); planted "
+            f"edges: {', '.join(planted) if planted else 'none'} (docs/data.md).")
+
+
+def verdict_lines(validation_backtest: dict[str, Any]) -> list[str]:
+    """The report's first lines: did the governor trade on the test period, and why (or
+    why not)."""
+    governor = validation_backtest["strategies"]["governor"]
+    why = validation_backtest.get("governor_why") or "no reason recorded"
+    trades = int(governor["trades"])
+    if not validation_backtest["governor_acts"]:
+        verdict = f"**The governor held: no trade.** It does not act: {why}."
+    elif trades == 0:
+        verdict = (f"**The governor held: no trade.** It acts ({why}), but no test bar's "
+                   "edge passed its gate.")
+    else:
+        verdict = (f"**The governor traded: {trades} trades**, net Sharpe "
+                   f"{governor['sharpe']:.2f}, net return {governor['total_return']:.2%}. "
+                   f"Why it acts: {why}.")
+    return [verdict, "", f"Governor acts: **{bool(validation_backtest['governor_acts'] and trades)}**"
+                         f" ({trades} test trades)."]
+
+
+def report_markdown(validation_backtest: dict[str, Any], validation_monte_carlo: dict[str, Any],
+                    validation_overfitting: dict[str, Any], validation_ab_test: dict[str, Any],
+                    ingestion: dict[str, Any]) -> str:
+    """``validation_report``: the verdict first, then the strategies, the governor per
+    regime, Monte Carlo, overfitting, the A/B test and the charts (linked by file name)."""
+    period = validation_backtest["period"]
+    dsr, pbo = validation_overfitting["deflated_sharpe"], validation_overfitting["pbo"]
+    boot = validation_monte_carlo["block_bootstrap"]
+    ab = validation_ab_test
+    lines = [
+        "# Validation report", "",
+        f"Test period {period['first_bar']} to {period['last_bar']} ({period['bars']:,} bars), "
+        "never trained, tuned or calibrated on. Every figure is net of fees, slippage and "
+        "funding.", "",
+        *verdict_lines(validation_backtest), "", market_line(ingestion), "",
+        "## Strategies", "", *markdown_table(validation_backtest["strategies"], HEADLINE), "",
+        validation_backtest["note"], "", "![equity](validation_equity.png)", "",
+        "## Governor per regime", "",
+        *markdown_table(validation_backtest["per_regime"],
+                        ("bars", "share_of_bars", "total_return", "sharpe", "trades",
+                         "win_rate")), "",
+        "## Monte Carlo", "",
+        f"{validation_monte_carlo['simulations']:,} stationary block-bootstrap paths (mean "
+        f"block {validation_monte_carlo['mean_block_bars']} bars) of the governor's bar "
+        "returns, and as many resamplings of its trades.", "",
+        *markdown_table({k: v for k, v in (("block bootstrap", boot),
+                                           ("trades", validation_monte_carlo["trades"]))
+                         if "var_95" in v},
+                        ("probability_of_loss", "var_95", "cvar_95", "var_99", "cvar_99",
+                         "worst_total_return", "stability_score")), "",
+        "![monte carlo](validation_monte_carlo.png)", "",
+        "## Overfitting", "",
+        f"* Deflated Sharpe ratio {dsr['deflated_sharpe']:.3f} (p-value {dsr['p_value']:.3f}, "
+        f"{dsr['trials']:,} trials counted in the Optuna storage; probabilistic Sharpe "
+        f"{dsr['probabilistic_sharpe']:.3f}): the edge is "
+        f"**{'significant' if dsr['significant'] else 'not significant'}** at "
+        f"{dsr['alpha']:.0%}. Every strategy, deflated by the same trials: " + ", ".join(
+            f"{name} {v['deflated_sharpe']:.2f}{' (significant)' if v['significant'] else ''}"
+            for name, v in validation_overfitting["deflated_sharpe_per_strategy"].items()) + ".",
+        f"* Probability of backtest overfitting: "
+        f"{'n/a (' + pbo.get('note', '') + ')' if pbo.get('pbo') is None else format(pbo['pbo'], '.2f')}"
+        f"{'' if pbo.get('pbo') is None else ' (' + pbo['of'] + ', ' + str(pbo['combinations']) + ' CSCV splits)'}.",
+        "", "## A/B test", "",
+        f"Governor (treatment) against {ab['control']} (control) on the same test bars: "
+        f"Sharpe difference {ab['sharpe_difference']['observed']:.2f} "
+        f"[{ab['sharpe_difference']['ci_low']:.2f}, {ab['sharpe_difference']['ci_high']:.2f}] "
+        f"({1 - ab['alpha']:.0%} paired block bootstrap), mean-return difference "
+        f"{ab['mean_return_difference']['observed']:.2%} a year "
+        f"[{ab['mean_return_difference']['ci_low']:.2%}, "
+        f"{ab['mean_return_difference']['ci_high']:.2%}]. Decision: **{ab['decision']}**.", "",
+        f"Rollout: {ab['rollout']['plan']}.",
+        *([""] + [f"* stage {s['stage']}: treatment share {s['treatment_share']:.0%} for at "
+                  f"least {s['min_bars']} bars" for s in ab["rollout"]["stages"]]
+          + [f"* stop rule: {ab['rollout']['stop_rules']}"]
+          if ab["rollout"]["stages"] else []), "",
+        "## Calibration", "", "![calibration](validation_calibration.png)", ""]
+    return "\n".join(lines)
+
+
+def report_metrics(validation_backtest: dict[str, Any], validation_monte_carlo: dict[str, Any],
+                   validation_overfitting: dict[str, Any], validation_ab_test: dict[str, Any]
+                   ) -> dict[str, dict[str, float]]:
+    """The run's MLflow metrics: every strategy's headline figures, the deflated Sharpe,
+    the Monte Carlo loss probability and VaR, the A/B Sharpe difference and the PBO."""
+    dsr, pbo = validation_overfitting["deflated_sharpe"], validation_overfitting["pbo"]
+    boot = validation_monte_carlo["block_bootstrap"]
+    ab = validation_ab_test
+    metrics = {f"{name}.{key}": {"value": float(value), "step": 0}
+               for name, values in validation_backtest["strategies"].items()
+               for key, value in values.items()
+               if key in HEADLINE and np.isfinite(float(value))}
+    metrics.update({
+        "deflated_sharpe": {"value": float(dsr["deflated_sharpe"]), "step": 0},
+        "monte_carlo.probability_of_loss": {"value": float(
+            boot["probability_of_loss"]), "step": 0},
+        "monte_carlo.var_95": {"value": float(boot["var_95"]), "step": 0},
+        "ab_test.sharpe_difference": {"value": float(
+            ab["sharpe_difference"]["observed"]), "step": 0}})
+    if pbo.get("pbo") is not None:
+        metrics["pbo"] = {"value": float(pbo["pbo"]), "step": 0}
+    return metrics

@@ -5,9 +5,11 @@ strategy, so that differences between them come from their probabilities alone."
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 
 from ares_kedro.analyst.labels import (
@@ -17,10 +19,15 @@ from ares_kedro.analyst.labels import (
     barrier_trades,
 )
 from ares_kedro.governor.comparison import strategy_gates
-from ares_kedro.governor.decisions import EdgeGate, governor_decisions
-from ares_kedro.governor.final_parameters import DecisionInputs, decision_gate, decision_inputs
+from ares_kedro.governor.decisions import EdgeGate, ExpectedReturnMap, governor_decisions
+from ares_kedro.governor.final_parameters import (
+    DecisionInputs,
+    decision_inputs,
+    margin_gate,
+    opinion_probability_columns,
+)
+from ares_kedro.governor.policy import DecisionPolicy
 from ares_kedro.market.timeframes import bar_interval, bars_per_year
-from ares_kedro.tactician.context import ContextParams
 from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.validation.backtest import (
     Backtest,
@@ -37,8 +44,9 @@ logger = logging.getLogger(__name__)
 class TradingSetup:
     """Everything needed to trade decisions on ``market_bars`` (built once per node)."""
 
-    def __init__(self, market_bars, funding_rates, optimal_target_params, tactician_sizing,
-                 governor_final_params, costs, market, analyst_features):
+    def __init__(self, market_bars: pd.DataFrame, funding_rates: pd.DataFrame | None,
+                 optimal_target_params: dict[str, Any], policy: DecisionPolicy,
+                 costs: dict[str, Any], market: str, analyst_features: pd.DataFrame | None):
         self.bars = market_bars
         self.interval = bar_interval(market_bars.index)
         self.bars_per_year = bars_per_year(self.interval)
@@ -50,9 +58,9 @@ class TradingSetup:
                              "is empty or missing; run `kedro run --pipelines=ingestion` with "
                              "funding data, or set validation.costs.funding: false")
         self.funding = funding_by_bar(market_bars.index, self.interval, funding_rates)
-        self.context = ContextParams.from_params(tactician_sizing["context"])
-        self.sizing = SizingParams.from_params(governor_final_params["sizing"])
-        self.gate = decision_gate(governor_final_params)
+        self.context = policy.context
+        self.sizing = policy.sizing
+        self.gate = policy.gate
         self.payoff = self.barriers.payoff_ratio
         self.features = analyst_features
 
@@ -156,3 +164,25 @@ def test_period_backtest(trading: TradingSetup, governor_decisions: pd.DataFrame
     return returns, results["governor"].trades, report
 
 
+def trial_bar_returns(trading: TradingSetup, decisions: pd.DataFrame,
+                      trials: list[optuna.trial.FrozenTrial],
+                      maps: dict[str, dict[str, Any]]) -> np.ndarray:
+    """(bars, trials) net bar returns of each final-parameter trial, traded on the rows of
+    ``decisions`` (``governor_decisions`` rows: each candidate opinion's probabilities) with
+    its opinion, margin and sizing, the gate from that opinion's expected-return map
+    (``maps``: opinion -> record); the matrix the PBO's CSCV splits."""
+    inputs = trading.inputs(decisions.index)
+    matrix = []
+    for trial in trials:
+        opinion = trial.params.get("opinion", "governor")
+        columns = opinion_probability_columns(opinion)
+        proba = decisions[columns if set(columns) <= set(decisions.columns)
+                          else PROBABILITY_COLUMNS].to_numpy(dtype=float)
+        sizing = replace(trading.sizing, target_volatility=trial.params["target_volatility"],
+                         max_position=trial.params["max_position"])
+        gate = margin_gate(ExpectedReturnMap.from_record(maps[opinion]),
+                           trial.params["expected_return_margin"], trading.trades)
+        decided = trading.decide(proba, inputs, gate, sizing)
+        matrix.append(trading.backtest(inputs.bar_rows, decided["side"].to_numpy(),
+                                       decided["size"].to_numpy()).bar_returns.to_numpy())
+    return np.column_stack(matrix)

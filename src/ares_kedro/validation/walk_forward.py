@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.stats import t as student_t
 
 from ares_kedro.params import checked_keys
+from ares_kedro.validation.report import markdown_table
 
 SCHEMES = ("expanding", "rolling")
 DAY = pd.Timedelta(days=1)
@@ -151,3 +152,40 @@ def summarise_folds(results: list[dict[str, Any]], params: WalkForwardParams) ->
             "folds_with_drift": [row["fold"] for row in table if row["drifted_features"]],
             "psi_drift_threshold": params.psi_drift_threshold,
             "confidence": params.confidence}
+
+
+def walk_forward_markdown(summary: dict[str, Any], params: WalkForwardParams) -> str:
+    """The walk-forward report: per-fold table, means with intervals, decay and drift."""
+    columns = ("test_first_bar", "test_last_bar", "governor_acts", "validation_sharpe",
+               "governor_sharpe", "governor_total_return", "governor_trades",
+               "buy_and_hold_sharpe", "single_lightgbm_sharpe", "max_feature_psi")
+    rows = {f"fold {row['fold']}": row for row in summary["folds"]}
+    means = {name: {"mean": v["mean"], "ci_low": v["ci_low"], "ci_high": v["ci_high"]}
+             for name, v in summary["summary"].items()}
+    drift = ", ".join(f"fold {row['fold']}: {', '.join(row['drifted_features'][:8])}"
+                      + (" ..." if len(row["drifted_features"]) > 8 else "")
+                      for row in summary["folds"] if row["drifted_features"]) or "none"
+    return "\n".join([
+        "# Walk-forward report", "",
+        f"{params.scheme.capitalize()} windows, {params.folds} folds; "
+        f"{summary['folds_table_note']}. Every figure is net of costs.", "",
+        *markdown_table(rows, columns), "",
+        f"## Means across folds ({params.confidence:.0%} Student-t intervals; returns and "
+        "drawdowns as fractions)", "",
+        *markdown_table(means, ("mean", "ci_low", "ci_high")), "",
+        f"Governor Sharpe trend: {summary['governor_sharpe_trend_per_fold']:+.2f} per fold "
+        f"({'decaying' if summary['decaying'] else 'no decay'}).", "",
+        f"Features whose PSI (training against test bars) exceeds "
+        f"{params.psi_drift_threshold}: {drift}.", "", "![walk-forward](walk_forward.png)", ""])
+
+
+def walk_forward_metrics(summary: dict[str, Any], folds: pd.DataFrame
+                         ) -> dict[str, Any]:
+    """The walk-forward's MLflow metrics: each summary mean, and per fold (as steps) the
+    governor's and buy-and-hold's Sharpe and the largest feature PSI."""
+    metrics = {f"{name}.mean": {"value": float(v["mean"]), "step": 0}
+               for name, v in summary["summary"].items() if np.isfinite(v["mean"])}
+    metrics.update({f"fold.{name}": [{"value": float(row[name]), "step": int(
+        row["fold"])} for _, row in folds.iterrows() if np.isfinite(row[name])]
+        for name in ("governor_sharpe", "buy_and_hold_sharpe", "max_feature_psi")})
+    return {k: v for k, v in metrics.items() if v}

@@ -22,9 +22,9 @@ from ares_kedro.analyst.splits import TimeSplits
 from ares_kedro.analyst.studies import study_storage
 from ares_kedro.governor.comparison import (
     decision_table,
-    ensemble_probabilities,
     metrics_against_baselines,
-    prior_probabilities,
+    out_of_fold_where_learned,
+    rival_probabilities,
 )
 from ares_kedro.governor.final_parameters import (
     FinalOptimisationParams,
@@ -41,9 +41,9 @@ from ares_kedro.governor.inputs import (
 from ares_kedro.governor.live import DecisionSystem, Governor, bars_from_records
 from ares_kedro.governor.model import GovernorModelParams, fit_governor
 from ares_kedro.governor.model import class_probabilities as governor_proba
+from ares_kedro.governor.policy import DecisionPolicy
 from ares_kedro.market.timeframes import bars_per_year, to_timedelta
-from ares_kedro.tactician.context import ContextParams
-from ares_kedro.tactician.sizing import SizingParams
+from ares_kedro.tactician.serving import TacticianSettings
 
 logger = logging.getLogger(__name__)
 LEARNING_PERIODS = ("train", "validation")  # the governor learns (out of fold) from both
@@ -109,12 +109,6 @@ def train_baseline_lightgbm(analyst_features: pd.DataFrame, analyst_labels: pd.D
     return classifier.fit(samples.features, samples.labels, sample_weight=samples.weights)
 
 
-def _decision_inputs(governor_inputs, index, proba, market_bars, analyst_features, context):
-    context_params = ContextParams.from_params(context)
-    return decision_inputs(index, proba, market_bars, analyst_features,
-                           context_params), context_params
-
-
 def _trades(market_bars, optimal_target_params):
     barriers = BarrierParams.from_params(optimal_target_params)
     return barrier_trades(market_bars, barriers)[0], barriers.payoff_ratio
@@ -130,15 +124,15 @@ def tune_final_parameters(governor_inputs: pd.DataFrame,
     (``acts`` and ``why`` say whether the governor trades)."""
     params = FinalOptimisationParams.from_params(final_optimisation)
     oof = governor_oof_probabilities.dropna()
-    inputs, context = _decision_inputs(governor_inputs, oof.index, oof[PROBABILITY_COLUMNS].to_numpy(),
-                                       market_bars, analyst_features,
-                                       tactician_sizing["context"])
+    tactician = TacticianSettings.from_record(tactician_sizing)
+    inputs = decision_inputs(oof.index, oof[PROBABILITY_COLUMNS].to_numpy(), market_bars,
+                             analyst_features, tactician.context)
     rows = governor_inputs.loc[oof.index]
     opinions = {name: opinion_probabilities({}, inputs.proba, rows, name)
                 for name in params.opinions}
     trades, payoff = _trades(market_bars, optimal_target_params)
     result = optimise_final_parameters(
-        inputs, SizingParams.from_params(tactician_sizing["sizing"]), context, payoff, trades,
+        inputs, tactician.sizing, tactician.context, payoff, trades,
         bars_per_year(market_bars.index), params, study_storage(optuna),
         bool(optuna["show_progress_bar"]), opinions)
     if result["chosen_metrics"]:
@@ -159,33 +153,28 @@ def decide_and_compare(governor_model: Pipeline, governor_inputs: pd.DataFrame,
                        optimal_target_params: dict[str, Any], tactician_sizing: dict[str, Any]
                        ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """``governor_decisions`` on every bar (out of fold where the governor learned; the
-    chosen opinion's probabilities, and each candidate opinion's as
+    followed opinion's probabilities, and each candidate opinion's as
     ``opinion_<name>_p_long`` ...), and ``governor_metrics``: the governor against its
     baselines per period."""
-    meta = governor_proba(governor_model, governor_inputs[feature_columns()])
-    learned = governor_inputs["period"].isin(LEARNING_PERIODS).to_numpy()
-    oof = governor_oof_probabilities.reindex(governor_inputs.index)[PROBABILITY_COLUMNS].to_numpy()
-    meta[learned] = oof[learned]  # where it learned: out of fold only (NaN where untested)
-    inputs, context = _decision_inputs(governor_inputs, governor_inputs.index, None,
-                                       market_bars, analyst_features,
-                                       tactician_sizing["context"])
-    trades, payoff = _trades(market_bars, optimal_target_params)
-    sizing = SizingParams.from_params(governor_final_params["sizing"])
-    table, proba = decision_table(governor_inputs, meta, governor_final_params, inputs, payoff,
-                                  sizing, context)
+    meta = out_of_fold_where_learned(
+        governor_proba(governor_model, governor_inputs[feature_columns()]), governor_inputs,
+        governor_oof_probabilities, LEARNING_PERIODS)
+    policy = DecisionPolicy.from_records(governor_final_params,
+                                         TacticianSettings.from_record(tactician_sizing))
+    inputs = decision_inputs(governor_inputs.index, None, market_bars, analyst_features,
+                             policy.context)
+    table, proba = decision_table(governor_inputs, meta, governor_final_params, inputs, policy)
     first_validation = governor_inputs.index[(governor_inputs["period"] == "validation")
                                              .to_numpy()][0]
-    train_labels = analyst_labels["label"].astype(str).to_numpy()[
-        analyst_labels.index < first_validation]
-    models = {"governor": proba,
-              "class_prior": prior_probabilities(train_labels, len(governor_inputs)),
-              "single_lightgbm": class_probabilities(
-                  governor_baseline_lightgbm,
-                  analyst_features.loc[governor_inputs.index, pruned_features["features"]]),
-              **{f"ensemble_{name}": ensemble_probabilities(governor_inputs, name)
-                 for name in ENSEMBLES}}
+    models = rival_probabilities(
+        governor_inputs, proba,
+        analyst_labels["label"].astype(str).to_numpy()[analyst_labels.index < first_validation],
+        class_probabilities(governor_baseline_lightgbm,
+                            analyst_features.loc[governor_inputs.index,
+                                                 pruned_features["features"]]))
     metrics = metrics_against_baselines(governor_inputs, table, models, governor_final_params,
-                                        inputs, sizing, context, payoff, trades,
+                                        inputs, policy, _trades(market_bars,
+                                                                optimal_target_params)[0],
                                         bars_per_year(market_bars.index))
     test, best = metrics["periods"]["test"], metrics["best_single_ensemble"]
     logger.info("Governor on the test period: log-loss %.4f (prior %.4f, best ensemble %s "
@@ -212,7 +201,8 @@ def package_decision_system(regime_model: dict[str, Any], feature_report: dict[s
     for name in ENSEMBLES:
         if analyst_metrics[name]["model"] == "global_fallback":
             members[name] = members[GLOBAL]
-    context = ContextParams.from_params(tactician_sizing["context"])
+    tactician = TacticianSettings.from_record(tactician_sizing)
+    context = tactician.context
     needed = {c for e in members.values() for c in e.feature_names_in_}
     needed |= set(tactician_models.analyst_features) | set(context.trend_columns().values())
     computed = list(feature_report["computed"])
@@ -228,7 +218,8 @@ def package_decision_system(regime_model: dict[str, Any], feature_report: dict[s
         ensembles=members, calibrators=analyst_calibrators, tactician_models=tactician_models,
         tactician_record=tactician_sizing, governor_model=governor_model,
         final_params=governor_final_params,
-        created=pd.Timestamp.now(tz="UTC").isoformat())
+        created=pd.Timestamp.now(tz="UTC").isoformat(), tactician=tactician,
+        policy=DecisionPolicy.from_records(governor_final_params, tactician))
 
 
 def copy_for_serving(governor_decision_system: DecisionSystem) -> DecisionSystem:

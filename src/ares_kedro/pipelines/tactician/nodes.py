@@ -11,7 +11,6 @@ import pandas as pd
 from ares_kedro.analyst.labels import BarrierParams, barrier_record, barrier_trades
 from ares_kedro.regimes.indicators import average_true_range
 from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends
-from ares_kedro.tactician.decisions import DecisionParams
 from ares_kedro.tactician.labels import (
     TacticianLabelParams,
     entry_timing_labels,
@@ -20,9 +19,12 @@ from ares_kedro.tactician.labels import (
 )
 from ares_kedro.tactician.metrics import review_metrics, signal_metrics
 from ares_kedro.tactician.models import TacticianModelParams
-from ares_kedro.tactician.serving import signal_decisions, signal_probabilities
+from ares_kedro.tactician.serving import (
+    TacticianSettings,
+    signal_decisions,
+    signal_probabilities,
+)
 from ares_kedro.tactician.signals import OPINION_COLUMNS, analyst_signals
-from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.tactician.training import (
     QUESTIONS,
     TacticianModels,
@@ -140,13 +142,10 @@ def decide_signals(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
     """``tactician_signals`` (act, entry, size per signal; training rows out of fold),
     ``tactician_reviews`` (close-early probability per review), the sizing parameters
     (``tactician_sizing``) and ``tactician_metrics`` per period."""
-    TacticianLabelParams.from_params(labels)
-    ContextParams.from_params(context)
-    decision_params = DecisionParams.from_params(decisions)
-    SizingParams.from_params(sizing)
     barriers = _barriers(optimal_target_params)
     record = {"sizing": sizing, "decisions": decisions, "context": context, "labels": labels,
               "payoff_ratio": barriers.payoff_ratio, "barriers": barrier_record(barriers)}
+    settings = TacticianSettings.from_record(record)  # every block checked here
     on_reviews = _review_rows(analyst_features, tactician_labels, tactician_review_labels,
                               tactician_models.analyst_features, context)
 
@@ -156,7 +155,7 @@ def decide_signals(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
     p_win = np.full(len(signals), np.nan)
     p_wait = np.full(len(signals), np.nan)
     p_win[later], p_wait[later] = signal_probabilities(tactician_models, signals[later],
-                                                       analyst_features, context)
+                                                       analyst_features, settings.context)
     oof = tactician_oof_probabilities
     on_signal = oof[oof["kind"] == "signal"]
     p_win[on_signal["label_row"].to_numpy()] = on_signal["p_win"].to_numpy()
@@ -171,7 +170,7 @@ def decide_signals(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
     reviews.iloc[on_review["label_row"].to_numpy(), reviews.columns.get_loc("p_close")] = \
         on_review["p_close"].to_numpy()
 
-    decided = signal_decisions(record, signals, p_win, p_wait, market_bars, analyst_features)
+    decided = signal_decisions(settings, signals, p_win, p_wait, market_bars, analyst_features)
     signals = pd.concat([signals, decided], axis=1)
     # a training signal no purged fold tested has no honest probability: it is not scored
     scored = signals["is_labelled"] & signals["p_win"].notna()
@@ -183,7 +182,7 @@ def decide_signals(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
         metrics["periods"][period] = {
             **signal_metrics(signals[in_period]),
             "position_management": review_metrics(period_reviews,
-                                                  decision_params.close_threshold),
+                                                  settings.decisions.close_threshold),
         }
     metrics["training_probabilities"] = "out of fold (purged CV), cross-fitted calibration"
     keep = ["period", "regime", "ensemble", *OPINION_COLUMNS, "side", "p_win", "p_wait",

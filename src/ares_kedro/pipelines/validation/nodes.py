@@ -6,12 +6,8 @@ Only the test period is traded: bars no model was trained, tuned or calibrated o
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import subprocess
-import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +16,18 @@ import optuna
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ares_kedro.analyst.baseline import class_probabilities, fingerprint
+from ares_kedro.analyst.baseline import class_probabilities
 from ares_kedro.analyst.labels import LABELS, PROBABILITY_COLUMNS
 from ares_kedro.analyst.studies import study_storage, trials_in_storage
 from ares_kedro.governor.comparison import ensemble_probabilities
-from ares_kedro.governor.decisions import ExpectedReturnMap
-from ares_kedro.governor.final_parameters import (
-    margin_gate,
-    opinion_probability_columns,
-)
 from ares_kedro.governor.inputs import ENSEMBLES
+from ares_kedro.governor.policy import DecisionPolicy
 from ares_kedro.market.timeframes import bar_interval, bars_per_year
-from ares_kedro.pipelines.validation.fold_runner import RESULT_FILE, RESULT_VERSION
+from ares_kedro.pipelines.validation.fold_runner import (
+    prepare_folds,
+    run_fold_processes,
+)
+from ares_kedro.tactician.serving import TacticianSettings
 from ares_kedro.validation.ab_test import ABTestParams, ab_test
 from ares_kedro.validation.monte_carlo import (
     MonteCarloParams,
@@ -40,20 +36,36 @@ from ares_kedro.validation.monte_carlo import (
 )
 from ares_kedro.validation.overfitting import deflated_sharpe, probability_of_backtest_overfitting
 from ares_kedro.validation.report import (
-    HEADLINE,
     calibration_chart,
     equity_chart,
-    markdown_table,
     monte_carlo_chart,
     reliability_table,
+    report_markdown,
+    report_metrics,
     walk_forward_chart,
 )
-from ares_kedro.validation.strategies import TradingSetup, test_period_backtest
-from ares_kedro.validation.walk_forward import WalkForwardParams, plan_folds, summarise_folds
+from ares_kedro.validation.strategies import (
+    TradingSetup,
+    test_period_backtest,
+    trial_bar_returns,
+)
+from ares_kedro.validation.walk_forward import (
+    WalkForwardParams,
+    plan_folds,
+    summarise_folds,
+    walk_forward_markdown,
+    walk_forward_metrics,
+)
 
 logger = logging.getLogger(__name__)
 NOT_STRATEGIES = {"governor_position", "regime", "label", "is_labelled", *PROBABILITY_COLUMNS,
                   "decision"}
+
+
+def _policy(governor_final_params: dict[str, Any],
+            tactician_sizing: dict[str, Any]) -> DecisionPolicy:
+    return DecisionPolicy.from_records(governor_final_params,
+                                       TacticianSettings.from_record(tactician_sizing))
 
 
 def backtest_test_period(governor_decisions: pd.DataFrame, governor_inputs: pd.DataFrame,
@@ -67,8 +79,9 @@ def backtest_test_period(governor_decisions: pd.DataFrame, governor_inputs: pd.D
     """``validation_returns`` (net bar returns of the governor and every baseline on the
     test bars), ``validation_trades`` (the governor's trades) and ``validation_backtest``
     (metrics of each, the governor per regime)."""
-    trading = TradingSetup(market_bars, funding_rates, optimal_target_params, tactician_sizing,
-                           governor_final_params, costs, ingestion["market"], analyst_features)
+    trading = TradingSetup(market_bars, funding_rates, optimal_target_params,
+                           _policy(governor_final_params, tactician_sizing), costs,
+                           ingestion["market"], analyst_features)
     scored = governor_inputs.index[governor_inputs["period"].isin(["validation", "test"])]
     baselines = {"single_lightgbm": class_probabilities(
         governor_baseline_lightgbm, analyst_features.loc[scored, pruned_features["features"]])}
@@ -129,27 +142,14 @@ def overfitting_statistics(validation_returns: pd.DataFrame, governor_decisions:
     if len(configurations) < 2:
         result["pbo"] = {"pbo": None, "note": "fewer than 2 final-parameter trials"}
         return result
-    trading = TradingSetup(market_bars, funding_rates, optimal_target_params, tactician_sizing,
-                       governor_final_params, costs, ingestion["market"], analyst_features)
+    trading = TradingSetup(market_bars, funding_rates, optimal_target_params,
+                           _policy(governor_final_params, tactician_sizing), costs,
+                           ingestion["market"], analyst_features)
     rows = governor_decisions[governor_decisions["period"].isin(["validation", "test"])]
-    inputs = trading.inputs(rows.index)
     maps = governor_final_params.get("expected_return_maps") or {
         "governor": governor_final_params["expected_return_map"]}
-    matrix = []
-    for trial in configurations:
-        opinion = trial.params.get("opinion", "governor")
-        columns = opinion_probability_columns(opinion)
-        proba = rows[columns if set(columns) <= set(rows.columns)
-                     else PROBABILITY_COLUMNS].to_numpy(dtype=float)
-        sizing = replace(trading.sizing, target_volatility=trial.params["target_volatility"],
-                         max_position=trial.params["max_position"])
-        gate = margin_gate(ExpectedReturnMap.from_record(maps[opinion]),
-                           trial.params["expected_return_margin"], trading.trades)
-        decided = trading.decide(proba, inputs, gate, sizing)
-        matrix.append(trading.backtest(inputs.bar_rows, decided["side"].to_numpy(),
-                                       decided["size"].to_numpy()).bar_returns.to_numpy())
-    result["pbo"] = {**probability_of_backtest_overfitting(np.column_stack(matrix),
-                                                           int(overfitting["cscv_blocks"])),
+    result["pbo"] = {**probability_of_backtest_overfitting(
+        trial_bar_returns(trading, rows, configurations, maps), int(overfitting["cscv_blocks"])),
                      "of": "final-parameter trials, validation and test bars"}
     dsr = result["deflated_sharpe"]
     logger.info("Overfitting: deflated Sharpe %.3f (p %.3f, %d trials counted), PBO %s",
@@ -182,8 +182,7 @@ def _champion_returns(market_bars: pd.DataFrame, funding_rates: pd.DataFrame,
                       "trained before the governor read GLOBAL and the own regime's ensemble "
                       "cannot be the control; promote a new one)")
     trading = TradingSetup(market_bars, funding_rates, system.tactician_record["barriers"],
-                       system.tactician_record, system.final_params, costs, ingestion["market"],
-                       None)
+                           system.policy, costs, ingestion["market"], None)
     result = trading.backtest(rows, decided["side"].to_numpy(), decided["size"].to_numpy())
     return result.bar_returns.reindex(index).to_numpy(), f"champion {champion.model_version}"
 
@@ -219,130 +218,22 @@ def ab_test_against_control(validation_returns: pd.DataFrame, market_bars: pd.Da
     return result
 
 
-def market_line(ingestion: dict[str, Any]) -> str:
-    """What market the run traded; on the built-in synthetic market, what was planted."""
-    name = (f"{ingestion.get('exchange', '')} {ingestion.get('market', '')} "
-            f"{ingestion.get('symbol', '')} {ingestion.get('timeframe', '')}").strip()
-    if ingestion.get("source") != "synthetic":
-        return f"Market: {name}, from `{ingestion.get('source')}` data."
-    synthetic = ingestion.get("synthetic", {})
-    if synthetic.get("mode") == "random_walk":
-        return (f"Market: the built-in synthetic {name}, **null mode** (a random walk: no "
-                "edge is planted; a significant result here would be a false positive).")
-    edges = synthetic.get("edges", {})
-    planted = [f"{kind} (strength {block['strength']:g}"
-               + (f", in {block['regimes']}" if "regimes" in block else "") + ")"
-               for kind, block in edges.items() if float(block.get("strength", 0)) > 0]
-    return (f"Market: the built-in synthetic {name} (seed {synthetic.get('seed')}); planted "
-            f"edges: {', '.join(planted) if planted else 'none'} (docs/data.md).")
-
-
-def verdict_lines(validation_backtest: dict[str, Any]) -> list[str]:
-    """The report's first lines: did the governor trade on the test period, and why (or
-    why not)."""
-    governor = validation_backtest["strategies"]["governor"]
-    why = validation_backtest.get("governor_why") or "no reason recorded"
-    trades = int(governor["trades"])
-    if not validation_backtest["governor_acts"]:
-        verdict = f"**The governor held: no trade.** It does not act: {why}."
-    elif trades == 0:
-        verdict = (f"**The governor held: no trade.** It acts ({why}), but no test bar's "
-                   "edge passed its gate.")
-    else:
-        verdict = (f"**The governor traded: {trades} trades**, net Sharpe "
-                   f"{governor['sharpe']:.2f}, net return {governor['total_return']:.2%}. "
-                   f"Why it acts: {why}.")
-    return [verdict, "", f"Governor acts: **{bool(validation_backtest['governor_acts'] and trades)}**"
-                         f" ({trades} test trades)."]
-
-
 def write_report(validation_backtest: dict[str, Any], validation_returns: pd.DataFrame,
                  validation_monte_carlo: dict[str, Any], monte_carlo_samples: pd.DataFrame,
                  validation_overfitting: dict[str, Any], validation_ab_test: dict[str, Any],
                  report: dict[str, Any], ingestion: dict[str, Any]):
     """``validation_report`` (Markdown), its three charts and the MLflow metrics."""
-    strategies = list(validation_backtest["strategies"])
     labelled = validation_returns["is_labelled"].fillna(False).to_numpy(dtype=bool)
     reliability = reliability_table(
         validation_returns.loc[labelled, PROBABILITY_COLUMNS].to_numpy(dtype=float),
         validation_returns.loc[labelled, "label"].astype(str).to_numpy(), LABELS,
         int(report["calibration_bins"]))
-    period = validation_backtest["period"]
-    dsr, pbo = validation_overfitting["deflated_sharpe"], validation_overfitting["pbo"]
-    boot = validation_monte_carlo["block_bootstrap"]
-    ab = validation_ab_test
-    lines = [
-        "# Validation report", "",
-        f"Test period {period['first_bar']} to {period['last_bar']} ({period['bars']:,} bars), "
-        "never trained, tuned or calibrated on. Every figure is net of fees, slippage and "
-        "funding.", "",
-        *verdict_lines(validation_backtest), "", market_line(ingestion), "",
-        "## Strategies", "", *markdown_table(validation_backtest["strategies"], HEADLINE), "",
-        validation_backtest["note"], "", "![equity](validation_equity.png)", "",
-        "## Governor per regime", "",
-        *markdown_table(validation_backtest["per_regime"],
-                        ("bars", "share_of_bars", "total_return", "sharpe", "trades",
-                         "win_rate")), "",
-        "## Monte Carlo", "",
-        f"{validation_monte_carlo['simulations']:,} stationary block-bootstrap paths (mean "
-        f"block {validation_monte_carlo['mean_block_bars']} bars) of the governor's bar "
-        "returns, and as many resamplings of its trades.", "",
-        *markdown_table({k: v for k, v in (("block bootstrap", boot),
-                                           ("trades", validation_monte_carlo["trades"]))
-                         if "var_95" in v},
-                        ("probability_of_loss", "var_95", "cvar_95", "var_99", "cvar_99",
-                         "worst_total_return", "stability_score")), "",
-        "![monte carlo](validation_monte_carlo.png)", "",
-        "## Overfitting", "",
-        f"* Deflated Sharpe ratio {dsr['deflated_sharpe']:.3f} (p-value {dsr['p_value']:.3f}, "
-        f"{dsr['trials']:,} trials counted in the Optuna storage; probabilistic Sharpe "
-        f"{dsr['probabilistic_sharpe']:.3f}): the edge is "
-        f"**{'significant' if dsr['significant'] else 'not significant'}** at "
-        f"{dsr['alpha']:.0%}. Every strategy, deflated by the same trials: " + ", ".join(
-            f"{name} {v['deflated_sharpe']:.2f}{' (significant)' if v['significant'] else ''}"
-            for name, v in validation_overfitting["deflated_sharpe_per_strategy"].items()) + ".",
-        f"* Probability of backtest overfitting: "
-        f"{'n/a (' + pbo.get('note', '') + ')' if pbo.get('pbo') is None else format(pbo['pbo'], '.2f')}"
-        f"{'' if pbo.get('pbo') is None else ' (' + pbo['of'] + ', ' + str(pbo['combinations']) + ' CSCV splits)'}.",
-        "", "## A/B test", "",
-        f"Governor (treatment) against {ab['control']} (control) on the same test bars: "
-        f"Sharpe difference {ab['sharpe_difference']['observed']:.2f} "
-        f"[{ab['sharpe_difference']['ci_low']:.2f}, {ab['sharpe_difference']['ci_high']:.2f}] "
-        f"({1 - ab['alpha']:.0%} paired block bootstrap), mean-return difference "
-        f"{ab['mean_return_difference']['observed']:.2%} a year "
-        f"[{ab['mean_return_difference']['ci_low']:.2%}, "
-        f"{ab['mean_return_difference']['ci_high']:.2%}]. Decision: **{ab['decision']}**.", "",
-        f"Rollout: {ab['rollout']['plan']}.",
-        *([""] + [f"* stage {s['stage']}: treatment share {s['treatment_share']:.0%} for at "
-                  f"least {s['min_bars']} bars" for s in ab["rollout"]["stages"]]
-          + [f"* stop rule: {ab['rollout']['stop_rules']}"]
-          if ab["rollout"]["stages"] else []), "",
-        "## Calibration", "", "![calibration](validation_calibration.png)", ""]
-    metrics = {f"{name}.{key}": {"value": float(value), "step": 0}
-               for name, values in validation_backtest["strategies"].items()
-               for key, value in values.items()
-               if key in HEADLINE and np.isfinite(float(value))}
-    metrics.update({
-        "deflated_sharpe": {"value": float(dsr["deflated_sharpe"]), "step": 0},
-        "monte_carlo.probability_of_loss": {"value": float(
-            boot["probability_of_loss"]), "step": 0},
-        "monte_carlo.var_95": {"value": float(boot["var_95"]), "step": 0},
-        "ab_test.sharpe_difference": {"value": float(
-            ab["sharpe_difference"]["observed"]), "step": 0}})
-    if pbo.get("pbo") is not None:
-        metrics["pbo"] = {"value": float(pbo["pbo"]), "step": 0}
-    return ("\n".join(lines), equity_chart(validation_returns, strategies),
-            monte_carlo_chart(monte_carlo_samples), calibration_chart(reliability), metrics)
-
-
-def _fold_runtime(ingestion: dict[str, Any], fold: dict[str, Any], root: Path,
-                  time_splits: dict[str, Any]) -> dict[str, Any]:
-    window_end = pd.Timestamp(fold["window_end"]).tz_convert(None)
-    return {"data_root": str(root), "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
-            "ingestion": {**ingestion, "end": str(window_end),
-                          "lookback_days": fold["lookback_days"]},
-            "time_splits": {**time_splits, "train_fraction": fold["train_fraction"],
-                            "validation_fraction": fold["validation_fraction"]}}
+    results = (validation_backtest, validation_monte_carlo, validation_overfitting,
+               validation_ab_test)
+    return (report_markdown(*results, ingestion),
+            equity_chart(validation_returns, list(validation_backtest["strategies"])),
+            monte_carlo_chart(monte_carlo_samples), calibration_chart(reliability),
+            report_metrics(*results))
 
 
 def walk_forward(market_bars: pd.DataFrame, ingestion: dict[str, Any],
@@ -360,50 +251,16 @@ def walk_forward(market_bars: pd.DataFrame, ingestion: dict[str, Any],
                            "is not one (run kedro from the project root)")
     interval = bar_interval(market_bars.index)
     folds = plan_folds(market_bars.index[0], market_bars.index[-1] + interval, params)
-    market_id = "-".join(str(ingestion[k]) for k in ("exchange", "market", "symbol",
-                                                       "timeframe"))
-    base = Path(params.root) / market_id / params.scheme
-    pending, results = [], {}
-    for fold in folds:
-        root = (base / f"fold_{fold['fold']}").resolve()
-        runtime = _fold_runtime(ingestion, fold, root, time_splits)
-        spec_hash = fingerprint(runtime["ingestion"], runtime["time_splits"], params.env,
-                                RESULT_VERSION)
-        done = root / RESULT_FILE
-        if done.exists() and json.loads(done.read_text()).get("spec_hash") == spec_hash:
-            results[fold["fold"]] = json.loads(done.read_text())
-            logger.info("Walk-forward fold %d: reused (same settings) from %s", fold["fold"], root)
-            continue
-        root.mkdir(parents=True, exist_ok=True)
-        spec = {"project": str(project), "env": params.env, "fold": fold["fold"],
-                "spec_hash": spec_hash, "window": fold, "runtime_params": runtime,
-                "psi_bins": params.psi_bins}
-        (root / "fold_spec.json").write_text(json.dumps(spec, indent=2, default=str))
-        pending.append((fold["fold"], root))
-    at_once = params.parallel_folds or os.cpu_count() or 1
-    running: list[tuple[int, Path, subprocess.Popen, Any]] = []
+    pending, results = prepare_folds(folds, ingestion, time_splits, params, project)
     progress = tqdm(total=len(pending), desc="walk-forward folds", unit="fold")
-    while pending or running:
-        while pending and len(running) < at_once:
-            number, root = pending.pop(0)
-            log = (root / "run.log").open("w")
-            process = subprocess.Popen(
-                [sys.executable, "-m", "ares_kedro.pipelines.validation.fold_runner",
-                 str(root / "fold_spec.json")], cwd=project, stdout=log, stderr=subprocess.STDOUT)
-            running.append((number, root, process, log))
-        number, root, process, log = running.pop(0)
-        code = process.wait()
-        log.close()
-        if code != 0:
-            for _, _, other, other_log in running:
-                other.kill()
-                other_log.close()
-            raise RuntimeError(f"walk-forward fold {number} failed (exit {code}); its log: "
-                               f"{root / 'run.log'}")
-        results[number] = json.loads((root / RESULT_FILE).read_text())
+
+    def done(number: int, result: dict[str, Any]) -> None:
         progress.update(1)
         logger.info("Walk-forward fold %d done: governor test Sharpe %.2f", number,
-                    results[number]["strategies"]["governor"]["sharpe"])
+                    result["strategies"]["governor"]["sharpe"])
+
+    results.update(run_fold_processes(pending, params.parallel_folds or os.cpu_count() or 1,
+                                      project, done))
     progress.close()
     summary = summarise_folds([results[k] for k in sorted(results)], params)
     table = pd.DataFrame(summary["folds"]).drop(columns=["drifted_features"])
@@ -414,35 +271,5 @@ def walk_forward(market_bars: pd.DataFrame, ingestion: dict[str, Any],
     logger.info("Walk-forward (%s, %d folds): governor test Sharpe %.2f [%.2f, %.2f]",
                 params.scheme, len(folds), governor["mean"], governor["ci_low"],
                 governor["ci_high"])
-    metrics = {f"{name}.mean": {"value": float(v["mean"]), "step": 0}
-               for name, v in summary["summary"].items() if np.isfinite(v["mean"])}
-    metrics.update({f"fold.{name}": [{"value": float(row[name]), "step": int(
-        row["fold"])} for _, row in table.iterrows() if np.isfinite(row[name])]
-        for name in ("governor_sharpe", "buy_and_hold_sharpe", "max_feature_psi")})
     return (summary, table, walk_forward_markdown(summary, params), walk_forward_chart(table),
-            {k: v for k, v in metrics.items() if v})
-
-
-def walk_forward_markdown(summary: dict[str, Any], params: WalkForwardParams) -> str:
-    """The walk-forward report: per-fold table, means with intervals, decay and drift."""
-    columns = ("test_first_bar", "test_last_bar", "governor_acts", "validation_sharpe",
-               "governor_sharpe", "governor_total_return", "governor_trades",
-               "buy_and_hold_sharpe", "single_lightgbm_sharpe", "max_feature_psi")
-    rows = {f"fold {row['fold']}": row for row in summary["folds"]}
-    means = {name: {"mean": v["mean"], "ci_low": v["ci_low"], "ci_high": v["ci_high"]}
-             for name, v in summary["summary"].items()}
-    drift = ", ".join(f"fold {row['fold']}: {', '.join(row['drifted_features'][:8])}"
-                      + (" ..." if len(row["drifted_features"]) > 8 else "")
-                      for row in summary["folds"] if row["drifted_features"]) or "none"
-    return "\n".join([
-        "# Walk-forward report", "",
-        f"{params.scheme.capitalize()} windows, {params.folds} folds; "
-        f"{summary['folds_table_note']}. Every figure is net of costs.", "",
-        *markdown_table(rows, columns), "",
-        f"## Means across folds ({params.confidence:.0%} Student-t intervals; returns and "
-        "drawdowns as fractions)", "",
-        *markdown_table(means, ("mean", "ci_low", "ci_high")), "",
-        f"Governor Sharpe trend: {summary['governor_sharpe_trend_per_fold']:+.2f} per fold "
-        f"({'decaying' if summary['decaying'] else 'no decay'}).", "",
-        f"Features whose PSI (training against test bars) exceeds "
-        f"{params.psi_drift_threshold}: {drift}.", "", "![walk-forward](walk_forward.png)", ""])
+            walk_forward_metrics(summary, table))
