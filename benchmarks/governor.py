@@ -93,7 +93,7 @@ def tree_scorers(governor, data_root: Path, rows: int) -> list[dict]:
     by walking its trees and by leaf bitvectors (the same sums, checked)."""
     import copy
 
-    from ares_kedro.analyst import compiled_trees
+    from ares_kedro.compiled_trees import scorer as compiled_trees
 
     features = pd.read_parquet(latest(f"{data_root}/04_feature/*/analyst_features.parquet/*/*"))
     one_thread, compiled_trees.ROWS_PER_THREAD = compiled_trees.ROWS_PER_THREAD, rows + 1

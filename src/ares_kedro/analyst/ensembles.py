@@ -29,10 +29,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from ares_kedro.analyst.baseline import class_probabilities, log_loss
-from ares_kedro.analyst.compiled_trees import tree_probabilities
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.models import Regularisation, make_model
 from ares_kedro.analyst.splits import PurgedKFold
+from ares_kedro.compiled_trees import tree_probabilities
 
 COMBINERS = ("auto", "stacking", "voting")
 NUMERIC_KINDS = "biuf"  # NumPy dtype kinds a table converts to float directly

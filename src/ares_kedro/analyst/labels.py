@@ -38,6 +38,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+from ares_kedro.compiled_trees.scorer import columns_in_order
 from ares_kedro.market.timeframes import bar_interval
 
 LONG, SHORT, HOLD = "LONG", "SHORT", "HOLD"
@@ -48,11 +49,9 @@ PROBABILITY_COLUMNS = [f"p_{c.lower()}" for c in LABELS]  # (n, 3) probabilities
 def in_label_order(classes: Any, proba: np.ndarray, labels: Any = LABELS) -> np.ndarray:
     """(n, len(labels)) class probabilities whose columns follow ``labels``, from a model's
     ``proba`` whose columns follow its ``classes``; a label the model never saw gets 0."""
-    out = np.zeros((len(proba), len(labels)))
-    position = {name: k for k, name in enumerate(labels)}
-    for column, name in enumerate(classes):
-        out[:, position[name]] = proba[:, column]
-    return out
+    return columns_in_order(classes, proba, labels)
+
+
 _NO_TOUCH = np.iinfo(np.int64).max
 
 

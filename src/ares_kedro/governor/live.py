@@ -36,11 +36,11 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from ares_kedro.analyst.compiled_trees import compiled
 from ares_kedro.analyst.features import REGISTRY, compute_features
 from ares_kedro.analyst.features.inputs import feature_inputs
 from ares_kedro.analyst.features.registry import warmup_bars
 from ares_kedro.analyst.regime_predictions import calibrated_opinion_columns
+from ares_kedro.compiled_trees import compiled
 from ares_kedro.datasets import load_verified_pickle, sha256_of
 from ares_kedro.governor.inputs import ENSEMBLES
 from ares_kedro.governor.policy import DecisionPolicy, governor_view

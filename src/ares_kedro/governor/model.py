@@ -22,10 +22,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from ares_kedro.analyst.compiled_trees import compiled
 from ares_kedro.analyst.ensembles import feature_matrix
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.splits import PurgedKFold
+from ares_kedro.compiled_trees import compiled
 from ares_kedro.governor.inputs import categorical_columns, numeric_columns
 from ares_kedro.params import checked_keys
 

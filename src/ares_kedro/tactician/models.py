@@ -27,9 +27,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from ares_kedro.analyst.calibration import platt_probability, platt_scaling
-from ares_kedro.analyst.compiled_trees import compiled
 from ares_kedro.analyst.ensembles import feature_matrix
 from ares_kedro.analyst.splits import PurgedKFold
+from ares_kedro.compiled_trees import compiled
 from ares_kedro.params import checked_keys
 
 

@@ -14,8 +14,9 @@ import pytest
 import xgboost as xgb
 from sklearn.ensemble import RandomForestClassifier
 
-from ares_kedro.analyst import compiled_trees
-from ares_kedro.analyst.compiled_trees import (
+from ares_kedro.analyst.models import XGBoostClassifier
+from ares_kedro.compiled_trees import scorer as compiled_trees
+from ares_kedro.compiled_trees.scorer import (
     MAX_LEAVES_FOR_BITVECTORS,
     ROWS_PER_BITVECTOR_BLOCK,
     ROWS_PER_THREAD,
@@ -25,7 +26,6 @@ from ares_kedro.analyst.compiled_trees import (
     compiled,
     tree_probabilities,
 )
-from ares_kedro.analyst.models import XGBoostClassifier
 
 CLASSES = np.array(["HOLD", "LONG", "SHORT"])
 
