@@ -20,7 +20,7 @@ from ares_kedro.market.synthetic import SyntheticMarketSpec, generate_market
 from ares_kedro.tactician.decisions import DecisionParams, decide
 from ares_kedro.tactician.labels import meta_labels
 from ares_kedro.tactician.models import TacticianModelParams
-from ares_kedro.tactician.training import QuestionSamples, TacticianModels, train_question
+from ares_kedro.tactician.training import QuestionSamples, TacticianEnsemble, train_question
 from tests.tactician.test_sizing import PARAMS as SIZING
 
 MODELS = TacticianModelParams(min_training_signals=10**9, cv_folds=4, seed=3, top_features=0,
@@ -63,7 +63,7 @@ def test_meta_labelling_raises_the_precision_of_a_naive_signal_out_of_sample(pla
     assert np.isfinite(oof).mean() > 0.9  # purged CV tested nearly every training signal
 
     later = features.iloc[split:]
-    p_win = TacticianModels({"meta": specialists}, []).probability(
+    p_win = TacticianEnsemble({"meta": specialists}, []).probability(
         "meta", later, np.full(len(later), "BULL_TREND"))
     decided = decide(later["side"].to_numpy(), p_win, np.zeros(len(later)),
                      bars["close"].to_numpy()[rows[split:]], np.ones(len(later)),

@@ -13,7 +13,7 @@ from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends,
 from ares_kedro.tactician.decisions import DecisionParams, decide
 from ares_kedro.tactician.training import (
     QuestionSamples,
-    TacticianModels,
+    TacticianEnsemble,
     signal_features,
     train_question,
 )
@@ -28,7 +28,7 @@ OPINIONS = np.random.default_rng(0).uniform(0.1, 0.6, 10_000)
 COLUMNS = ["rsi_14", "ema_distance_20_4h", "ema_distance_20_1d", "taker_imbalance"]
 
 
-def _tactician_outputs(bars: pd.DataFrame, models: TacticianModels) -> pd.DataFrame:
+def _tactician_outputs(bars: pd.DataFrame, models: TacticianEnsemble) -> pd.DataFrame:
     """Everything the tactician computes for the signals of ``bars`` (every 5th bar, side and
     the analyst's opinion fixed per bar time)."""
     features, _ = compute_features(bars, COLUMNS)
@@ -52,7 +52,7 @@ def _tactician_outputs(bars: pd.DataFrame, models: TacticianModels) -> pd.DataFr
 
 
 @pytest.fixture(scope="module")
-def fitted() -> tuple[pd.DataFrame, TacticianModels]:
+def fitted() -> tuple[pd.DataFrame, TacticianEnsemble]:
     bars = market(n=1500)
     # specialists fitted on whatever: only their use at prediction time is under test
     first = _tactician_outputs(bars, _untrained(COLUMNS))
@@ -62,13 +62,13 @@ def fitted() -> tuple[pd.DataFrame, TacticianModels]:
     rows = bars.index.get_indexer(first.index)
     samples = QuestionSamples(first, answer, np.full(len(first), "BULL_TREND"), rows, rows + 4)
     specialists, _, _ = train_question(samples, MODELS, embargo=4)
-    return bars, TacticianModels({"meta": specialists}, COLUMNS)
+    return bars, TacticianEnsemble({"meta": specialists}, COLUMNS)
 
 
-def _untrained(columns: list[str]) -> TacticianModels:
+def _untrained(columns: list[str]) -> TacticianEnsemble:
     from ares_kedro.tactician.models import BinarySpecialist
 
-    return TacticianModels({"meta": {"GLOBAL": BinarySpecialist(columns, None, None, 0.5)}},
+    return TacticianEnsemble({"meta": {"GLOBAL": BinarySpecialist(columns, None, None, 0.5)}},
                            columns)
 
 

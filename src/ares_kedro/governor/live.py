@@ -48,7 +48,7 @@ from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.regimes.labelling import label_regimes
 from ares_kedro.tactician.context import as_strings
 from ares_kedro.tactician.serving import TacticianSettings, tactician_view
-from ares_kedro.tactician.training import TacticianModels
+from ares_kedro.tactician.training import TacticianEnsemble
 
 PRICES = ("open", "high", "low", "close")
 ALWAYS = (*PRICES, "volume")  # the regime rules read volume too
@@ -81,7 +81,7 @@ class DecisionSystem:
     feature_names: list[str]  # computed features (the analyst's table columns)
     ensembles: dict[str, Any]  # GLOBAL and one per regime
     calibrators: dict[str, Any]
-    tactician_models: TacticianModels
+    tactician_models: TacticianEnsemble
     tactician_record: dict[str, Any]  # tactician_sizing, as saved (reports read it)
     governor_model: Pipeline
     final_params: dict[str, Any]  # governor_final_params, as saved (acts, why, gate ...)

@@ -30,7 +30,7 @@ from ares_kedro.tactician.decisions import DecisionParams, decision_columns
 from ares_kedro.tactician.labels import TacticianLabelParams
 from ares_kedro.tactician.signals import signals_at_bars
 from ares_kedro.tactician.sizing import SizingParams
-from ares_kedro.tactician.training import TacticianModels, signal_feature_matrix
+from ares_kedro.tactician.training import TacticianEnsemble, signal_feature_matrix
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class TacticianSettings:
                    BarrierParams.from_params(record["barriers"]).payoff_ratio)
 
 
-def signal_probabilities(models: TacticianModels, signals: pd.DataFrame,
+def signal_probabilities(models: TacticianEnsemble, signals: pd.DataFrame,
                          analyst_features: pd.DataFrame, context: ContextParams
                          ) -> tuple[np.ndarray, np.ndarray]:
     """(p_win, p_wait) of ``signals`` (regime, opinion, side per signal bar) from the
@@ -99,7 +99,7 @@ def signal_decision_columns(settings: TacticianSettings, signals: pd.DataFrame,
                             settings.sizing, context)
 
 
-def tactician_decisions(models: TacticianModels, settings: TacticianSettings,
+def tactician_decisions(models: TacticianEnsemble, settings: TacticianSettings,
                         signals: pd.DataFrame, analyst_features: pd.DataFrame,
                         bars: pd.DataFrame) -> pd.DataFrame:
     """Probabilities and decisions of ``signals``: the columns of :func:`signal_decisions`,
@@ -111,7 +111,7 @@ def tactician_decisions(models: TacticianModels, settings: TacticianSettings,
                          "side": signals["side"].to_numpy()}, index=signals.index)
 
 
-def tactician_view(models: TacticianModels, settings: TacticianSettings,
+def tactician_view(models: TacticianEnsemble, settings: TacticianSettings,
                    opinions: Mapping[str, Any], index: pd.Index, analyst_features: pd.DataFrame,
                    bars: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """The tactician stage of a live decision, in one call: the analyst's signals among

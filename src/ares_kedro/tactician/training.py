@@ -47,8 +47,11 @@ class QuestionSamples:
     end_row: np.ndarray  # (n,) row of the last bar the answer depends on
 
 
-class TacticianModels:
-    """Every fitted specialist: ``specialists[question][regime or GLOBAL]``."""
+class TacticianEnsemble:
+    """The tactician ensemble (the seeds' step 10): every fitted specialist,
+    ``specialists[question][regime or GLOBAL]``, one binary model per question (take the
+    signal, wait for a better entry, close early) and regime, GLOBAL standing in for a
+    regime with too few signals."""
 
     def __init__(self, specialists: dict[str, dict[str, BinarySpecialist]],
                  analyst_features: list[str]):
@@ -83,6 +86,9 @@ class TacticianModels:
                     if specialist.model is not None else [])
             out[at] = specialist.row_probability(rows[np.ix_(at, take)])
         return out
+
+
+TacticianModels = TacticianEnsemble  # the name it was pickled under before 2026-12-03
 
 
 def train_question(samples: QuestionSamples, params: TacticianModelParams, embargo: int,
@@ -134,7 +140,7 @@ def signal_feature_matrix(analyst_features: pd.DataFrame, trends: pd.DataFrame,
                           signals: pd.DataFrame, columns: list[str]
                           ) -> tuple[np.ndarray, list[str]]:
     """:func:`signal_features` as (n, k) floats and their column names: what the
-    specialists read (:meth:`TacticianModels.row_probability`), without the table."""
+    specialists read (:meth:`TacticianEnsemble.row_probability`), without the table."""
     rows, trend_rows = _rows_at(analyst_features, trends, signals.index)
     extra = _context(signals, signals, trends, trend_rows)
     values = np.column_stack([feature_matrix(analyst_features, columns)[rows],

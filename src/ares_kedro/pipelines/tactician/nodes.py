@@ -27,7 +27,7 @@ from ares_kedro.tactician.serving import (
 from ares_kedro.tactician.signals import OPINION_COLUMNS, analyst_signals
 from ares_kedro.tactician.training import (
     QUESTIONS,
-    TacticianModels,
+    TacticianEnsemble,
     question_samples,
     review_features,
     signal_features,
@@ -98,7 +98,7 @@ def train_tactician(analyst_features: pd.DataFrame, tactician_labels: pd.DataFra
                     tactician_review_labels: pd.DataFrame, pruned_features: dict[str, Any],
                     models: dict[str, Any], context: dict[str, Any],
                     time_splits: dict[str, Any]
-                    ) -> tuple[TacticianModels, pd.DataFrame, dict[str, Any]]:
+                    ) -> tuple[TacticianEnsemble, pd.DataFrame, dict[str, Any]]:
     """``tactician_models`` (a specialist per question and regime, GLOBAL stand-in),
     their cross-fitted out-of-fold probabilities on the training signals and reviews
     (``tactician_oof_probabilities``) and ``tactician_training_report``."""
@@ -129,12 +129,12 @@ def train_tactician(analyst_features: pd.DataFrame, tactician_labels: pd.DataFra
                         np.full(len(oof["position_management"]), np.nan)],
         "p_close": np.r_[np.full(len(oof["meta"]), np.nan), oof["position_management"].to_numpy()],
     })
-    return TacticianModels(specialists, columns), table, report
+    return TacticianEnsemble(specialists, columns), table, report
 
 
 def decide_signals(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
                    tactician_labels: pd.DataFrame, tactician_review_labels: pd.DataFrame,
-                   tactician_models: TacticianModels,
+                   tactician_models: TacticianEnsemble,
                    tactician_oof_probabilities: pd.DataFrame,
                    optimal_target_params: dict[str, Any], labels: dict[str, Any],
                    context: dict[str, Any], decisions: dict[str, Any], sizing: dict[str, Any]
