@@ -16,6 +16,7 @@ from ares_kedro.analyst.coarse_search import (
 )
 from ares_kedro.analyst.labels import BarrierParams, triple_barrier_labels
 from ares_kedro.analyst.pruning import FeaturePruningParams, prune_features
+from ares_kedro.analyst.studies import StudySettings
 from tests.analyst.test_target_search import MODEL, random_walk
 
 PRUNING = {"max_missing_share": 0.2, "correlation_threshold": 0.95, "importance": "mean",
@@ -81,8 +82,8 @@ def test_narrowed_ranges_stay_inside_the_original_and_keep_a_minimum_width():
 def test_the_coarse_search_narrows_ranges_and_resumes(samples, tmp_path):
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     params = CoarseSearchParams.from_params(COARSE)
-    first = coarse_search(samples, MODEL, params, 8, storage, "coarse-test")
-    again = coarse_search(samples, MODEL, params, 8, storage, "coarse-test")
+    first = coarse_search(samples, MODEL, params, 8, StudySettings(storage, False), "coarse-test")
+    again = coarse_search(samples, MODEL, params, 8, StudySettings(storage, False), "coarse-test")
     assert first["trials_run"] == again["trials_run"] == 4  # nothing re-run
     for name, spec in params.ranges.items():
         narrowed = first["ranges"][name]

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades
+from ares_kedro.analyst.studies import StudySettings
 from ares_kedro.analyst.targets import (
     TargetSamplesSpec,
     TargetSearchParams,
@@ -81,9 +82,10 @@ def test_the_study_resumes_and_runs_only_the_missing_trials(tmp_path):
     spec = spec_with(pd.DataFrame({"future": future}, index=bars.index))
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     first = optimise_targets(bars, spec, 0.001, TargetSearchParams.from_params(SEARCH), MODEL,
-                             8, 8760, storage)
+                             8, 8760, StudySettings(storage, False))
     more = TargetSearchParams.from_params({**SEARCH, "n_trials": 3})
-    second = optimise_targets(bars, spec, 0.001, more, MODEL, 8, 8760, storage)
+    second = optimise_targets(bars, spec, 0.001, more, MODEL, 8, 8760,
+                              StudySettings(storage, False))
     assert first["study_name"] == second["study_name"]
     assert first["trials_run"] == 2 and second["trials_run"] == 3
     study = optuna.load_study(study_name=second["study_name"], storage=storage)
@@ -99,7 +101,7 @@ def test_several_objectives_report_a_pareto_front_and_choose_its_best_sharpe(tmp
     search = TargetSearchParams.from_params(
         {**SEARCH, "n_trials": 3, "objectives": ["sharpe", "max_drawdown", "win_rate"]})
     result = optimise_targets(bars, spec, 0.001, search, MODEL, 8, 8760,
-                              f"sqlite:///{tmp_path / 's.db'}")
+                              StudySettings(f"sqlite:///{tmp_path / 's.db'}", False))
     front = result["pareto_front"]
     assert front and {"sharpe", "max_drawdown", "win_rate"} <= set(front[0])
     assert result["chosen_metrics"]["sharpe"] == max(point["sharpe"] for point in front)

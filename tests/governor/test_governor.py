@@ -13,6 +13,7 @@ import pytest
 
 from ares_kedro.analyst.labels import LABELS, BarrierParams, barrier_trades
 from ares_kedro.analyst.regime_training import GLOBAL
+from ares_kedro.analyst.studies import StudySettings
 from ares_kedro.governor.decisions import (
     EdgeGate,
     ExpectedReturnMap,
@@ -306,7 +307,7 @@ def test_the_final_parameter_study_reports_its_front_and_resumes(tmp_path):
     params = _study(8, min_trades=5)
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
-                                       storage, show_progress_bar=False)
+                                       StudySettings(storage, False))
     assert result["trials_run"] == 8 and result["pareto_front"]
     assert -0.5 <= result["expected_return_margin"] <= 2.0
     assert result["chosen_trial"] in {t["trial"] for t in result["pareto_front"]}
@@ -316,7 +317,7 @@ def test_the_final_parameter_study_reports_its_front_and_resumes(tmp_path):
     assert "out-of-fold net Sharpe" in result["why"]
     assert result["significance"]["p_value"] < 0.05 and result["significance"]["trials"] == 8
     again = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
-                                      storage, show_progress_bar=False)
+                                      StudySettings(storage, False))
     assert again["trials_run"] == 8 and again["chosen_trial"] == result["chosen_trial"]
 
 
@@ -327,7 +328,7 @@ def test_a_governor_without_an_edge_holds_and_says_why(tmp_path):
     inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
     result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0,
                                        _study(4, min_trades=1),
-                                       f"sqlite:///{tmp_path / 's.db'}", False)
+                                       StudySettings(f"sqlite:///{tmp_path / 's.db'}", False))
     assert not result["acts"] and result["chosen_trial"] is None and result["gate"] is None
     assert result["trials_run"] == 4 and result["pareto_front"] == []
     assert "min_trades" in result["why"] and "round-trip cost" in result["why"]
@@ -344,7 +345,8 @@ def test_a_profitable_looking_choice_that_is_not_significant_does_not_act(tmp_pa
     inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
     any_sharpe = replace(_study(12, min_trades=5), min_validation_sharpe=-1e9)
     result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0,
-                                       any_sharpe, f"sqlite:///{tmp_path / 's.db'}", False)
+                                       any_sharpe,
+                                       StudySettings(f"sqlite:///{tmp_path / 's.db'}", False))
     assert not result["acts"] and decision_gate(result) == EdgeGate.never()
     assert result["significance"]["p_value"] >= 0.05 and "not significant" in result["why"]
 
@@ -357,7 +359,7 @@ def test_a_governor_that_loses_on_validation_does_not_trade(tmp_path):
     inputs = DecisionInputs(proba, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
     result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0,
                                        _study(6, min_trades=5),
-                                       f"sqlite:///{tmp_path / 's.db'}", False)
+                                       StudySettings(f"sqlite:///{tmp_path / 's.db'}", False))
     assert not result["acts"]
     assert decision_gate(result) == EdgeGate.never()
     decided = governor_decisions(proba, decision_gate(result), np.full(n, 0.5),
@@ -383,7 +385,7 @@ def test_the_study_follows_the_opinion_that_trades_best_out_of_fold(tmp_path):
     inputs = DecisionInputs(noise, np.arange(n), np.full(n, 0.5), np.zeros(n), bars.index)
     params = replace(_study(24, min_trades=5), opinions=("governor", "GLOBAL"))
     result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0, params,
-                                       f"sqlite:///{tmp_path / 's.db'}", False,
+                                       StudySettings(f"sqlite:///{tmp_path / 's.db'}", False),
                                        {"GLOBAL": knows})
     assert result["opinion"] == "GLOBAL" and result["acts"]
     assert "following the GLOBAL opinion" in result["why"]
@@ -442,7 +444,7 @@ def test_an_ensemble_trained_on_shuffled_labels_gives_the_governor_nothing_to_tr
     result = optimise_final_parameters(inputs, SIZING, CONTEXT, 1.0, trades, 8760.0,
                                        replace(_study(12, min_trades=5),
                                                min_validation_sharpe=-1e9),
-                                       f"sqlite:///{tmp_path / 's.db'}", False)
+                                       StudySettings(f"sqlite:///{tmp_path / 's.db'}", False))
     if shuffled:
         assert not result["acts"] and decision_gate(result) == EdgeGate.never()
         assert (result.get("significance") or {"p_value": 1.0})["p_value"] >= 0.05

@@ -23,7 +23,7 @@ from ares_kedro.analyst.baseline import (
     log_loss,
     purged_folds,
 )
-from ares_kedro.analyst.studies import run_resumable_study
+from ares_kedro.analyst.studies import StudySettings, run_resumable_study
 from ares_kedro.params import checked_keys
 
 logger = logging.getLogger(__name__)
@@ -100,15 +100,15 @@ def narrowed_range(values: np.ndarray, original: SearchRange, min_width_share: f
 
 
 def coarse_search(samples: TrainingSamples, model_params: dict[str, Any],
-                  params: CoarseSearchParams, embargo_bars: int, storage: str,
-                  study_name: str, show_progress_bar: bool = False) -> dict[str, Any]:
+                  params: CoarseSearchParams, embargo_bars: int, studies: StudySettings,
+                  study_name: str) -> dict[str, Any]:
     """Run (or resume) the coarse study; return the narrowed ``hpo_ranges`` and its record.
 
     The searched parameters override the same keys of ``model_params``.
     """
     folds = purged_folds(samples, params.cv_folds, embargo_bars)
     study = optuna.create_study(
-        study_name=study_name, storage=storage, load_if_exists=True, direction="minimize",
+        study_name=study_name, storage=studies.storage, load_if_exists=True, direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=params.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
 
@@ -131,7 +131,7 @@ def coarse_search(samples: TrainingSamples, model_params: dict[str, Any],
             raise ValueError("coarse search: no fold had two classes to learn from")
         return float(np.average(losses, weights=weights))
 
-    run_resumable_study(study, objective, params.n_trials, show_progress_bar)
+    run_resumable_study(study, objective, params.n_trials, studies.show_progress_bar)
     complete = sorted(study.get_trials(deepcopy=False,
                                        states=(optuna.trial.TrialState.COMPLETE,)),
                       key=lambda t: t.value)

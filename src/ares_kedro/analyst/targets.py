@@ -36,7 +36,7 @@ from ares_kedro.analyst.labels import (
     barrier_trades,
     triple_barrier_labels,
 )
-from ares_kedro.analyst.studies import run_resumable_study
+from ares_kedro.analyst.studies import StudySettings, run_resumable_study
 from ares_kedro.analyst.trade_scoring import (
     signals_from_probabilities,
     trade_list,
@@ -125,8 +125,8 @@ def evaluate_targets(bars: pd.DataFrame, spec: TargetSamplesSpec, barriers: Barr
 def optimise_targets(bars: pd.DataFrame, spec: TargetSamplesSpec, round_trip_fee: float,
                      search: TargetSearchParams, baseline_model: dict[str, Any],
                      embargo_bars: int, bars_per_year: float,
-                     storage: str, study_prefix: str = "targets",
-                     show_progress_bar: bool = False) -> dict[str, Any]:
+                     studies: StudySettings, study_prefix: str = "targets"
+                     ) -> dict[str, Any]:
     """Run (or resume) the study and return the chosen parameters and the evidence.
 
     The study name carries a fingerprint of the data, period, features and search space,
@@ -139,7 +139,7 @@ def optimise_targets(bars: pd.DataFrame, spec: TargetSamplesSpec, round_trip_fee
         baseline_model, round_trip_fee)))
     directions = [DIRECTIONS[o] for o in search.objectives]
     study = optuna.create_study(
-        study_name=name, storage=storage, load_if_exists=True, directions=directions,
+        study_name=name, storage=studies.storage, load_if_exists=True, directions=directions,
         sampler=optuna.samplers.TPESampler(seed=search.seed, multivariate=True))
 
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
@@ -154,7 +154,7 @@ def optimise_targets(bars: pd.DataFrame, spec: TargetSamplesSpec, round_trip_fee
             raise optuna.TrialPruned(f"{metrics['bets']} bets < min_trades")
         return tuple(metrics[o] for o in search.objectives)
 
-    run_resumable_study(study, objective, search.n_trials, show_progress_bar)
+    run_resumable_study(study, objective, search.n_trials, studies.show_progress_bar)
     return target_search_result(study, search, round_trip_fee)
 
 

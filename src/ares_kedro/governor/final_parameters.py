@@ -39,7 +39,7 @@ import pandas as pd
 from ares_kedro.analyst.baseline import fingerprint
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.regime_training import GLOBAL
-from ares_kedro.analyst.studies import run_resumable_study, trials_in_storage
+from ares_kedro.analyst.studies import StudySettings, run_resumable_study, trials_in_storage
 from ares_kedro.analyst.trade_scoring import booked_log_returns, trade_list, trade_performance
 from ares_kedro.governor.decisions import (
     EdgeGate,
@@ -264,8 +264,7 @@ def _why(opinion: str, chosen: optuna.trial.FrozenTrial, significance: dict[str,
 def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
                               context: ContextParams, payoff_ratio: float,
                               trades: pd.DataFrame, bars_per_year: float,
-                              params: FinalOptimisationParams, storage: str,
-                              show_progress_bar: bool,
+                              params: FinalOptimisationParams, studies: StudySettings,
                               opinions: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Run (or resume) the study; return the chosen opinion, gate and sizing with the
     evidence.
@@ -285,7 +284,7 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
                                   {k: v for k, v in asdict(params).items() if k != "n_trials"},
                                   payoff_ratio, trades)
     study = optuna.create_study(
-        study_name=name, storage=storage, load_if_exists=True,
+        study_name=name, storage=studies.storage, load_if_exists=True,
         directions=["maximize", "minimize"],
         sampler=optuna.samplers.TPESampler(seed=int(params.seed), multivariate=True))
 
@@ -306,7 +305,7 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
             raise optuna.TrialPruned(f"{metrics['bets']} bets < min_trades")
         return metrics["sharpe"], metrics["max_drawdown"]
 
-    run_resumable_study(study, objective, int(params.n_trials), show_progress_bar)
+    run_resumable_study(study, objective, int(params.n_trials), studies.show_progress_bar)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     evidence = {"round_trip_cost": cost, "opinions": list(candidates),
                 "expected_return_maps": {k: m.record() for k, m in maps.items()},
@@ -341,7 +340,7 @@ def optimise_final_parameters(inputs: DecisionInputs, sizing: SizingParams,
                             max_position=chosen.params["max_position"])
     significance = _significance(replace(inputs, proba=candidates[opinion]), gate,
                                  chosen_sizing, context, payoff_ratio, trades, bars_per_year,
-                                 complete, storage)
+                                 complete, studies.storage)
     acts, why = _why(opinion, chosen, significance, margin, cost, params)
     if not acts:
         logger.warning("Final parameters: the governor will not trade: %s", why)

@@ -31,7 +31,7 @@ from ares_kedro.analyst.regime_training import (
     train_specialist,
 )
 from ares_kedro.analyst.splits import TimeSplitParams, TimeSplits
-from ares_kedro.analyst.studies import study_storage
+from ares_kedro.analyst.studies import StudySettings
 from ares_kedro.analyst.targets import TargetSamplesSpec, TargetSearchParams
 from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.regimes import REGIMES
@@ -89,8 +89,7 @@ def optimise_targets(market_bars: pd.DataFrame, analyst_features: pd.DataFrame,
     return targets.optimise_targets(
         market_bars, TargetSamplesSpec(analyst_features.iloc[rows], rows),
         round_trip_cost(costs, market), search, baseline_model, splits.embargo_bars,
-        bars_per_year(market_bars.index), study_storage(optuna),
-        show_progress_bar=bool(optuna["show_progress_bar"]))
+        bars_per_year(market_bars.index), StudySettings.from_params(optuna))
 
 
 def finer_bars(klines_raw: pd.DataFrame, klines_quality: dict[str, Any],
@@ -146,7 +145,7 @@ def narrow_hyperparameter_ranges(analyst_features: pd.DataFrame, analyst_labels:
                                    {k: v for k, v in coarse.items() if k != "n_trials"},
                                    baseline_model)
     return coarse_search(samples, baseline_model, params, splits.embargo_bars,
-                         study_storage(optuna), name, bool(optuna["show_progress_bar"]))
+                         StudySettings.from_params(optuna), name)
 
 
 # ---- part 2 (issue #5): per-regime specialist ensembles

@@ -19,7 +19,7 @@ from ares_kedro.analyst.calibration import CalibrationParams
 from ares_kedro.analyst.labels import PROBABILITY_COLUMNS, BarrierParams, barrier_trades
 from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.analyst.splits import TimeSplits
-from ares_kedro.analyst.studies import study_storage
+from ares_kedro.analyst.studies import StudySettings
 from ares_kedro.governor.comparison import (
     decision_table,
     metrics_against_baselines,
@@ -133,8 +133,7 @@ def tune_final_parameters(governor_inputs: pd.DataFrame,
     trades, payoff = _trades(market_bars, optimal_target_params)
     result = optimise_final_parameters(
         inputs, tactician.sizing, tactician.context, payoff, trades,
-        bars_per_year(market_bars.index), params, study_storage(optuna),
-        bool(optuna["show_progress_bar"]), opinions)
+        bars_per_year(market_bars.index), params, StudySettings.from_params(optuna), opinions)
     if result["chosen_metrics"]:
         logger.info("Final parameters: margin %.2f round-trip costs (gate %s), chosen trial %d "
                     "of %d, validation Sharpe %.2f, max drawdown %.3f",
