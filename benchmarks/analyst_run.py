@@ -131,6 +131,7 @@ def trials_child(project: Path, data_root: Path, n_trials: int) -> dict[str, Any
     from ares_kedro.analyst.labels import BarrierParams, barrier_trades
     from ares_kedro.analyst.models import Regularisation
     from ares_kedro.analyst.regime_training import GLOBAL, EnsembleParams, regime_samples
+    from ares_kedro.analyst.studies import StudySettings
     from ares_kedro.analyst.tuning import (
         TuningParams,
         search_space,
@@ -179,8 +180,8 @@ def trials_child(project: Path, data_root: Path, n_trials: int) -> dict[str, Any
         name = tuning_study_name(f"tune-{GLOBAL}", kind, samples, fixed, space,
                                  regularisation, tuning, embargo, trades, bars_per_year)
         started = time.perf_counter()
-        tune_model(kind, samples, fixed, space, regularisation, tuning, embargo, storage, name,
-                   False, trades, bars_per_year)
+        tune_model(kind, samples, fixed, space, regularisation, tuning, embargo,
+                   StudySettings(storage, False), name, trades, bars_per_year)
         walls[f"tuning {kind}"] = time.perf_counter() - started
     return {"bars": len(features), "samples": len(samples.labels), "features": len(columns),
             "objective": tuning.objective, "n_trials": n_trials, "walls": walls,

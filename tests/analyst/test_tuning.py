@@ -14,6 +14,7 @@ from ares_kedro.analyst.baseline import TrainingSamples
 from ares_kedro.analyst.coarse_search import SearchRange
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades, triple_barrier_labels
 from ares_kedro.analyst.models import Regularisation, make_model
+from ares_kedro.analyst.studies import StudySettings
 from ares_kedro.analyst.tuning import (
     TuningParams,
     search_space,
@@ -84,7 +85,7 @@ def tune(kind, samples, storage, name, params=None, space=None, **kwargs):
     params = params or tuning_params()
     space = space if space is not None else search_space(kind, HPO_RANGES, params)
     return tune_model(kind, samples, FIXED[kind], space, kwargs.pop("regularisation", REG),
-                      params, EMBARGO, storage, name, **kwargs)
+                      params, EMBARGO, StudySettings(storage, False), name, **kwargs)
 
 
 def storage_in(tmp_path) -> str:

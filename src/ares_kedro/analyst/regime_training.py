@@ -256,8 +256,8 @@ def train_specialist(regime: str, samples: TrainingSamples, hpo_ranges: dict[str
                                  settings.regularisation, tuning, settings.embargo_bars, trades,
                                  bars_per_year)
         tuned[kind] = tune_model(kind, samples, fixed, space, settings.regularisation, tuning,
-                                 settings.embargo_bars, settings.studies.storage, name,
-                                 settings.studies.show_progress_bar, trades, bars_per_year)
+                                 settings.embargo_bars, settings.studies, name, trades,
+                                 bars_per_year)
         models[kind] = tuned[kind]["best_params"]
     ensemble, report = fit_regime_ensemble(samples, models, params, settings.regularisation,
                                            settings.embargo_bars)

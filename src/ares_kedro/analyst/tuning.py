@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,7 @@ from ares_kedro.analyst.baseline import (
 )
 from ares_kedro.analyst.coarse_search import SearchRange
 from ares_kedro.analyst.models import MODEL_KINDS, Regularisation, make_model, regularised_params
-from ares_kedro.analyst.studies import run_resumable_study
+from ares_kedro.analyst.studies import StudySettings, run_resumable_study
 from ares_kedro.analyst.trade_scoring import (
     signals_from_probabilities,
     trade_list,
@@ -179,8 +180,8 @@ def tuning_study_name(prefix: str, kind: str, samples: TrainingSamples,
 
 def tune_model(kind: str, samples: TrainingSamples, fixed_params: dict[str, Any],
                space: dict[str, SearchRange], regularisation: Regularisation,
-               params: TuningParams, embargo_bars: int, storage: str, study_name: str,
-               show_progress_bar: bool = False, trades: pd.DataFrame | None = None,
+               params: TuningParams, embargo_bars: int, studies: StudySettings,
+               study_name: str, trades: pd.DataFrame | None = None,
                bars_per_year: float | None = None) -> dict[str, Any]:
     """Run (or resume) the tuning study of ``kind`` and return its best parameters.
 
@@ -197,7 +198,7 @@ def tune_model(kind: str, samples: TrainingSamples, fixed_params: dict[str, Any]
             :func:`~ares_kedro.analyst.models.make_model`.
         params: ``analyst.tuning``.
         embargo_bars: bars dropped after each test fold.
-        storage: Optuna storage URL (``sqlite:///...``); the study is opened by
+        studies: the Optuna storage and progress bar; the study is opened by
             ``study_name`` and only the trials missing to reach ``params.n_trials``
             complete or pruned ones are run.
         trades, bars_per_year: for ``objective: sharpe``: the
@@ -221,7 +222,25 @@ def tune_model(kind: str, samples: TrainingSamples, fixed_params: dict[str, Any]
         _check_trades(samples, trades, bars_per_year)
     searched, regularised = _searched_space(kind, space, fixed_params, regularisation,
                                             params.seed)
-    folds = purged_folds(samples, params.cv_folds, embargo_bars)
+    study = _open_study(study_name, studies.storage, params)
+    objective = _cv_objective(kind, samples, purged_folds(samples, params.cv_folds,
+                                                          embargo_bars),
+                              searched, fixed_params, regularisation, params, trades,
+                              bars_per_year)
+    ran = run_resumable_study(study, objective, params.n_trials, studies.show_progress_bar,
+                              params.n_jobs, params.timeout_seconds)
+    result = tuning_result(study, kind, fixed_params, searched, regularised, params, ran)
+    logger.info("Tuned %s (%s): %d trials in the study, %d run now, %d pruned; best %s %.4f "
+                "in %.1f s", kind, study_name, result["trials_run"], ran,
+                result["trials_pruned"], params.objective, result["best_value"],
+                time.perf_counter() - started)
+    return result
+
+
+def _open_study(study_name: str, storage: Any, params: TuningParams) -> optuna.Study:
+    """The tuning study ``study_name`` (TPE from the seed, median pruning after each fold
+    unless ``pruner: none``), created or resumed; refused if it was created to optimise in
+    the other direction."""
     pruner: optuna.pruners.BasePruner = (
         optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
         if params.pruner == "median" else optuna.pruners.NopPruner())
@@ -233,7 +252,17 @@ def tune_model(kind: str, samples: TrainingSamples, fixed_params: dict[str, Any]
         raise ValueError(f"study {study_name} in {storage} was created to "
                          f"{study.direction.name.lower()}, not to {params.direction} "
                          f"({params.objective}): use another study name")
+    return study
 
+
+def _cv_objective(kind: str, samples: TrainingSamples, folds: list,
+                  searched: dict[str, SearchRange], fixed_params: dict[str, Any],
+                  regularisation: Regularisation, params: TuningParams,
+                  trades: pd.DataFrame | None, bars_per_year: float | None
+                  ) -> Callable[[optuna.Trial], float]:
+    """A trial's objective: the purged-CV score of ``kind`` with the trial's values of
+    ``searched`` (log-loss, or the net Sharpe of the out-of-fold signals), reported after
+    each fold so that the pruner can stop a poor trial early."""
     def objective(trial: optuna.Trial) -> float:
         tuned = {name: spec.suggest(trial, name) for name, spec in searched.items()}
         model_params = {**fixed_params, **tuned}
@@ -268,14 +297,7 @@ def tune_model(kind: str, samples: TrainingSamples, fixed_params: dict[str, Any]
             metrics.update(_trading_metrics(samples, proba, covered, trades, bars_per_year))
         return float(metrics[params.objective]), metrics
 
-    ran = run_resumable_study(study, objective, params.n_trials, show_progress_bar,
-                              params.n_jobs, params.timeout_seconds)
-    result = tuning_result(study, kind, fixed_params, searched, regularised, params, ran)
-    logger.info("Tuned %s (%s): %d trials in the study, %d run now, %d pruned; best %s %.4f "
-                "in %.1f s", kind, study_name, result["trials_run"], ran,
-                result["trials_pruned"], params.objective, result["best_value"],
-                time.perf_counter() - started)
-    return result
+    return objective
 
 
 def _searched_space(kind: str, space: dict[str, SearchRange], fixed_params: dict[str, Any],

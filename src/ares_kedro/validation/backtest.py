@@ -95,10 +95,45 @@ def run_trades(bars: pd.DataFrame, entry_row: np.ndarray, exit_row: np.ndarray,
     if (exit_row <= entry_row).any() or (entry_row < first_row).any() or \
             (exit_row > last_row).any() or (entry_row[1:] < exit_row[:-1]).any():
         raise ValueError("trades must lie inside the period, exit after entry, not overlap")
-    close, open_ = bars["close"].to_numpy(float), bars["open"].to_numpy(float)
-    high, low = bars["high"].to_numpy(float), bars["low"].to_numpy(float)
-    volume = bars["quote_volume"].to_numpy(float) if "quote_volume" in bars else None
+    close = bars["close"].to_numpy(float)
     entry_price = close[entry_row]
+    cost = _trade_costs(bars, entry_row, exit_row, size, exit_price / entry_price, outcome,
+                        costs)
+    path = _equity_path(bars["open"].to_numpy(float), close, entry_row, exit_row, side, size,
+                        exit_price, entry_price, cost, funding if costs.funding else None)
+    trade, rows, last = path["trade"], path["rows"], path["last"]
+    relative, paid_so_far = path["relative"], path["paid_so_far"]
+    ratio = cost["ratio"]
+
+    n = last_row - first_row + 1
+    log_growth = np.zeros(n)
+    np.add.at(log_growth, entry_row - first_row, np.log1p(-cost["entry_cost"]))
+    np.add.at(log_growth, rows - first_row, np.log(relative) - np.log(path["previous"]))
+    positions = np.zeros(n)
+    positions[rows - first_row] = side[trade] * size[trade]
+    index = bars.index[first_row:last_row + 1]
+    table = pd.DataFrame({
+        "entry_time": bars.index[entry_row], "exit_time": bars.index[exit_row],
+        "entry_row": entry_row, "exit_row": exit_row, "side": side.astype(int), "size": size,
+        "outcome": outcome, "entry_price": entry_price, "exit_price": exit_price,
+        "gross_return": side * (ratio - 1.0),
+        "fees": size * (cost["entry_fee"] + cost["exit_fee"] * ratio),
+        "slippage": size * (cost["entry_slip"] + cost["exit_slip"] * ratio),
+        "funding": paid_so_far[last] if rows.size else np.zeros(0),
+        "net_return": relative[last] - 1.0 if rows.size else np.zeros(0)})
+    return Backtest(pd.Series(np.expm1(log_growth), index=index, name="net_return"),
+                    pd.Series(positions, index=index, name="position"), table, bars_per_year)
+
+
+def _trade_costs(bars: pd.DataFrame, entry_row: np.ndarray, exit_row: np.ndarray,
+                 size: np.ndarray, ratio: np.ndarray, outcome: np.ndarray, costs: CostModel
+                 ) -> dict[str, np.ndarray]:
+    """Per trade: the fee and slippage rates of entry and exit (a take-profit filled as a
+    maker pays the maker fee and no slippage), the exit-to-entry price ``ratio``, and the
+    entry and exit costs as fractions of equity at entry."""
+    high, low = bars["high"].to_numpy(float), bars["low"].to_numpy(float)
+    close = bars["close"].to_numpy(float)
+    volume = bars["quote_volume"].to_numpy(float) if "quote_volume" in bars else None
 
     def slip(rows: np.ndarray) -> np.ndarray:
         return costs.slippage(size, high[rows], low[rows], close[rows],
@@ -109,20 +144,30 @@ def run_trades(bars: pd.DataFrame, entry_row: np.ndarray, exit_row: np.ndarray,
     maker_exit = (outcome == TAKE_PROFIT) & (costs.take_profit_order == "maker")
     exit_fee = np.where(maker_exit, costs.maker_fee, costs.taker_fee)
     exit_slip = np.where(maker_exit, 0.0, slip(exit_row))
-    ratio = exit_price / entry_price
-    entry_cost = size * (entry_fee + entry_slip)
-    exit_cost = size * (exit_fee + exit_slip) * ratio
+    return {"entry_fee": entry_fee, "entry_slip": entry_slip, "exit_fee": exit_fee,
+            "exit_slip": exit_slip, "ratio": ratio,
+            "entry_cost": size * (entry_fee + entry_slip),
+            "exit_cost": size * (exit_fee + exit_slip) * ratio}
 
-    held = exit_row - entry_row  # bars each trade is exposed to (entry + 1 .. exit)
+
+def _equity_path(open_: np.ndarray, close: np.ndarray, entry_row: np.ndarray,
+                 exit_row: np.ndarray, side: np.ndarray, size: np.ndarray,
+                 exit_price: np.ndarray, entry_price: np.ndarray, cost: dict[str, np.ndarray],
+                 funding: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Every bar each trade is exposed to (entry + 1 .. exit), vectorised: its ``trade``,
+    bar ``rows``, whether it is the ``last``, the funding paid so far, the trade's equity
+    ``relative`` to its entry (never below nothing) and the bar before (``previous``)."""
+    held = exit_row - entry_row
     trade = np.repeat(np.arange(entry_row.size), held)
     start = np.repeat(np.cumsum(held) - held, held)
     rows = np.repeat(entry_row, held) + 1 + (np.arange(held.sum()) - start)
     last = rows == exit_row[trade]
     price = np.where(last, exit_price[trade], close[rows])
-    rate = funding[rows] if costs.funding else np.zeros(rows.size)
+    rate = funding[rows] if funding is not None else np.zeros(rows.size)
     paid = side[trade] * size[trade] * rate * open_[rows] / entry_price[trade]
     cumulative = np.cumsum(paid)
     paid_so_far = cumulative - (cumulative[start] - paid[start])
+    entry_cost, exit_cost = cost["entry_cost"], cost["exit_cost"]
     relative = (1.0 - entry_cost[trade] + side[trade] * size[trade] *
                 (price / entry_price[trade] - 1.0) - paid_so_far - np.where(last, exit_cost[trade],
                                                                             0.0))
@@ -131,25 +176,8 @@ def run_trades(bars: pd.DataFrame, entry_row: np.ndarray, exit_row: np.ndarray,
     previous[1:] = relative[:-1]
     first = rows == entry_row[trade] + 1
     previous[first] = 1.0 - entry_cost[trade[first]]
-
-    n = last_row - first_row + 1
-    log_growth = np.zeros(n)
-    np.add.at(log_growth, entry_row - first_row, np.log1p(-entry_cost))
-    np.add.at(log_growth, rows - first_row, np.log(relative) - np.log(previous))
-    positions = np.zeros(n)
-    positions[rows - first_row] = side[trade] * size[trade]
-    index = bars.index[first_row:last_row + 1]
-    table = pd.DataFrame({
-        "entry_time": bars.index[entry_row], "exit_time": bars.index[exit_row],
-        "entry_row": entry_row, "exit_row": exit_row, "side": side.astype(int), "size": size,
-        "outcome": outcome, "entry_price": entry_price, "exit_price": exit_price,
-        "gross_return": side * (ratio - 1.0),
-        "fees": size * (entry_fee + exit_fee * ratio),
-        "slippage": size * (entry_slip + exit_slip * ratio),
-        "funding": paid_so_far[last] if rows.size else np.zeros(0),
-        "net_return": relative[last] - 1.0 if rows.size else np.zeros(0)})
-    return Backtest(pd.Series(np.expm1(log_growth), index=index, name="net_return"),
-                    pd.Series(positions, index=index, name="position"), table, bars_per_year)
+    return {"trade": trade, "rows": rows, "last": last, "paid_so_far": paid_so_far,
+            "relative": relative, "previous": previous}
 
 
 def barrier_exits(trades: pd.DataFrame, barriers: BarrierParams, close: np.ndarray,
