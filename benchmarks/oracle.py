@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ares_kedro.market.synthetic import PlantedEdges
-from ares_kedro.validation.backtest import TIME_EXIT, Backtest, run_trades
+from ares_kedro.validation.backtest import TIME_EXIT, Backtest, ScoredPeriod, run_trades
 from ares_kedro.validation.costs import CostModel
 from ares_kedro.windows import ewm_mean, shift
 
@@ -78,8 +78,8 @@ def signal_backtest(bars: pd.DataFrame, signal: np.ndarray, first_row: int, last
     entry, exit_, side = signal_trades(signal, first_row, last_row, lead_bars)
     close = bars["close"].to_numpy(float)
     return run_trades(bars, entry, exit_, side, np.ones(side.size), close[exit_],
-                      np.full(side.size, TIME_EXIT), costs, funding, first_row, last_row,
-                      bars_per_year)
+                      np.full(side.size, TIME_EXIT), costs, funding,
+                      ScoredPeriod(first_row, last_row, bars_per_year))
 
 
 def observed_taker_imbalance(bars: pd.DataFrame) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades
-from ares_kedro.validation.backtest import backtest_decisions, funding_by_bar
+from ares_kedro.validation.backtest import ScoredPeriod, backtest_decisions, funding_by_bar
 from ares_kedro.validation.costs import CostModel
 from ares_kedro.validation.metrics import performance
 from ares_kedro.validation.monte_carlo import (
@@ -71,11 +71,11 @@ def section(quick: bool) -> list[str]:
 
     def backtest():
         result = backtest_decisions(bars, rows, side, size, trades, BARRIERS, COSTS, funding,
-                                    0, n - 1, bars_per_year, max_daily_loss=0.05)
+                                    ScoredPeriod(0, n - 1, bars_per_year), max_daily_loss=0.05)
         return result, performance(result)
 
     backtest_decisions(bars, rows[:2000], side[:2000], size[:2000], trades, BARRIERS, COSTS,
-                       funding, 0, 1999, bars_per_year)  # compile the numba parts once
+                       funding, ScoredPeriod(0, 1999, bars_per_year))  # compile numba once
     backtest_s, (result, metrics) = _median_time(backtest)
     hourly = result.bar_returns.to_numpy()[:YEAR_OF_HOURS] * 4  # a year of 1h-like returns
     mc_s, _ = _median_time(lambda: (bootstrap_bar_returns(hourly, YEAR_OF_HOURS, MC),

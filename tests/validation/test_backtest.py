@@ -12,6 +12,7 @@ from ares_kedro.validation.backtest import (
     STOP,
     TAKE_PROFIT,
     TIME_EXIT,
+    ScoredPeriod,
     backtest_decisions,
     buy_and_hold,
     funding_by_bar,
@@ -44,7 +45,7 @@ def one_trade(bars, entry, exit_, side, size, exit_price, outcome, model, fundin
     funding = np.zeros(len(bars)) if funding is None else funding
     return run_trades(bars, np.array([entry]), np.array([exit_]), np.array([side]),
                       np.array([size]), np.array([exit_price]), np.array([outcome]), model,
-                      funding, 0, len(bars) - 1, YEAR_OF_HOURS)
+                      funding, ScoredPeriod(0, len(bars) - 1, YEAR_OF_HOURS))
 
 
 def test_a_taker_round_trip_pays_fee_and_slippage_on_both_fills():
@@ -123,7 +124,7 @@ def test_decisions_exit_by_the_same_barrier_rule_as_the_labels():
     result = backtest_decisions(bars, rows, side, np.full(rows.size, 1.0), trades, barriers,
                                 costs(maker_fee=0.0012, taker_fee=0.0012, slippage_bps=0,
                                       take_profit_order="taker", funding=False),
-                                np.zeros(len(bars)), 0, len(bars) - 1, YEAR_OF_HOURS)
+                                np.zeros(len(bars)), ScoredPeriod(0, len(bars) - 1, YEAR_OF_HOURS))
     taken = result.trades
     assert len(taken) > 10
     label_return = np.where(taken["side"] > 0, trades["long_return"].to_numpy()[taken["entry_row"]],
@@ -140,7 +141,7 @@ def test_trades_still_open_at_the_period_end_are_closed_at_its_last_close():
     barriers = BarrierParams(take_profit=0.5, stop_loss=0.5, holding_bars=20, round_trip_fee=0.0)
     trades, _ = barrier_trades(bars, barriers)
     result = backtest_decisions(bars, np.array([5]), np.array([1]), np.array([1.0]), trades,
-                                barriers, costs(), np.zeros(30), 0, 14, YEAR_OF_HOURS)
+                                barriers, costs(), np.zeros(30), ScoredPeriod(0, 14, YEAR_OF_HOURS))
     assert result.trades["exit_row"].tolist() == [14]
     assert result.trades["exit_price"].iloc[0] == bars["close"].iloc[14]
     assert len(result.bar_returns) == 15
@@ -156,7 +157,8 @@ def test_a_short_decision_with_the_governors_signed_size_is_traded_short():
     trades, _ = barrier_trades(bars, fixed)
     result = backtest_decisions(bars, np.array([2, 4, 10]), np.array([-1, -1, 1]),
                                 np.array([-0.5, -0.5, 0.25]), trades, fixed,
-                                costs(funding=False), np.zeros(30), 0, 29, YEAR_OF_HOURS)
+                                costs(funding=False), np.zeros(30),
+                                ScoredPeriod(0, 29, YEAR_OF_HOURS))
     taken = result.trades
     assert taken["side"].tolist() == [-1, 1] and taken["size"].tolist() == [0.5, 0.25]
     assert taken["entry_row"].tolist() == [2, 10] and taken["exit_row"].tolist() == [9, 15]
@@ -169,7 +171,7 @@ def test_after_the_daily_loss_limit_no_new_trade_opens_that_day():
     barriers = BarrierParams(take_profit=0.5, stop_loss=0.5, holding_bars=2, round_trip_fee=0.0)
     trades, _ = barrier_trades(bars, barriers)
     args = (np.array([0, 4]), np.array([1, 1]), np.array([1.0, 1.0]), trades, barriers,
-            costs(), np.zeros(len(bars)), 0, len(bars) - 1, YEAR_OF_HOURS)
+            costs(), np.zeros(len(bars)), ScoredPeriod(0, len(bars) - 1, YEAR_OF_HOURS))
     free = backtest_decisions(bars, *args)
     limited = backtest_decisions(bars, *args, max_daily_loss=0.05)
     assert free.trades["entry_row"].tolist() == [0, 4]
@@ -179,7 +181,7 @@ def test_after_the_daily_loss_limit_no_new_trade_opens_that_day():
 def test_buy_and_hold_pays_one_entry_one_exit_and_funding():
     bars = bars_from_closes([100, 120, 130, 150])
     funding = np.array([0, 0.001, 0, 0.001])
-    result = buy_and_hold(bars, costs(), funding, 0, 3, YEAR_OF_HOURS)
+    result = buy_and_hold(bars, costs(), funding, ScoredPeriod(0, 3, YEAR_OF_HOURS))
     paid = 0.001 * 100 / 100 + 0.001 * 130 / 100
     expected = 1 - 0.002 + 0.5 - paid - 0.002 * 1.5
     assert performance(result)["total_return"] == pytest.approx(expected - 1)

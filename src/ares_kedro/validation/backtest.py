@@ -70,10 +70,25 @@ def funding_by_bar(index: pd.DatetimeIndex, interval: pd.Timedelta,
     return paid
 
 
+@dataclass(frozen=True)
+class ScoredPeriod:
+    """The bars a backtest scores: rows ``first_row..last_row`` of the bar table
+    (inclusive), and the bars in a year that annualise its figures."""
+
+    first_row: int
+    last_row: int
+    bars_per_year: float
+
+    @classmethod
+    def of_rows(cls, rows: np.ndarray, bars_per_year: float) -> ScoredPeriod:
+        """From the first to the last of sorted ``rows``."""
+        return cls(int(rows[0]), int(rows[-1]), float(bars_per_year))
+
+
 def run_trades(bars: pd.DataFrame, entry_row: np.ndarray, exit_row: np.ndarray,
                side: np.ndarray, size: np.ndarray, exit_price: np.ndarray,
                outcome: np.ndarray, costs: CostModel, funding: np.ndarray,
-               first_row: int, last_row: int, bars_per_year: float) -> Backtest:
+               period: ScoredPeriod) -> Backtest:
     """Equity path of non-overlapping trades, all costs in.
 
     Args:
@@ -82,13 +97,14 @@ def run_trades(bars: pd.DataFrame, entry_row: np.ndarray, exit_row: np.ndarray,
         side: (k,) +1 / -1; size: (k,) fraction of equity, > 0.
         exit_price: (k,); outcome: (k,) TAKE_PROFIT / STOP / TIME_EXIT (chooses the fill).
         funding: (n,) :func:`funding_by_bar` (ignored unless ``costs.funding``).
-        first_row, last_row: the period (inclusive); every trade lies inside it.
+        period: the scored rows (inclusive); every trade lies inside them.
 
     Returns:
         :class:`Backtest` whose ``trades`` has entry_time, exit_time, entry_row, exit_row,
         side, size, outcome, entry_price, exit_price, gross_return (per unit, unsized),
         fees, slippage, funding (fractions of equity at entry) and net_return (of equity).
     """
+    first_row, last_row = period.first_row, period.last_row
     entry_row, exit_row = np.asarray(entry_row, np.int64), np.asarray(exit_row, np.int64)
     side, size = np.asarray(side, float), np.asarray(size, float)
     exit_price, outcome = np.asarray(exit_price, float), np.asarray(outcome, np.int64)
@@ -122,7 +138,8 @@ def run_trades(bars: pd.DataFrame, entry_row: np.ndarray, exit_row: np.ndarray,
         "funding": paid_so_far[last] if rows.size else np.zeros(0),
         "net_return": relative[last] - 1.0 if rows.size else np.zeros(0)})
     return Backtest(pd.Series(np.expm1(log_growth), index=index, name="net_return"),
-                    pd.Series(positions, index=index, name="position"), table, bars_per_year)
+                    pd.Series(positions, index=index, name="position"), table,
+                    period.bars_per_year)
 
 
 def _trade_costs(bars: pd.DataFrame, entry_row: np.ndarray, exit_row: np.ndarray,
@@ -209,11 +226,11 @@ def barrier_exits(trades: pd.DataFrame, barriers: BarrierParams, close: np.ndarr
 
 def backtest_decisions(bars: pd.DataFrame, decision_rows: np.ndarray, side: np.ndarray,
                        size: np.ndarray, trades: pd.DataFrame, barriers: BarrierParams,
-                       costs: CostModel, funding: np.ndarray, first_row: int, last_row: int,
-                       bars_per_year: float, max_daily_loss: float | None = None) -> Backtest:
+                       costs: CostModel, funding: np.ndarray, period: ScoredPeriod,
+                       max_daily_loss: float | None = None) -> Backtest:
     """Backtest of decisions (``side`` +1 / -1 / 0 and ``size``, a fraction of equity whose
     sign is ignored (the governor's sizes are signed), at sorted ``decision_rows`` of
-    ``bars``) over ``first_row..last_row``.
+    ``bars``) over the rows of ``period``.
 
     ``max_daily_loss`` (fraction of equity, the tactician's limit): once the UTC day's
     net loss through a bar's close reaches it, no new trade opens at a later bar of that
@@ -221,6 +238,7 @@ def backtest_decisions(bars: pd.DataFrame, decision_rows: np.ndarray, side: np.n
     the backtest is repeated until no more entries are removed (a few passes, each
     vectorised; blocked entries stay blocked, so the passes end).
     """
+    first_row, last_row = period.first_row, period.last_row
     decision_rows = np.asarray(decision_rows, np.int64)
     keep = (decision_rows >= first_row) & (decision_rows < last_row)
     size = np.abs(np.asarray(size, float))  # the governor's sizes carry the side's sign
@@ -237,7 +255,7 @@ def backtest_decisions(bars: pd.DataFrame, decision_rows: np.ndarray, side: np.n
         exit_row, exit_price, outcome = barrier_exits(trades, barriers, close, entry, sides,
                                                       last_row, planned_exit)
         result = run_trades(bars, entry, exit_row, sides, size[taken], exit_price, outcome,
-                            costs, funding, first_row, last_row, bars_per_year)
+                            costs, funding, period)
         if max_daily_loss is None:
             return result
         log_pnl = np.log1p(result.bar_returns.to_numpy())
@@ -262,11 +280,12 @@ def _cumsum_within_day(values: np.ndarray, new_day: np.ndarray) -> np.ndarray:
     return running - before_day[np.cumsum(new_day) - 1]
 
 
-def buy_and_hold(bars: pd.DataFrame, costs: CostModel, funding: np.ndarray, first_row: int,
-                 last_row: int, bars_per_year: float) -> Backtest:
-    """Long with all the equity from ``first_row``'s close to ``last_row``'s close, paying
-    the entry and exit fills (market orders) and funding like any other trade."""
+def buy_and_hold(bars: pd.DataFrame, costs: CostModel, funding: np.ndarray,
+                 period: ScoredPeriod) -> Backtest:
+    """Long with all the equity from the period's first close to its last, paying the
+    entry and exit fills (market orders) and funding like any other trade."""
     close = bars["close"].to_numpy(float)
-    return run_trades(bars, np.array([first_row]), np.array([last_row]), np.array([1.0]),
-                      np.array([1.0]), close[[last_row]], np.array([TIME_EXIT]), costs,
-                      funding, first_row, last_row, bars_per_year)
+    first, last = period.first_row, period.last_row
+    return run_trades(bars, np.array([first]), np.array([last]), np.array([1.0]),
+                      np.array([1.0]), close[[last]], np.array([TIME_EXIT]), costs,
+                      funding, period)

@@ -31,6 +31,7 @@ from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.validation.backtest import (
     Backtest,
+    ScoredPeriod,
     backtest_decisions,
     buy_and_hold,
     funding_by_bar,
@@ -75,8 +76,9 @@ class TradingSetup:
 
     def backtest(self, rows: np.ndarray, side: np.ndarray, size: np.ndarray) -> Backtest:
         return backtest_decisions(self.bars, rows, side, size, self.trades, self.barriers,
-                                  self.costs, self.funding, int(rows[0]), int(rows[-1]),
-                                  self.bars_per_year, self.sizing.max_daily_loss)
+                                  self.costs, self.funding,
+                                  ScoredPeriod.of_rows(rows, self.bars_per_year),
+                                  self.sizing.max_daily_loss)
 
 
 def per_regime_results(returns: pd.DataFrame, trades: pd.DataFrame, bars_per_year: float
@@ -122,7 +124,7 @@ def test_period_backtest(trading: TradingSetup, governor_decisions: pd.DataFrame
     results = {"governor": trading.backtest(rows, test["side"].to_numpy(),
                                             test["size"].to_numpy())}
     results["buy_and_hold"] = buy_and_hold(market_bars, trading.costs, trading.funding,
-                                           int(rows[0]), int(rows[-1]), trading.bars_per_year)
+                                           ScoredPeriod.of_rows(rows, trading.bars_per_year))
     validation = np.asarray(baseline_periods) == "validation"
     gates = strategy_gates({name: p[validation] for name, p in baselines.items()},
                            market_bars.index.get_indexer(baseline_rows[validation]),
