@@ -131,7 +131,6 @@ def trials_child(project: Path, data_root: Path, n_trials: int) -> dict[str, Any
     from ares_kedro.analyst.labels import BarrierParams, barrier_trades
     from ares_kedro.analyst.models import Regularisation
     from ares_kedro.analyst.regime_training import GLOBAL, EnsembleParams, regime_samples
-    from ares_kedro.analyst.studies import StudySettings
     from ares_kedro.analyst.tuning import (
         TuningParams,
         search_space,
@@ -139,6 +138,7 @@ def trials_child(project: Path, data_root: Path, n_trials: int) -> dict[str, Any
         tuning_study_name,
     )
     from ares_kedro.market.timeframes import bar_interval
+    from ares_kedro.studies import StudySettings
 
     os.chdir(project)  # conf/logging.yml writes info.log to the working directory
     bootstrap_project(project)

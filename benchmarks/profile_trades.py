@@ -32,11 +32,11 @@ from ares_kedro.market import trade_flow, vision_ingest
 from ares_kedro.market.archives import (
     AGG_TRADES,
     first_line,
-    has_header,
     inventory_archives,
     open_archive,
     verify_checksum,
 )
+from ares_kedro.market.csv_tables import header_line_count
 from ares_kedro.market.trade_flow import AGG_TRADE_LAYOUT
 from benchmarks.ingestion import run_trades
 
@@ -79,7 +79,7 @@ def _reader(source, header: int) -> pa_csv.CSVStreamingReader:
 
 def _header(path: Path) -> int:
     with open_archive(path) as probe:
-        return int(has_header(first_line(probe.read(4096))))
+        return header_line_count(first_line(probe.read(4096)), AGG_TRADE_LAYOUT, path)
 
 
 def _parse_only(paths: list[Path]) -> tuple[float, float, int]:

@@ -16,7 +16,7 @@ from ares_kedro.analyst.coarse_search import (
 )
 from ares_kedro.analyst.labels import BarrierParams, triple_barrier_labels
 from ares_kedro.analyst.pruning import FeaturePruningParams, prune_features
-from ares_kedro.analyst.studies import StudySettings
+from ares_kedro.studies import StudySettings
 from tests.analyst.test_target_search import MODEL, random_walk
 
 PRUNING = {"max_missing_share": 0.2, "correlation_threshold": 0.95, "importance": "mean",

@@ -11,7 +11,7 @@ import optuna
 WORKER = """
 import os, sys, time
 import optuna
-from ares_kedro.analyst.studies import run_resumable_study
+from ares_kedro.studies import run_resumable_study
 storage, n_trials = sys.argv[1], int(sys.argv[2])
 study = optuna.create_study(study_name="shared", storage=storage, load_if_exists=True,
                             direction="minimize")
@@ -38,7 +38,7 @@ def test_two_workers_share_one_study_and_stop_at_its_trial_count(tmp_path):
 KILLED_WORKER = """
 import sys, time
 import optuna
-from ares_kedro.analyst.studies import run_resumable_study, study_storage
+from ares_kedro.studies import run_resumable_study, study_storage
 storage = study_storage({"storage": sys.argv[1], "heartbeat_seconds": 1,
                          "stale_after_seconds": 2})
 study = optuna.create_study(study_name="killed", storage=storage, load_if_exists=True)
@@ -59,7 +59,7 @@ def test_a_trial_killed_mid_way_is_failed_on_resume_and_never_counted(tmp_path):
     Sharpe's trial count holds only the evaluated (complete and pruned) trials."""
     import time
 
-    from ares_kedro.analyst.studies import (
+    from ares_kedro.studies import (
         run_resumable_study,
         study_storage,
         trials_in_storage,

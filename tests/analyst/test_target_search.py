@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades
-from ares_kedro.analyst.studies import StudySettings
 from ares_kedro.analyst.targets import (
     TargetSamplesSpec,
     TargetSearchParams,
@@ -16,6 +15,7 @@ from ares_kedro.analyst.targets import (
     optimise_targets,
 )
 from ares_kedro.analyst.trade_scoring import trade_list, trade_performance
+from ares_kedro.studies import StudySettings
 
 MODEL = {"n_estimators": 30, "num_leaves": 7, "min_child_samples": 20, "n_jobs": 1}
 SEARCH = {"n_trials": 2, "take_profit": [0.01, 0.03], "stop_loss": [0.005, 0.02],

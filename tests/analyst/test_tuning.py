@@ -14,13 +14,13 @@ from ares_kedro.analyst.baseline import TrainingSamples
 from ares_kedro.analyst.coarse_search import SearchRange
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades, triple_barrier_labels
 from ares_kedro.analyst.models import Regularisation, make_model
-from ares_kedro.analyst.studies import StudySettings
 from ares_kedro.analyst.tuning import (
     TuningParams,
     search_space,
     tune_model,
     tuning_study_name,
 )
+from ares_kedro.studies import StudySettings
 
 REG = Regularisation(l1=0.1, l2=1.0, dropout=0.0)
 FIXED = {"lightgbm": {"n_estimators": 20, "n_jobs": 1},

@@ -13,7 +13,6 @@ import pytest
 
 from ares_kedro.analyst.labels import LABELS, BarrierParams, barrier_trades
 from ares_kedro.analyst.regime_training import GLOBAL
-from ares_kedro.analyst.studies import StudySettings
 from ares_kedro.governor.decisions import (
     EdgeGate,
     ExpectedReturnMap,
@@ -35,6 +34,7 @@ from ares_kedro.governor.model import (
     prepared_rows,
 )
 from ares_kedro.regimes import REGIMES
+from ares_kedro.studies import StudySettings
 from tests.tactician.test_no_lookahead import CONTEXT
 from tests.tactician.test_sizing import PARAMS as SIZING
 

@@ -10,8 +10,6 @@ the fold that did not see it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,21 +37,6 @@ class TrainingSamples:
     weights: np.ndarray  # (n_samples,) label uniqueness
     bar_rows: np.ndarray  # (n_samples,) int
     label_end: np.ndarray  # (n_samples,) int, sample positions
-
-
-def fingerprint(*parts: Any) -> str:
-    """Short hash of tables, arrays and JSON-able values: names an Optuna study after its
-    inputs, so changed data or settings start a new study instead of resuming a stale one."""
-    digest = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, pd.DataFrame | pd.Series):
-            digest.update(pd.util.hash_pandas_object(part, index=True).to_numpy().tobytes())
-            digest.update(json.dumps(list(map(str, getattr(part, "columns", [])))).encode())
-        elif isinstance(part, np.ndarray):
-            digest.update(np.ascontiguousarray(part).tobytes())
-        else:
-            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return digest.hexdigest()[:12]
 
 
 def training_samples(features: pd.DataFrame, labels: pd.DataFrame, period: np.ndarray

@@ -23,8 +23,8 @@ from ares_kedro.analyst.baseline import (
     log_loss,
     purged_folds,
 )
-from ares_kedro.analyst.studies import StudySettings, run_resumable_study
 from ares_kedro.params import checked_keys
+from ares_kedro.studies import StudySettings, run_resumable_study
 
 logger = logging.getLogger(__name__)
 PARAM_TYPES = ("int", "float")

@@ -24,10 +24,10 @@ from ares_kedro.analyst.baseline import (
 from ares_kedro.analyst.ensembles import COMBINERS, RegimeEnsemble
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.models import MODEL_KINDS, Regularisation
-from ares_kedro.analyst.studies import StudySettings
 from ares_kedro.analyst.tuning import TuningParams, search_space, tune_model, tuning_study_name
 from ares_kedro.params import checked_keys
 from ares_kedro.regimes import REGIMES
+from ares_kedro.studies import StudySettings
 
 GLOBAL = "GLOBAL"
 logger = logging.getLogger(__name__)

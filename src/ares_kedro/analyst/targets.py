@@ -26,7 +26,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from ares_kedro.analyst.baseline import fingerprint, out_of_fold_probabilities, samples_at_rows
+from ares_kedro.analyst.baseline import out_of_fold_probabilities, samples_at_rows
 from ares_kedro.analyst.labels import (
     FIXED_HORIZON,
     LABEL_FAMILIES,
@@ -36,13 +36,13 @@ from ares_kedro.analyst.labels import (
     barrier_trades,
     triple_barrier_labels,
 )
-from ares_kedro.analyst.studies import StudySettings, run_resumable_study
 from ares_kedro.analyst.trade_scoring import (
     signals_from_probabilities,
     trade_list,
     trade_performance,
 )
 from ares_kedro.params import checked_keys
+from ares_kedro.studies import StudySettings, fingerprint, run_resumable_study
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 One Optuna study per model kind (and per regime, through the study name): TPE, seeded, in
 SQLite storage and opened by name, so an interrupted tuning resumes and runs only the trials
-still missing (:func:`~ares_kedro.analyst.studies.run_resumable_study`). A trial fits the
+still missing (:func:`~ares_kedro.studies.run_resumable_study`). A trial fits the
 model in purged, embargoed K-fold CV of the training samples and scores it either by
 
 - ``log_loss``: the out-of-fold log-loss, averaged over folds weighted by their size
@@ -40,19 +40,18 @@ import pandas as pd
 from ares_kedro.analyst.baseline import (
     TrainingSamples,
     class_probabilities,
-    fingerprint,
     log_loss,
     purged_folds,
 )
 from ares_kedro.analyst.coarse_search import SearchRange
 from ares_kedro.analyst.models import MODEL_KINDS, Regularisation, make_model, regularised_params
-from ares_kedro.analyst.studies import StudySettings, run_resumable_study
 from ares_kedro.analyst.trade_scoring import (
     signals_from_probabilities,
     trade_list,
     trade_performance,
 )
 from ares_kedro.params import checked_keys
+from ares_kedro.studies import StudySettings, fingerprint, run_resumable_study
 
 logger = logging.getLogger(__name__)
 

@@ -36,10 +36,8 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from ares_kedro.analyst.baseline import fingerprint
 from ares_kedro.analyst.labels import LABELS
 from ares_kedro.analyst.regime_training import GLOBAL
-from ares_kedro.analyst.studies import StudySettings, run_resumable_study, trials_in_storage
 from ares_kedro.analyst.trade_scoring import booked_log_returns, trade_list, trade_performance
 from ares_kedro.governor.decisions import (
     EdgeGate,
@@ -49,6 +47,7 @@ from ares_kedro.governor.decisions import (
 )
 from ares_kedro.market.timeframes import bars_per_year
 from ares_kedro.params import checked_keys
+from ares_kedro.studies import StudySettings, fingerprint, run_resumable_study, trials_in_storage
 from ares_kedro.tactician.context import ContextParams, higher_timeframe_trends, realised_volatility
 from ares_kedro.tactician.sizing import SizingParams
 from ares_kedro.validation.overfitting import deflated_sharpe

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ares_kedro.analyst import targets
-from ares_kedro.analyst.baseline import fingerprint, training_samples
+from ares_kedro.analyst.baseline import training_samples
 from ares_kedro.analyst.calibration import CalibrationParams, reliability_diagram
 from ares_kedro.analyst.coarse_search import CoarseSearchParams, coarse_search
 from ares_kedro.analyst.ensembles import RegimeEnsemble
@@ -31,10 +31,10 @@ from ares_kedro.analyst.regime_training import (
     train_specialist,
 )
 from ares_kedro.analyst.splits import TimeSplitParams, TimeSplits
-from ares_kedro.analyst.studies import StudySettings
 from ares_kedro.analyst.targets import TargetSamplesSpec, TargetSearchParams
 from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.regimes import REGIMES
+from ares_kedro.studies import StudySettings, fingerprint
 
 logger = logging.getLogger(__name__)
 

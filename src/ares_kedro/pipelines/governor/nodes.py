@@ -19,7 +19,6 @@ from ares_kedro.analyst.calibration import CalibrationParams
 from ares_kedro.analyst.labels import PROBABILITY_COLUMNS, BarrierParams, barrier_trades
 from ares_kedro.analyst.regime_training import GLOBAL
 from ares_kedro.analyst.splits import TimeSplits
-from ares_kedro.analyst.studies import StudySettings
 from ares_kedro.governor.comparison import (
     decision_table,
     metrics_against_baselines,
@@ -43,6 +42,7 @@ from ares_kedro.governor.model import GovernorModelParams, fit_governor
 from ares_kedro.governor.model import class_probabilities as governor_proba
 from ares_kedro.governor.policy import DecisionPolicy
 from ares_kedro.market.timeframes import bars_per_year, to_timedelta
+from ares_kedro.studies import StudySettings
 from ares_kedro.tactician.serving import TacticianSettings
 
 logger = logging.getLogger(__name__)

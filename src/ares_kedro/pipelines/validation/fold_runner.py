@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from ares_kedro.analyst.baseline import fingerprint
+from ares_kedro.studies import fingerprint
 from ares_kedro.validation.walk_forward import WalkForwardParams
 
 FOLD_PIPELINES = ["ingestion", "regimes", "analyst", "tactician", "governor", "validation"]

@@ -18,7 +18,6 @@ from tqdm.auto import tqdm
 
 from ares_kedro.analyst.baseline import class_probabilities
 from ares_kedro.analyst.labels import LABELS, PROBABILITY_COLUMNS
-from ares_kedro.analyst.studies import study_storage, trials_in_storage
 from ares_kedro.governor.comparison import ensemble_probabilities
 from ares_kedro.governor.inputs import ENSEMBLES
 from ares_kedro.governor.policy import DecisionPolicy
@@ -27,6 +26,7 @@ from ares_kedro.pipelines.validation.fold_runner import (
     prepare_folds,
     run_fold_processes,
 )
+from ares_kedro.studies import study_storage, trials_in_storage
 from ares_kedro.tactician.serving import TacticianSettings
 from ares_kedro.validation.ab_test import ABTestParams, ab_test
 from ares_kedro.validation.monte_carlo import (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import warnings
 from collections.abc import Callable
@@ -9,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
+import pandas as pd
 from optuna.study import MaxTrialsCallback
 from sqlalchemy.engine import make_url
 
@@ -28,6 +32,21 @@ def storage_url(optuna_params: dict[str, Any]) -> str:
     if url.drivername.startswith("sqlite") and url.database:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     return str(optuna_params["storage"])
+
+
+def fingerprint(*parts: Any) -> str:
+    """Short hash of tables, arrays and JSON-able values: names an Optuna study after its
+    inputs, so changed data or settings start a new study instead of resuming a stale one."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, pd.DataFrame | pd.Series):
+            digest.update(pd.util.hash_pandas_object(part, index=True).to_numpy().tobytes())
+            digest.update(json.dumps(list(map(str, getattr(part, "columns", [])))).encode())
+        elif isinstance(part, np.ndarray):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:12]
 
 
 @dataclass(frozen=True)
