@@ -1,5 +1,6 @@
-"""Walk-forward through Kedro: every fold a full retraining in its own process, test periods
-in time order, and a second run that reuses the finished folds."""
+"""Walk-forward through Kedro: every fold a full retraining in its own process, run as Dask
+tasks on a two-worker LocalCluster side by side, test periods in time order, and a second
+run that reuses the finished folds."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from tests.pipelines.conftest import run_pipelines
 
 pytestmark = pytest.mark.slow
 
-SMALL = {"validation": {"walk_forward": {"folds": 2, "test_days": 15}}}
+SMALL = {"validation": {"walk_forward": {"folds": 2, "test_days": 15, "workers": 2}}}
 
 
 def test_walk_forward_retrains_per_fold_tests_in_time_order_and_resumes(project):
@@ -27,6 +28,12 @@ def test_walk_forward_retrains_per_fold_tests_in_time_order_and_resumes(project)
         assert interval["folds"] == 2 and interval["ci_low"] <= interval["mean"] <= interval[
             "ci_high"]
     assert all(row["max_feature_psi"] >= 0 for row in report["folds"])
+    engine = report["engine"]  # two folds, two LocalCluster workers, at the same time
+    assert engine["scheduler"] == "LocalCluster" and engine["workers"] == 2
+    tasks = [engine["tasks"][k] for k in ("0", "1")]
+    assert len({t["worker"] for t in tasks}) == 2
+    assert all(t["worker"].startswith("tcp://127.0.0.1:") for t in tasks)
+    assert max(t["started"] for t in tasks) < min(t["finished"] for t in tasks)  # overlapped
     results = sorted((project / "data" / "09_walk_forward").rglob("fold_result.json"))
     assert len(results) == 2
     for result in results:  # each fold kept its own data and MLflow database
@@ -40,3 +47,4 @@ def test_walk_forward_retrains_per_fold_tests_in_time_order_and_resumes(project)
                           synthetic={"days": 150, "edges": {"order_flow": {"strength": 1.0}}})
     assert {path: path.stat().st_mtime_ns for path in results} == finished  # folds reused
     assert again["report"]["folds"] == report["folds"]
+    assert again["report"]["engine"]["tasks"] == {}  # nothing sent to the cluster

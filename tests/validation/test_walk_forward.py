@@ -15,7 +15,7 @@ from ares_kedro.validation.walk_forward import (
 )
 
 PARAMS = WalkForwardParams(scheme="expanding", folds=3, test_days=20, window_days=100,
-                           validation_share=0.25, env="blank", parallel_folds=0, root="x",
+                           validation_share=0.25, env="blank", scheduler=None, workers=0, root="x",
                            psi_bins=10, psi_drift_threshold=0.25, confidence=0.95)
 FIRST = pd.Timestamp("2024-01-01", tz="UTC")
 LAST_CLOSE = pd.Timestamp("2024-06-29", tz="UTC")

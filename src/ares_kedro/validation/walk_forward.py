@@ -40,7 +40,8 @@ class WalkForwardParams:
     window_days: int  # rolling: the whole window; expanding: ignored
     validation_share: float  # of the bars before the test period (the rest is training)
     env: str  # the conf environment each fold trains in (blank: the fast budget)
-    parallel_folds: int  # folds run at once (processes); 0 = one per CPU core
+    scheduler: str | None  # a Dask scheduler's address; None: a LocalCluster here
+    workers: int  # LocalCluster workers, one fold each at a time; 0 = one per CPU core
     root: str  # folder of the folds' data
     psi_bins: int
     psi_drift_threshold: float
@@ -51,9 +52,13 @@ class WalkForwardParams:
         spec = cls(**checked_keys(cls, params, "validation.walk_forward"))
         if spec.scheme not in SCHEMES:
             raise ValueError(f"validation.walk_forward.scheme must be one of {SCHEMES}")
-        if spec.folds < 2 or spec.test_days < 1 or spec.parallel_folds < 0:
+        if spec.folds < 2 or spec.test_days < 1 or not isinstance(spec.workers, int) \
+                or spec.workers < 0:
             raise ValueError("validation.walk_forward: folds >= 2, test_days >= 1, "
-                             "parallel_folds >= 0")
+                             "workers an integer >= 0")
+        if spec.scheduler is not None and not str(spec.scheduler).strip():
+            raise ValueError("validation.walk_forward.scheduler: a Dask scheduler address "
+                             "(e.g. tcp://10.0.0.5:8786) or null for a LocalCluster")
         if not 0 < spec.validation_share < 1 or not 0.5 < spec.confidence < 1:
             raise ValueError("validation.walk_forward: validation_share in (0, 1), confidence "
                              "in (0.5, 1)")

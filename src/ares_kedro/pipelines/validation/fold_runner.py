@@ -1,5 +1,6 @@
 """One walk-forward fold, run as its own process: ``python -m
-ares_kedro.pipelines.validation.fold_runner <fold_spec.json>``.
+ares_kedro.pipelines.validation.fold_runner <fold_spec.json>``; and the folds run as Dask
+tasks (:func:`run_fold_tasks`), on a LocalCluster or on a cluster's scheduler.
 
 A fold is a complete ``kedro run`` of ingestion to validation on the fold's window (its
 ``ingestion.end`` and ``lookback_days``, and split fractions that make its test period the
@@ -105,34 +106,73 @@ def prepare_folds(folds: list[dict[str, Any]], ingestion: dict[str, Any],
     return pending, results
 
 
-def run_fold_processes(pending: list[tuple[int, Path]], at_once: int, project: Path,
-                       on_done: Callable[[int, dict[str, Any]], None]) -> dict[int, dict[str, Any]]:
+def run_fold_process(spec_path: str, project: str) -> dict[str, Any]:
+    """Run one fold (``fold_spec.json`` at ``spec_path``) as its own ``python -m
+    ares_kedro.pipelines.validation.fold_runner`` process from ``project``, its output in
+    ``run.log`` beside the spec; its result, with the ``task``'s worker address and UTC
+    start and finish. A Dask task: the worker that runs it, on this
+    machine or another, starts the process (the project and the fold folder must be on a
+    file system that worker sees)."""
+    from dask.distributed import get_worker
+
+    root = Path(spec_path).parent
+    started = pd.Timestamp.now(tz="UTC")
+    with (root / "run.log").open("w") as log:
+        code = subprocess.run([sys.executable, "-m",
+                               "ares_kedro.pipelines.validation.fold_runner", spec_path],
+                              cwd=project, stdout=log, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        raise RuntimeError(f"walk-forward fold failed (exit {code}); its log: "
+                           f"{root / 'run.log'}")
+    task = {"worker": get_worker().address, "started": started.isoformat(),
+            "finished": pd.Timestamp.now(tz="UTC").isoformat()}
+    return {**json.loads((root / RESULT_FILE).read_text()), "task": task}
+
+
+def fold_client(scheduler: str | None, workers: int):
+    """A Dask client: of the scheduler at ``scheduler``, or of a LocalCluster here with
+    ``workers`` single-threaded worker processes (a fold's process uses its core; no
+    dashboard, nothing listens beyond 127.0.0.1)."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler)
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None, host="127.0.0.1")
+    client = Client(cluster)
+    return client
+
+
+def run_fold_tasks(pending: list[tuple[int, Path]], scheduler: str | None, workers: int,
+                   project: Path, on_done: Callable[[int, dict[str, Any]], None]
+                   ) -> dict[int, dict[str, Any]]:
     """Run each pending fold (its number and data folder, which holds ``fold_spec.json``)
-    as its own ``python -m ares_kedro.pipelines.validation.fold_runner`` process, at most
-    ``at_once`` together; ``on_done(number, result)`` after each. A failed fold stops the
-    others and raises with the path of its log."""
+    as a Dask task (:func:`run_fold_process`), as many at once as the cluster has worker
+    threads; ``on_done(number, result)`` as each finishes. A failed fold cancels the
+    others and raises with the path of its log. Returns the results by fold."""
+    from dask.distributed import as_completed
+
     results: dict[int, dict[str, Any]] = {}
-    pending = list(pending)
-    running: list[tuple[int, Path, subprocess.Popen, Any]] = []
-    while pending or running:
-        while pending and len(running) < at_once:
-            number, root = pending.pop(0)
-            log = (root / "run.log").open("w")
-            process = subprocess.Popen(
-                [sys.executable, "-m", "ares_kedro.pipelines.validation.fold_runner",
-                 str(root / "fold_spec.json")], cwd=project, stdout=log, stderr=subprocess.STDOUT)
-            running.append((number, root, process, log))
-        number, root, process, log = running.pop(0)
-        code = process.wait()
-        log.close()
-        if code != 0:
-            for _, _, other, other_log in running:
-                other.kill()
-                other_log.close()
-            raise RuntimeError(f"walk-forward fold {number} failed (exit {code}); its log: "
-                               f"{root / 'run.log'}")
-        results[number] = json.loads((root / RESULT_FILE).read_text())
-        on_done(number, results[number])
+    if not pending:
+        return results
+    client = fold_client(scheduler, workers)
+    try:
+        futures = {client.submit(run_fold_process, str(root / "fold_spec.json"), str(project),
+                                 key=f"walk-forward-fold-{number}-{root.name}", pure=False,
+                                 retries=0): number for number, root in pending}
+        for future in as_completed(futures):
+            number = futures[future]
+            try:
+                results[number] = future.result()
+            except Exception:
+                client.cancel(list(futures))
+                raise
+            on_done(number, results[number])
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None and scheduler is None:
+            cluster.close()
     return results
 
 

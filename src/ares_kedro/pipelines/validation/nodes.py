@@ -24,7 +24,7 @@ from ares_kedro.governor.policy import DecisionPolicy
 from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.pipelines.validation.fold_runner import (
     prepare_folds,
-    run_fold_processes,
+    run_fold_tasks,
 )
 from ares_kedro.studies import study_storage, trials_in_storage
 from ares_kedro.tactician.serving import TacticianSettings
@@ -240,10 +240,10 @@ def walk_forward(market_bars: pd.DataFrame, ingestion: dict[str, Any],
                  time_splits: dict[str, Any], walk_forward_params: dict[str, Any]
                  ) -> tuple[dict[str, Any], pd.DataFrame, Any]:
     """``walk_forward_summary`` (JSON), ``walk_forward_folds``, ``walk_forward_report``
-    (Markdown) and its chart: the whole system
-    retrained and tested on successive windows (each fold a separate ``kedro run`` process,
-    several at once when cores allow; a fold already done with the same settings is
-    reused, so an interrupted walk-forward resumes)."""
+    (Markdown) and its chart: the whole system retrained and tested on successive windows,
+    each fold a Dask task that runs a full ``kedro run`` in its own process and folder (a
+    LocalCluster here, or the scheduler in conf); a fold already done with the same
+    settings is reused, so an interrupted walk-forward resumes."""
     params = WalkForwardParams.from_params(walk_forward_params)
     project = Path.cwd()
     if not (project / "pyproject.toml").exists():
@@ -259,11 +259,15 @@ def walk_forward(market_bars: pd.DataFrame, ingestion: dict[str, Any],
         logger.info("Walk-forward fold %d done: governor test Sharpe %.2f", number,
                     result["strategies"]["governor"]["sharpe"])
 
-    results.update(run_fold_processes(pending, params.parallel_folds or os.cpu_count() or 1,
-                                      project, done))
+    workers = params.workers or os.cpu_count() or 1
+    ran = run_fold_tasks(pending, params.scheduler, workers, project, done)
+    results.update(ran)
     progress.close()
     summary = summarise_folds([results[k] for k in sorted(results)], params)
     table = pd.DataFrame(summary["folds"]).drop(columns=["drifted_features"])
+    summary["engine"] = {"scheduler": params.scheduler or "LocalCluster",
+                         "workers": None if params.scheduler else workers,
+                         "tasks": {str(k): v["task"] for k, v in sorted(ran.items())}}
     summary["folds_table_note"] = ("each fold: a full retraining (analyst, tactician, governor) "
                                    f"in conf env {params.env!r}, tested on the next "
                                    f"{params.test_days} days")
