@@ -17,7 +17,7 @@ export DO_NOT_TRACK := 1
 # Small, predictable thread pools: oversubscribed OpenMP is 30x slower on 2 cores.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: venv run test bench lint lock viz viz-check clean-data
+.PHONY: venv run test bench lint lock viz viz-check clean-data airflow-dags
 
 venv: $(STAMP)
 
@@ -47,11 +47,16 @@ lint: venv
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade "pip>=24"
-	.lock-venv/bin/python -m pip install --quiet ".[test]"
+	.lock-venv/bin/python -m pip install --quiet ".[test,airflow]"
 	( echo "# Exact versions of every package, resolved together on Python 3.11 (pip check clean)."; \
 	  echo "# Regenerate with \`make lock\` after changing dependencies in pyproject.toml."; \
 	  .lock-venv/bin/python -m pip freeze --exclude ares_kedro ) > requirements.lock
 	rm -rf .lock-venv
+
+# One Airflow DAG of the six stages (integrations/airflow/dag_template.j2, conf/base/airflow.yml).
+airflow-dags: venv
+	$(BIN)/kedro airflow create --pipelines __default__ --env $(ENV) \
+	  -j integrations/airflow/dag_template.j2 -t airflow_dags
 
 viz: venv
 	$(BIN)/kedro viz run --host 127.0.0.1 --no-browser
