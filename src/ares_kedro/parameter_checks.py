@@ -37,6 +37,13 @@ def check_parameters(params: dict[str, Any]) -> None:
 
     if "ingestion" in params:
         IngestionConfig.from_params(params["ingestion"])
+    if "universe" in params:
+        from ares_kedro.validation.universe import UniverseParams, market_ingestion
+
+        universe = UniverseParams.from_params(params["universe"])
+        for market in universe.markets:  # every market's ingestion block is a valid one
+            if "ingestion" in params:
+                IngestionConfig.from_params(market_ingestion(params["ingestion"], market))
     if "regimes" in params:
         regimes = params["regimes"]
         checked_method(regimes.get("method"))

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from ares_kedro.pipelines import analyst, governor, ingestion, regimes, tactician, validation
+from ares_kedro.pipelines import (
+    analyst,
+    governor,
+    ingestion,
+    regimes,
+    tactician,
+    universe,
+    validation,
+)
 
 # Run order of the whole system.
 # A pipeline is registered only once it exists: `kedro run --pipelines=<name>` of one
 # that is not built yet fails with Kedro's "pipeline not found", never runs a stub.
 PIPELINE_ORDER = ("ingestion", "regimes", "analyst", "tactician", "governor", "validation",
-                  "walk_forward")
-ON_DEMAND = ("walk_forward",)  # not in __default__: `kedro run --pipelines=walk_forward`
+                  "walk_forward", "universe")
+ON_DEMAND = ("walk_forward", "universe")  # not in __default__: `kedro run --pipelines=<name>`
 
 
 class UnknownPipeline(SystemExit):
@@ -72,10 +80,12 @@ def register_pipelines() -> dict[str, Pipeline]:
         "governor": governor.create_pipeline(),
         "validation": validation.create_pipeline(),
         "walk_forward": validation.create_walk_forward_pipeline(),
+        "universe": universe.create_pipeline(),
     }
     pipelines = RegisteredPipelines(
         (name, built[name]) for name in PIPELINE_ORDER if name in built)
-    # walk-forward retrains everything once per fold: run on demand, not by a plain `kedro run`
+    # walk-forward and the universe retrain everything once per fold or market: run on
+    # demand, not by a plain `kedro run`
     everything = sum((p for name, p in pipelines.items() if name not in ON_DEMAND), Pipeline([]))
     pipelines["governor"] = with_served_model(pipelines["governor"])
     pipelines["__default__"] = with_served_model(everything)

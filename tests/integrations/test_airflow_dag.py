@@ -37,10 +37,13 @@ dag.run_stage(dag.STAGES[0])
 """
 
 
-@pytest.fixture
-def dags(tmp_path, monkeypatch) -> tuple[Path, Path, dict[str, str]]:
+@pytest.fixture(scope="module")
+def dags(tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
+    """The DAG generated once for both tests, in a project copy of its own."""
     pytest.importorskip("airflow", reason="apache-airflow is in the test set (requirements.lock)")
-    project = make_project(tmp_path, monkeypatch)
+    tmp_path = tmp_path_factory.mktemp("airflow")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        project = make_project(tmp_path, monkeypatch)
     out = tmp_path / "dags"
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "AIRFLOW_HOME": str(tmp_path / "air"),
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "ARES_PROJECT_PATH": str(project)}

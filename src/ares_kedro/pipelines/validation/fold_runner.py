@@ -1,6 +1,6 @@
-"""One walk-forward fold, run as its own process: ``python -m
-ares_kedro.pipelines.validation.fold_runner <fold_spec.json>``; and the folds run as Dask
-tasks (:func:`run_fold_tasks`), on a LocalCluster or on a cluster's scheduler.
+"""One walk-forward fold, or one market of a universe, run as its own process: ``python -m
+ares_kedro.pipelines.validation.fold_runner <spec.json>``; and such runs as Dask tasks
+(:func:`run_fold_tasks`), on a LocalCluster or on a cluster's scheduler.
 
 A fold is a complete ``kedro run`` of ingestion to validation on the fold's window (its
 ``ingestion.end`` and ``lookback_days``, and split fractions that make its test period the
@@ -28,6 +28,7 @@ from ares_kedro.validation.walk_forward import WalkForwardParams
 FOLD_PIPELINES = ["ingestion", "regimes", "analyst", "tactician", "governor", "validation"]
 logger = logging.getLogger(__name__)
 RESULT_FILE = "fold_result.json"
+MARKET_SPEC, MARKET_RESULT = "market_spec.json", "market_result.json"
 RESULT_VERSION = 2  # bump when fold_result.json changes shape: older folds are then rerun
 
 
@@ -106,6 +107,17 @@ def prepare_folds(folds: list[dict[str, Any]], ingestion: dict[str, Any],
     return pending, results
 
 
+def result_name(spec_name: str) -> str:
+    """Where a run writes its result, beside its spec: a market's ``market_result.json``, a
+    fold's ``fold_result.json``."""
+    return MARKET_RESULT if spec_name == MARKET_SPEC else RESULT_FILE
+
+
+def spec_file(root: Path) -> Path:
+    """The spec in a run's folder: a market's, else a fold's."""
+    return root / MARKET_SPEC if (root / MARKET_SPEC).exists() else root / "fold_spec.json"
+
+
 def run_fold_process(spec_path: str, project: str) -> dict[str, Any]:
     """Run one fold (``fold_spec.json`` at ``spec_path``) as its own ``python -m
     ares_kedro.pipelines.validation.fold_runner`` process from ``project``, its output in
@@ -122,11 +134,11 @@ def run_fold_process(spec_path: str, project: str) -> dict[str, Any]:
                                "ares_kedro.pipelines.validation.fold_runner", spec_path],
                               cwd=project, stdout=log, stderr=subprocess.STDOUT).returncode
     if code != 0:
-        raise RuntimeError(f"walk-forward fold failed (exit {code}); its log: "
-                           f"{root / 'run.log'}")
+        raise RuntimeError(f"{root.name} failed (exit {code}); its log: {root / 'run.log'}")
+    result_file = root / result_name(Path(spec_path).name)
     task = {"worker": get_worker().address, "started": started.isoformat(),
             "finished": pd.Timestamp.now(tz="UTC").isoformat()}
-    return {**json.loads((root / RESULT_FILE).read_text()), "task": task}
+    return {**json.loads(result_file.read_text()), "task": task}
 
 
 def fold_client(scheduler: str | None, workers: int):
@@ -157,7 +169,7 @@ def run_fold_tasks(pending: list[tuple[int, Path]], scheduler: str | None, worke
         return results
     client = fold_client(scheduler, workers)
     try:
-        futures = {client.submit(run_fold_process, str(root / "fold_spec.json"), str(project),
+        futures = {client.submit(run_fold_process, str(spec_file(root)), str(project),
                                  key=f"walk-forward-fold-{number}-{root.name}", pure=False,
                                  retries=0): number for number, root in pending}
         for future in as_completed(futures):
@@ -176,11 +188,41 @@ def run_fold_tasks(pending: list[tuple[int, Path]], scheduler: str | None, worke
     return results
 
 
+def run_market(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one market's pipelines (ingestion to validation) through a KedroSession and
+    collect what the universe table reads: its test-period strategies, the governor's net
+    bar returns, its deflated Sharpe and the trials counted in its Optuna storage."""
+    import mlflow
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    project = Path(spec["project"])
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=spec["env"],
+                             runtime_params=spec["runtime_params"]) as session:
+        session.run(pipeline_names=FOLD_PIPELINES)
+        catalog = session.load_context().catalog
+        backtest = catalog.load("validation_backtest")
+        overfitting = catalog.load("validation_overfitting")
+        returns = catalog.load("validation_returns")
+        splits = catalog.load("time_splits")
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    return {"market": spec["market"], "spec_hash": spec["spec_hash"],
+            "test_first_bar": splits["test"]["first_bar"],
+            "test_last_bar": splits["test"]["last_bar"],
+            "governor_acts": backtest["governor_acts"], "strategies": backtest["strategies"],
+            "deflated_sharpe": overfitting["deflated_sharpe"],
+            "trials": int(overfitting["trials_counted"]["trials"]),
+            "governor_returns": returns["governor"].astype(float).tolist()}
+
+
 def main(argv: list[str]) -> int:
     spec_path = Path(argv[1])
     spec = json.loads(spec_path.read_text())
-    result = run_fold(spec)
-    (spec_path.parent / RESULT_FILE).write_text(json.dumps(result, indent=2, default=str))
+    result = run_market(spec) if spec.get("kind") == "market" else run_fold(spec)
+    (spec_path.parent / result_name(spec_path.name)).write_text(
+        json.dumps(result, indent=2, default=str))
     return 0
 
 
