@@ -38,6 +38,7 @@ from benchmarks import (
     labels,
     proof,
     regimes,
+    scale,
     validation,
 )
 from benchmarks.generate import Dataset, KlineSpec, TradeSpec, bench_dir, ensure
@@ -313,6 +314,7 @@ SECTIONS: list[tuple[str, str, Callable[[argparse.Namespace], list[str]]]] = [
     ("planted", "planted signal against the oracle", lambda a: proof.planted_section(a.quick)),
     ("null", "null market: false discoveries", lambda a: proof.null_section(a.quick)),
     ("real", "real data: BTCUSDT 1h", lambda a: proof.real_section(a.quick)),
+    ("scale", "scale-out on Dask: walk-forward and a universe", lambda a: scale.section(a.quick)),
 ]
 
 
