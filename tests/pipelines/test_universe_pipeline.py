@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 UNIVERSE = {"universe": {
     "markets": [{"symbol": "BTCUSDT", "synthetic": {"seed": 1}},
                 {"symbol": "ETHUSDT", "synthetic": {"seed": 2}}],
-    "workers": 2, "run_params": {"governor": {"final_optimisation": {"min_trades": 1}}}}}
+    "reference_symbol": "SOLUSDT", "workers": 2, "run_params": {"governor": {"final_optimisation": {"min_trades": 1}}}}}
 SMALL_MARKET = {"days": 60, "edges": {"order_flow": {"strength": 1.0}}}
 
 
@@ -28,7 +28,10 @@ def test_two_markets_train_side_by_side_into_one_table_and_resume(project):
     for name in markets:  # each market kept its own data, MLflow database and studies
         root = project / "data" / "10_universe" / name
         assert list((root / "03_primary" / name).glob("market_bars.parquet/*/*"))
+        reference = name.replace(name.split("-")[2], "SOLUSDT")  # ingested beside it
+        assert list((root / "03_primary" / reference).glob("market_bars.parquet/*/*"))
         assert (root / "mlflow.db").exists() and (root / "market_result.json").exists()
+    assert all(row["cross_asset_features"] > 0 for row in summary["markets"])
     own = [row["own_trials"] for row in summary["markets"]]
     assert all(n > 0 for n in own) and summary["trials_counted"] == sum(own)
     for row in summary["markets"]:  # deflated by both markets' trials: never more significant

@@ -17,7 +17,7 @@ from ares_kedro.validation.universe import (
 
 INGESTION = {"exchange": "BINANCE", "market": "spot", "symbol": "BTCUSDT", "timeframe": "1h",
              "synthetic": {"seed": 1, "days": 180}}
-PARAMS = {"markets": [{"symbol": "ETHUSDT"}], "env": "blank", "run_params": {},
+PARAMS = {"markets": [{"symbol": "ETHUSDT"}], "reference_symbol": None, "env": "blank", "run_params": {},
           "scheduler": None, "workers": 0, "root": "x", "alpha": 0.05}
 
 

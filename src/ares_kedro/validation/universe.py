@@ -27,6 +27,7 @@ class UniverseParams:
     """``universe`` in conf."""
 
     markets: list[dict[str, Any]]  # per market: ``ingestion`` overrides (symbol at least)
+    reference_symbol: str | None  # cross-asset features' reference, ingested beside each market
     env: str  # the conf environment every market trains in
     run_params: dict[str, Any]  # other overrides of every market's run (nested blocks)
     scheduler: str | None  # a Dask scheduler's address; None: a LocalCluster here
@@ -42,6 +43,8 @@ class UniverseParams:
                 isinstance(m, dict) and m.get("symbol") for m in spec.markets):
             problems.append("markets must be a non-empty list of ingestion overrides, each "
                             "with a symbol (e.g. {symbol: ETHUSDT, timeframe: 1h})")
+        if spec.reference_symbol is not None and not str(spec.reference_symbol).strip():
+            problems.append("reference_symbol must be a symbol (e.g. ETHUSDT) or null")
         if not isinstance(spec.workers, int) or spec.workers < 0:
             problems.append(f"workers must be an integer >= 0, got {spec.workers!r}")
         if not 0 < spec.alpha < 0.5:
@@ -101,6 +104,7 @@ def summarise_markets(results: list[dict[str, Any]], alpha: float) -> dict[str, 
             "governor_sharpe": governor["sharpe"],
             "governor_total_return": governor["total_return"],
             "governor_trades": governor["trades"],
+            "cross_asset_features": len(r.get("cross_asset_features", [])),
             "buy_and_hold_sharpe": strategies["buy_and_hold"]["sharpe"],
             "best_baseline": best,
             "best_baseline_sharpe": baselines[best]["sharpe"] if best else None,
@@ -118,7 +122,8 @@ def summarise_markets(results: list[dict[str, Any]], alpha: float) -> dict[str, 
 
 def universe_markdown(summary: dict[str, Any]) -> str:
     """The universe report: one row per market, then how the trials were counted."""
-    columns = ("test_first_bar", "test_last_bar", "governor_acts", "governor_sharpe",
+    columns = ("test_first_bar", "test_last_bar", "cross_asset_features", "governor_acts",
+               "governor_sharpe",
                "governor_total_return", "governor_trades", "buy_and_hold_sharpe",
                "best_baseline", "best_baseline_sharpe", "dsr_p_own_trials",
                "dsr_p_universe_trials")

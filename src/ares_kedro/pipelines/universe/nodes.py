@@ -47,7 +47,11 @@ def train_universe(ingestion: dict[str, Any], universe: dict[str, Any]
         runtime = merged(params.run_params, {
             "data_root": str(root), "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
             "ingestion": block})
-        spec_hash = fingerprint(runtime, params.env, SPEC_VERSION)
+        reference = None
+        if params.reference_symbol and params.reference_symbol != block["symbol"]:
+            runtime["reference_symbol"] = params.reference_symbol
+            reference = merged(runtime, {"ingestion": {"symbol": params.reference_symbol}})
+        spec_hash = fingerprint(runtime, params.reference_symbol, params.env, SPEC_VERSION)
         done = root / MARKET_RESULT
         if done.exists() and json.loads(done.read_text()).get("spec_hash") == spec_hash:
             results[number] = json.loads(done.read_text())
@@ -56,7 +60,8 @@ def train_universe(ingestion: dict[str, Any], universe: dict[str, Any]
         root.mkdir(parents=True, exist_ok=True)
         (root / MARKET_SPEC).write_text(json.dumps(
             {"kind": "market", "project": str(project), "env": params.env, "market": name,
-             "spec_hash": spec_hash, "runtime_params": runtime}, indent=2, default=str))
+             "spec_hash": spec_hash, "runtime_params": runtime,
+             "reference_runtime_params": reference}, indent=2, default=str))
         pending.append((number, root))
 
     def done_with(number: int, result: dict[str, Any]) -> None:

@@ -196,12 +196,21 @@ def run_market(spec: dict[str, Any]) -> dict[str, Any]:
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+    from ares_kedro.analyst.features import REGISTRY
+
     project = Path(spec["project"])
     bootstrap_project(project)
+    if spec.get("reference_runtime_params"):  # the cross-asset reference, into this folder
+        with KedroSession.create(project_path=project, env=spec["env"],
+                                 runtime_params=spec["reference_runtime_params"]) as session:
+            session.run(pipeline_names=["ingestion"])
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
     with KedroSession.create(project_path=project, env=spec["env"],
                              runtime_params=spec["runtime_params"]) as session:
         session.run(pipeline_names=FOLD_PIPELINES)
         catalog = session.load_context().catalog
+        features = catalog.load("feature_report")
         backtest = catalog.load("validation_backtest")
         overfitting = catalog.load("validation_overfitting")
         returns = catalog.load("validation_returns")
@@ -212,6 +221,8 @@ def run_market(spec: dict[str, Any]) -> dict[str, Any]:
             "test_first_bar": splits["test"]["first_bar"],
             "test_last_bar": splits["test"]["last_bar"],
             "governor_acts": backtest["governor_acts"], "strategies": backtest["strategies"],
+            "cross_asset_features": sorted(name for name in features["computed"]
+                                           if REGISTRY[name].category == "cross_asset"),
             "deflated_sharpe": overfitting["deflated_sharpe"],
             "trials": int(overfitting["trials_counted"]["trials"]),
             "governor_returns": returns["governor"].astype(float).tolist()}
