@@ -9,9 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ENV    ?= base
-# Two test processes (pytest-xdist), a test file's tests in one of them (its module fixtures
-# are built once): the suite's Kedro runs are single-threaded, so two keep both cores busy.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+PYTEST_ARGS ?=
 
 # Never phone home, never prompt (CI has no standard input).
 export KEDRO_DISABLE_TELEMETRY := 1
