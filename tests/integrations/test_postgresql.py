@@ -93,13 +93,13 @@ def test_an_mlflow_server_on_postgresql_records_the_runs_of_two_processes(postgr
             assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
             assert time.monotonic() < deadline, "mlflow server did not answer in 180 s"
             time.sleep(1)
-        workers = [subprocess.Popen([sys.executable, "-c", MLFLOW_WORKER, uri, name])
-                   for name in ("machine-a", "machine-b")]
-        assert [w.wait(timeout=300) for w in workers] == [0, 0]
-
         import mlflow
 
         client = mlflow.MlflowClient(tracking_uri=uri)
+        client.create_experiment("team")  # once, as a team lead would: no creation race
+        workers = [subprocess.Popen([sys.executable, "-c", MLFLOW_WORKER, uri, name])
+                   for name in ("machine-a", "machine-b")]
+        assert [w.wait(timeout=300) for w in workers] == [0, 0]
         experiment = client.get_experiment_by_name("team")
         runs = client.search_runs([experiment.experiment_id])
         assert sorted(r.data.params["worker"] for r in runs) == ["machine-a", "machine-b"]

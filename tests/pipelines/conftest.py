@@ -43,13 +43,17 @@ def run_pipelines(project: Path, names: list[str], outputs: dict[str, str], env:
     runtime = {"data_root": str(project / "data"),
                "mlflow_tracking_uri": f"sqlite:///{project / 'mlflow.db'}",
                "ingestion": ingestion, **(params or {})}
-    with KedroSession.create(project_path=project, env=env, runtime_params=runtime) as session:
-        session.run(pipeline_names=names)
-        catalog = session.load_context().catalog
-        out = {key: catalog.load(name) for key, name in outputs.items()}
-    # kedro-mlflow marks its run FINISHED in the database but leaves it on MLflow's
-    # in-process run stack; a second session in the same process would log into it.
-    # One `kedro run` is one process, so only in-process callers (tests, notebooks) need this.
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+    try:
+        with KedroSession.create(project_path=project, env=env,
+                                 runtime_params=runtime) as session:
+            session.run(pipeline_names=names)
+            catalog = session.load_context().catalog
+            out = {key: catalog.load(name) for key, name in outputs.items()}
+    finally:
+        # kedro-mlflow marks its run FINISHED in the database but leaves it on MLflow's
+        # in-process run stack; a second session in the same process would log into it
+        # (and a failed one would leave its run open for the next test). One `kedro run`
+        # is one process, so only in-process callers (tests, notebooks) need this.
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
     return out

@@ -44,6 +44,12 @@ def train_universe(ingestion: dict[str, Any], universe: dict[str, Any]
             raise ValueError(f"universe.markets: {name} is listed twice")
         names.append(name)
         root = (Path(params.root) / name).resolve()
+        # what a run writes (generated archives, the parse cache) goes in the market's own
+        # folder: markets run side by side must not write the same files; sources read
+        # from disk (Vision archives, OHLCV files) stay where the project keeps them
+        block["paths"] = {**block.get("paths", {}),
+                          "synthetic": str(root / "01_raw" / "synthetic"),
+                          "cache": str(root / "02_intermediate" / "ingestion_cache")}
         runtime = merged(params.run_params, {
             "data_root": str(root), "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
             "ingestion": block})
