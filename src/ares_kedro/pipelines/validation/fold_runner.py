@@ -32,27 +32,38 @@ MARKET_SPEC, MARKET_RESULT = "market_spec.json", "market_result.json"
 RESULT_VERSION = 2  # bump when fold_result.json changes shape: older folds are then rerun
 
 
-def run_fold(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run the fold's pipelines through a KedroSession and collect its result."""
+def run_session(spec: dict[str, Any], runtime_params: dict[str, Any], pipelines: list[str],
+                datasets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run ``pipelines`` of the project in ``spec`` (conf env ``spec["env"]``) through a
+    KedroSession with ``runtime_params``; load ``datasets`` afterwards. The session's MLflow
+    run is ended here (kedro-mlflow leaves it on the process's run stack)."""
     import mlflow
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
-    from ares_kedro.validation.walk_forward import feature_drift
-
     project = Path(spec["project"])
     bootstrap_project(project)
-    with KedroSession.create(project_path=project, env=spec["env"],
-                             runtime_params=spec["runtime_params"]) as session:
-        session.run(pipeline_names=FOLD_PIPELINES)
-        catalog = session.load_context().catalog
-        backtest = catalog.load("validation_backtest")
-        splits = catalog.load("time_splits")
-        features = catalog.load("analyst_features")
-        pruned = catalog.load("pruned_features")
-        final = catalog.load("governor_final_params")
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+    try:
+        with KedroSession.create(project_path=project, env=spec["env"],
+                                 runtime_params=runtime_params) as session:
+            session.run(pipeline_names=pipelines)
+            catalog = session.load_context().catalog
+            return {name: catalog.load(name) for name in datasets}
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+
+
+def run_fold(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the fold's pipelines through a KedroSession and collect its result."""
+    from ares_kedro.validation.walk_forward import feature_drift
+
+    loaded = run_session(spec, spec["runtime_params"], FOLD_PIPELINES,
+                         ("validation_backtest", "time_splits", "analyst_features",
+                          "pruned_features", "governor_final_params"))
+    backtest, splits = loaded["validation_backtest"], loaded["time_splits"]
+    features, pruned = loaded["analyst_features"], loaded["pruned_features"]
+    final = loaded["governor_final_params"]
     chosen = final.get("chosen_metrics") or {}
     return {
         "fold": spec["fold"], "spec_hash": spec["spec_hash"],
@@ -192,31 +203,16 @@ def run_market(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one market's pipelines (ingestion to validation) through a KedroSession and
     collect what the universe table reads: its test-period strategies, the governor's net
     bar returns, its deflated Sharpe and the trials counted in its Optuna storage."""
-    import mlflow
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
     from ares_kedro.analyst.features import REGISTRY
 
-    project = Path(spec["project"])
-    bootstrap_project(project)
     if spec.get("reference_runtime_params"):  # the cross-asset reference, into this folder
-        with KedroSession.create(project_path=project, env=spec["env"],
-                                 runtime_params=spec["reference_runtime_params"]) as session:
-            session.run(pipeline_names=["ingestion"])
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-    with KedroSession.create(project_path=project, env=spec["env"],
-                             runtime_params=spec["runtime_params"]) as session:
-        session.run(pipeline_names=FOLD_PIPELINES)
-        catalog = session.load_context().catalog
-        features = catalog.load("feature_report")
-        backtest = catalog.load("validation_backtest")
-        overfitting = catalog.load("validation_overfitting")
-        returns = catalog.load("validation_returns")
-        splits = catalog.load("time_splits")
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+        run_session(spec, spec["reference_runtime_params"], ["ingestion"])
+    loaded = run_session(spec, spec["runtime_params"], FOLD_PIPELINES,
+                         ("feature_report", "validation_backtest", "validation_overfitting",
+                          "validation_returns", "time_splits"))
+    features, backtest = loaded["feature_report"], loaded["validation_backtest"]
+    overfitting, returns = loaded["validation_overfitting"], loaded["validation_returns"]
+    splits = loaded["time_splits"]
     return {"market": spec["market"], "spec_hash": spec["spec_hash"],
             "test_first_bar": splits["test"]["first_bar"],
             "test_last_bar": splits["test"]["last_bar"],
