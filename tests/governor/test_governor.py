@@ -224,7 +224,8 @@ def test_the_governor_learns_from_training_and_validation_bars_never_from_test(m
 
     monkeypatch.setattr(nodes, "fit_governor", spy)
     model = {"cv_folds": 3, "early_stopping_rounds": 10, "early_stopping_share": 0.2,
-             "seed": 1, "lightgbm": MODEL.lightgbm}
+             "seed": 1, "lightgbm": MODEL.lightgbm, "learners": ["lightgbm", "logistic"],
+             "logistic": {"C": 0.1, "max_iter": 500}}
     _, oof, report = nodes.train_governor(table, labels, model, {"embargo_bars": 2})
     learned = table[table["period"] != "test"]
     assert seen["rows"].index.equals(learned.index)
@@ -248,6 +249,66 @@ def test_one_pipeline_from_raw_row_to_probabilities_same_for_one_row_or_many():
     # the ensembles know the label: so does the governor, out of fold
     hits = np.array(LABELS)[np.nanargmax(np.nan_to_num(oof, nan=-1), axis=1)] == labels
     assert hits.mean() > 0.5
+
+
+BOTH = GovernorModelParams(**{**MODEL.__dict__, "learners": ("lightgbm", "logistic"),
+                              "logistic": {"C": 0.1, "max_iter": 2000}})
+
+
+def test_the_learner_with_the_lower_out_of_fold_log_loss_is_the_governor():
+    """Both candidates predict the same purged folds; the report keeps both scores, the
+    governor is the better one, and its out-of-fold probabilities are that learner's."""
+    rows = opinions(600, seed=3)
+    table = governor_inputs(rows, no_signals(rows.index))[feature_columns()]
+    labels = rows["label"].to_numpy()
+    pipeline, oof, report = fit_governor(table, labels, np.ones(len(rows)),
+                                         np.arange(len(rows)), BOTH, embargo=2)
+    losses = report["out_of_fold_log_loss"]
+    assert set(losses) == {"lightgbm", "logistic"}
+    assert report["learner"] == min(losses, key=losses.get)
+    alone = GovernorModelParams(**{**BOTH.__dict__, "learners": (report["learner"],)})
+    _, oof_alone, _ = fit_governor(table, labels, np.ones(len(rows)), np.arange(len(rows)),
+                                   alone, embargo=2)
+    np.testing.assert_allclose(oof, oof_alone)
+    batch = class_probabilities(pipeline, table)
+    np.testing.assert_allclose(batch[:3], np.vstack(
+        [class_probabilities(pipeline, table.iloc[[k]]) for k in range(3)]))
+
+
+def test_a_linear_stacker_copies_the_one_opinion_that_knows():
+    """When one input knows the label and the rest is noise, the logistic stacker's
+    out-of-fold predictions are as good as that input (a weight on it) and it wins."""
+    rows = opinions(900, seed=4)
+    rng = np.random.default_rng(4)
+    for name in ENSEMBLES:  # noise everywhere ...
+        noise = rng.dirichlet([2, 2, 2], len(rows))
+        for column, c in enumerate(LABELS):
+            rows[f"{name}_p_{c.lower()}"] = noise[:, column]
+    truth = np.stack([rows["label"].to_numpy() == c for c in LABELS], axis=1)
+    knows = np.where(truth, 0.7, 0.15)  # ... but GLOBAL knows
+    for column, c in enumerate(LABELS):
+        rows[f"GLOBAL_p_{c.lower()}"] = knows[:, column]
+    table = governor_inputs(rows, no_signals(rows.index))[feature_columns()]
+    labels = rows["label"].to_numpy()
+    logistic = GovernorModelParams(**{**BOTH.__dict__, "learners": ("logistic",)})
+    _, oof, report = fit_governor(table, labels, np.ones(len(rows)), np.arange(len(rows)),
+                                  logistic, embargo=2)
+    tested = np.isfinite(oof).all(axis=1)
+    hits = np.array(LABELS)[oof[tested].argmax(axis=1)] == labels[tested]
+    assert hits.mean() > 0.95
+    assert report["out_of_fold_log_loss"]["logistic"] < np.log(3) / 2
+
+
+@pytest.mark.parametrize("model", [{"learners": ["forest"]}, {"learners": []},
+                                   {"learners": ["logistic"], "logistic": {"max_iter": 10}},
+                                   {"learners": ["logistic"], "logistic": {"C": 1, "tol": 1,
+                                                                           "colour": 2}}])
+def test_the_governor_learners_are_checked(model):
+    base = {"cv_folds": 3, "early_stopping_rounds": 10, "early_stopping_share": 0.2,
+            "seed": 1, "lightgbm": {"n_estimators": 10}, "learners": ["lightgbm"],
+            "logistic": {}}
+    with pytest.raises(ValueError, match="governor.model"):
+        GovernorModelParams.from_params({**base, **model})
 
 
 def test_prepared_rows_are_the_fitted_encoder_and_scalers_numbers():

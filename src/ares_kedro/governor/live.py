@@ -43,6 +43,7 @@ from ares_kedro.analyst.regime_predictions import calibrated_opinion_columns
 from ares_kedro.compiled_trees import compiled
 from ares_kedro.datasets import load_verified_pickle, sha256_of
 from ares_kedro.governor.inputs import ENSEMBLES
+from ares_kedro.governor.model import is_tree_model
 from ares_kedro.governor.policy import DecisionPolicy, governor_view
 from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.regimes.labelling import label_regimes
@@ -115,12 +116,14 @@ class DecisionSystem:
 
     def tree_models(self) -> list[Any]:
         """Every fitted tree model a decision asks: the ensembles' members and stackers,
-        the tactician's specialists and the governor's LightGBM."""
+        the tactician's specialists and the governor's LightGBM (when it is the learner)."""
         models = [model for ensemble in {id(e): e for e in self.ensembles.values()}.values()
                   for model in ensemble.fitted_models()]
         models += [specialist.model for by_regime in self.tactician_models.specialists.values()
                    for specialist in by_regime.values() if specialist.model is not None]
-        return [*models, self.governor_model.named_steps["model"]]
+        if is_tree_model(self.governor_model):
+            models.append(self.governor_model.named_steps["model"])
+        return models
 
 
 @lru_cache(maxsize=64)  # per system: asked on every decision

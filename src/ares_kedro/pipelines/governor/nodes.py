@@ -88,8 +88,10 @@ def train_governor(governor_inputs: pd.DataFrame, analyst_labels: pd.DataFrame,
                                          int(time_splits["embargo_bars"]))
     table = pd.DataFrame(oof, columns=PROBABILITY_COLUMNS, index=rows_table.index)
     periods = rows_table["period"].value_counts().to_dict()
-    logger.info("Governor: %d bars (%s), %d trees (folds' best %s)", report["training_rows"],
-                periods, report["n_estimators"], report["fold_best_iterations"])
+    logger.info("Governor: %s on %d bars (%s); out-of-fold log-loss %s; trees %s (folds' "
+                "best %s)", report["learner"], report["training_rows"], periods,
+                {k: round(v, 4) for k, v in report["out_of_fold_log_loss"].items()},
+                report["n_estimators"], report["fold_best_iterations"])
     return pipeline, table, {**report, "rows_per_period": {k: int(v) for k, v in periods.items()},
                              "trained_on": "training period (the ensembles' and the "
                                            "tactician's out-of-fold opinions) and validation "
