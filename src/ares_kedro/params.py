@@ -35,3 +35,12 @@ def project_parameters(conf_source: str | Path, env: str = "base",
                                default_run_env=env, runtime_params=runtime_params,
                                merge_strategy={"parameters": "soft"})
     return copy.deepcopy(loader["parameters"])
+
+
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` laid over it, nested blocks merged key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = (merged(out[key], value) if isinstance(value, dict)
+                    and isinstance(out.get(key), dict) else value)
+    return out

@@ -217,7 +217,8 @@ def test_feature_inputs_copy_the_bars_and_add_only_the_context_given():
                                    "reference_close"]
     empty = feature_inputs(bars, sr_levels_of(bars).iloc[:0])
     assert empty["nearest_support"].isna().all()
-    assert "support_distance_atr" in compute_features(empty)[1]["skipped"]
+    assert "support_distance_atr" in compute_features(
+        empty, ["support_distance_atr", "rsi_14"])[1]["skipped"]
     with pytest.raises(ValueError, match="confirmed_at"):
         feature_inputs(bars, sr_levels_of(bars).drop(columns=["confirmed_at"]))
 

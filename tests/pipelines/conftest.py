@@ -13,6 +13,15 @@ from kedro.framework.startup import bootstrap_project
 
 from tests.conftest import PROJECT_ROOT
 
+MECHANICS_BUDGET = {
+    "analyst": {"target_search": {"n_trials": 2}, "coarse_search": {"n_trials": 2},
+                "tuning": {"n_trials": 1}},
+    "governor": {"final_optimisation": {"n_trials": 8}},
+}
+"""Study budgets below blank's, for tests of an engine (runners, Dask tasks, resumption)
+that check how runs are carried out, never what they find: what a blank run finds is
+tested on blank's own budget (``test_analyst_pipeline.py``, the null market)."""
+
 
 def make_project(root: Path, monkeypatch) -> Path:
     """A copy of the project's metadata and conf under ``root/project`` (data and MLflow go

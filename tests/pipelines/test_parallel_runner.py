@@ -12,7 +12,7 @@ from kedro.framework.session import KedroSession
 
 from ares_kedro.regimes import REGIMES
 from ares_kedro.runner import ParallelRunner
-from tests.pipelines.conftest import run_pipelines
+from tests.pipelines.conftest import MECHANICS_BUDGET, run_pipelines
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 def test_the_analyst_runs_on_the_parallel_runner_and_logs_from_its_workers(project):
     run_pipelines(project, ["ingestion", "regimes"], {}, env="blank")
     uri = f"sqlite:///{project / 'mlflow.db'}"
-    runtime = {"data_root": str(project / "data"), "mlflow_tracking_uri": uri}
+    runtime = {"data_root": str(project / "data"), "mlflow_tracking_uri": uri,
+               **MECHANICS_BUDGET}
     with KedroSession.create(project_path=project, env="blank",
                              runtime_params=runtime) as session:
         session.run(pipeline_names=["analyst"], runner=ParallelRunner(max_workers=2))

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pipelines.conftest import run_pipelines
+from ares_kedro.params import merged
+from tests.pipelines.conftest import MECHANICS_BUDGET, run_pipelines
 
 pytestmark = pytest.mark.slow
 
 UNIVERSE = {"universe": {
     "markets": [{"symbol": "BTCUSDT", "synthetic": {"seed": 1}},
                 {"symbol": "ETHUSDT", "synthetic": {"seed": 2}}],
-    "reference_symbol": "SOLUSDT", "workers": 2, "run_params": {"governor": {"final_optimisation": {"min_trades": 1}}}}}
+    "reference_symbol": "SOLUSDT", "workers": 2, "run_params": merged(MECHANICS_BUDGET, {"governor": {"final_optimisation": {"min_trades": 1}}})}}
 SMALL_MARKET = {"days": 60, "edges": {"order_flow": {"strength": 1.0}}}
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.pipelines.conftest import run_pipelines
+from tests.pipelines.conftest import MECHANICS_BUDGET, run_pipelines
 
 pytestmark = pytest.mark.slow
 
-SMALL = {"validation": {"walk_forward": {"folds": 2, "test_days": 15, "workers": 2}}}
+SMALL = {"validation": {"walk_forward": {"folds": 2, "test_days": 15, "workers": 2,
+                                         "run_params": MECHANICS_BUDGET}}}
 
 
 def test_walk_forward_retrains_per_fold_tests_in_time_order_and_resumes(project):

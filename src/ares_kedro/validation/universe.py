@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ares_kedro.params import checked_keys
+from ares_kedro.params import checked_keys, merged
 from ares_kedro.validation.overfitting import expected_max_sharpe, probabilistic_sharpe
 from ares_kedro.validation.report import markdown_table
 
@@ -52,15 +52,6 @@ class UniverseParams:
         if problems:
             raise ValueError("universe: " + "; ".join(problems))
         return spec
-
-
-def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``override`` laid over it, nested blocks merged key by key."""
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = (merged(out[key], value) if isinstance(value, dict)
-                    and isinstance(out.get(key), dict) else value)
-    return out
 
 
 def market_ingestion(ingestion: dict[str, Any], market: dict[str, Any]) -> dict[str, Any]:

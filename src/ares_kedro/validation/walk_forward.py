@@ -16,7 +16,7 @@ population stability index (PSI) of the features between the training and test p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,10 +46,15 @@ class WalkForwardParams:
     psi_bins: int
     psi_drift_threshold: float
     confidence: float  # of the intervals across folds
+    run_params: dict[str, Any] = field(default_factory=dict, hash=False)  # every fold's
+    # run: overrides of its conf env (nested blocks), as universe.run_params
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> WalkForwardParams:
         spec = cls(**checked_keys(cls, params, "validation.walk_forward"))
+        if not isinstance(spec.run_params, dict):
+            raise ValueError("validation.walk_forward.run_params: a mapping of conf blocks "
+                             "(e.g. {analyst: {tuning: {n_trials: 5}}}) or {}")
         if spec.scheme not in SCHEMES:
             raise ValueError(f"validation.walk_forward.scheme must be one of {SCHEMES}")
         if spec.folds < 2 or spec.test_days < 1 or not isinstance(spec.workers, int) \

@@ -10,13 +10,13 @@ from typing import Any
 
 import pandas as pd
 
+from ares_kedro.params import merged
 from ares_kedro.pipelines.validation.fold_runner import MARKET_RESULT, MARKET_SPEC, run_fold_tasks
 from ares_kedro.studies import fingerprint
 from ares_kedro.validation.universe import (
     UniverseParams,
     market_id,
     market_ingestion,
-    merged,
     summarise_markets,
     universe_markdown,
 )

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from ares_kedro.params import merged
 from ares_kedro.studies import fingerprint
 from ares_kedro.validation.walk_forward import WalkForwardParams
 
@@ -80,13 +81,16 @@ def run_fold(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fold_runtime(ingestion: dict[str, Any], fold: dict[str, Any], root: Path,
-                  time_splits: dict[str, Any]) -> dict[str, Any]:
+                  time_splits: dict[str, Any], run_params: dict[str, Any]) -> dict[str, Any]:
+    """A fold's runtime parameters: ``run_params`` (the walk-forward's overrides of every
+    fold's run), then the fold's own data root, window and splits."""
     window_end = pd.Timestamp(fold["window_end"]).tz_convert(None)
-    return {"data_root": str(root), "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
-            "ingestion": {**ingestion, "end": str(window_end),
-                          "lookback_days": fold["lookback_days"]},
-            "time_splits": {**time_splits, "train_fraction": fold["train_fraction"],
-                            "validation_fraction": fold["validation_fraction"]}}
+    return merged(run_params, {
+        "data_root": str(root), "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+        "ingestion": {**ingestion, "end": str(window_end),
+                      "lookback_days": fold["lookback_days"]},
+        "time_splits": {**time_splits, "train_fraction": fold["train_fraction"],
+                        "validation_fraction": fold["validation_fraction"]}})
 
 
 def prepare_folds(folds: list[dict[str, Any]], ingestion: dict[str, Any],
@@ -101,9 +105,11 @@ def prepare_folds(folds: list[dict[str, Any]], ingestion: dict[str, Any],
     pending, results = [], {}
     for fold in folds:
         root = (base / f"fold_{fold['fold']}").resolve()
-        runtime = _fold_runtime(ingestion, fold, root, time_splits)
+        runtime = _fold_runtime(ingestion, fold, root, time_splits, params.run_params)
+        others = {k: v for k, v in runtime.items()
+                  if k not in ("data_root", "mlflow_tracking_uri", "ingestion", "time_splits")}
         spec_hash = fingerprint(runtime["ingestion"], runtime["time_splits"], params.env,
-                                RESULT_VERSION)
+                                RESULT_VERSION, *([others] if others else []))
         done = root / RESULT_FILE
         if done.exists() and json.loads(done.read_text()).get("spec_hash") == spec_hash:
             results[fold["fold"]] = json.loads(done.read_text())
