@@ -46,7 +46,8 @@ OUTPUTS = {"bars": "market_bars", "splits": "time_splits", "labels": "analyst_la
            "validation_backtest": "validation_backtest", "validation_returns": "validation_returns",
            "validation_trades": "validation_trades", "validation_mc": "validation_monte_carlo",
            "validation_overfitting": "validation_overfitting",
-           "validation_ab": "validation_ab_test", "validation_report": "validation_report"}
+           "validation_ab": "validation_ab_test", "validation_report": "validation_report",
+           "funding": "funding_rates"}
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +192,67 @@ def test_the_exploration_notebook_runs(project):
 
 def test_the_served_mlflow_model_decides_as_the_live_predictor(out, project):
     check_mlflow_model_and_serving(project, out)
+
+
+def test_shadow_replay_of_the_test_period_trades_as_validation_did(out):
+    """Bars arriving one part at a time through shadow mode, the ledger resumed between
+    parts, give the governor's test-period trades of validation: same entries, exits,
+    sides and net returns (every cost in)."""
+    from ares_kedro.governor.live import Governor
+    from ares_kedro.shadow.__main__ import run_cycle
+    from ares_kedro.shadow.paper import PaperFills, empty_ledger, paper_backtest
+
+    governor = Governor(out["decision_system"], "test")
+    bars, decisions = out["bars"], out["governor_decisions"]
+    test_rows = bars.index.get_indexer(decisions.index[decisions["period"] == "test"])
+    costs = load_parameters("blank")["validation"]["costs"]
+    ledger, first = empty_ledger(), bars.index[test_rows[0]]
+    for end in np.array_split(test_rows, 4):  # four arrivals of bars
+        visible = bars.iloc[: end[-1] + 1]
+        ledger, summary = run_cycle({"champion": governor}, visible, out["funding"], costs,
+                                    ledger, first)
+        assert summary["champion"]["decided_now"] == len(end)
+    assert not ledger.duplicated(["bar_time", "role"]).any() and len(ledger) == len(test_rows)
+    paper = paper_backtest(bars.iloc[: test_rows[-1] + 1], ledger, "champion",
+                           PaperFills.of(governor, costs), out["funding"])
+    expected = out["validation_trades"]
+    assert len(paper.trades) == len(expected) > 0
+    for column in ("entry_time", "exit_time", "side"):
+        assert (paper.trades[column].to_numpy() == expected[column].to_numpy()).all()
+    np.testing.assert_allclose(paper.trades["net_return"], expected["net_return"], rtol=1e-9)
+
+
+def test_shadow_mode_resumes_without_counting_a_bar_twice_and_logs_to_mlflow(out, project,
+                                                                           monkeypatch):
+    """`python -m ares_kedro.shadow` on the trained project: the first session books the
+    bars from --from on, a second books nothing new; both log to the ares-shadow
+    experiment."""
+    import mlflow
+
+    from ares_kedro.shadow.__main__ import main
+
+    decisions = out["governor_decisions"]
+    first = decisions.index[decisions["period"] == "test"][-20]
+    from ares_kedro.signing import KEY_FILE_VARIABLE
+
+    monkeypatch.setenv(KEY_FILE_VARIABLE, str(project / "conf" / "local" /
+                                              "artifact_signing.key"))  # the run's key
+    system = next((project / "data" / "06_models").glob("*/governor_decision_system.pkl"))
+    ledger = project / "data" / "11_shadow" / "ledger.parquet"
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    args = ["--project", str(project), "--env", "blank", "--champion", str(system),
+            "--challenger", str(system), "--no-ingest", "--ledger", str(ledger),
+            "--from", first.isoformat(),
+            "--params", f"data_root={project / 'data'},mlflow_tracking_uri={uri}"]
+    assert main(args) == 0
+    booked = pd.read_parquet(ledger)
+    assert sorted(booked["role"].unique()) == ["challenger", "champion"]
+    assert (booked.groupby("role").size() == 20).all()
+    assert main(args) == 0
+    assert len(pd.read_parquet(ledger)) == len(booked)  # nothing booked twice
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=["ares-shadow"])
+    assert len(runs) == 2 and "metrics.champion.trades" in runs.columns
 
 
 def check_exploration_notebook(project):

@@ -15,6 +15,8 @@ from tests.pipelines.conftest import run_pipelines
 
 pytestmark = pytest.mark.slow
 
+SMALL = {"lookback_days": 60, "synthetic": {"days": 60}}  # versions, not volume, are tested
+
 
 def _regimes_on(project, version: str | None) -> pd.DataFrame:
     uri = f"sqlite:///{project / 'mlflow.db'}"
@@ -30,10 +32,11 @@ def _regimes_on(project, version: str | None) -> pd.DataFrame:
 
 
 def test_an_older_market_bars_version_reproduces_its_regimes(project):
-    run_pipelines(project, ["ingestion"], {}, env="blank")
+    run_pipelines(project, ["ingestion"], {}, env="blank", **SMALL)
     first = sorted(p.name for p in (project / "data" / "03_primary").glob(
         "*/market_bars.parquet/*"))
-    run_pipelines(project, ["ingestion"], {}, env="blank", synthetic={"seed": 8})
+    run_pipelines(project, ["ingestion"], {}, env="blank", lookback_days=SMALL["lookback_days"],
+                  synthetic={**SMALL["synthetic"], "seed": 8})
     versions = sorted(p.name for p in (project / "data" / "03_primary").glob(
         "*/market_bars.parquet/*"))
     assert len(first) == 1 and len(versions) == 2

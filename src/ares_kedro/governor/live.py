@@ -89,6 +89,7 @@ class DecisionSystem:
     created: str  # UTC, ISO 8601
     tactician: TacticianSettings | None = None  # tactician_record, parsed
     policy: DecisionPolicy | None = None  # final_params with the tactician's context, parsed
+    exit_rule: dict[str, Any] | None = None  # optimal_target_params: the trades' exits
 
     def __post_init__(self) -> None:
         self.parse_settings()

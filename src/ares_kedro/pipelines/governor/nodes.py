@@ -192,12 +192,15 @@ def package_decision_system(regime_model: dict[str, Any], feature_report: dict[s
                             analyst_metrics: dict[str, Any], analyst_calibrators: dict[str, Any],
                             tactician_models, tactician_sizing: dict[str, Any],
                             governor_model: Pipeline, governor_final_params: dict[str, Any],
-                            ingestion: dict[str, Any], **ensembles: Any) -> DecisionSystem:
+                            optimal_target_params: dict[str, Any], ingestion: dict[str, Any],
+                            **ensembles: Any) -> DecisionSystem:
     """``governor_decision_system``: everything the live predictor needs, one hashed file.
 
     Only the features some model reads are computed live (the ensembles', the tactician's
     and the higher-timeframe trend columns); a regime served by the GLOBAL stand-in shares
-    the GLOBAL ensemble object, so it is evaluated once."""
+    the GLOBAL ensemble object, so it is evaluated once. The exit rule
+    (``optimal_target_params``: take-profit, stop, holding period) travels with it: shadow
+    mode and trading bots exit as the backtest did."""
     members = {name: ensembles[f"analyst_ensemble_{name}"] for name in ENSEMBLES}
     for name in ENSEMBLES:
         if analyst_metrics[name]["model"] == "global_fallback":
@@ -218,7 +221,7 @@ def package_decision_system(regime_model: dict[str, Any], feature_report: dict[s
         regime_model=regime_model, feature_names=[c for c in computed if c in needed],
         ensembles=members, calibrators=analyst_calibrators, tactician_models=tactician_models,
         tactician_record=tactician_sizing, governor_model=governor_model,
-        final_params=governor_final_params,
+        final_params=governor_final_params, exit_rule=dict(optimal_target_params),
         created=pd.Timestamp.now(tz="UTC").isoformat(), tactician=tactician,
         policy=DecisionPolicy.from_records(governor_final_params, tactician))
 

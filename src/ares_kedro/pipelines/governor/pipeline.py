@@ -42,6 +42,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                   "tactician_models": "tactician_models", "tactician_sizing": "tactician_sizing",
                   "governor_model": "governor_model",
                   "governor_final_params": "governor_final_params",
+                  "optimal_target_params": "optimal_target_params",
                   "ingestion": "params:ingestion",
                   **{f"analyst_ensemble_{name}": f"analyst_ensemble_{name}"
                      for name in ENSEMBLES}},

@@ -1,0 +1,1 @@
+"""Shadow (paper) trading beside the live market: ``python -m ares_kedro.shadow``."""
