@@ -214,7 +214,7 @@ def test_shadow_replay_of_the_test_period_trades_as_validation_did(out):
         assert summary["champion"]["decided_now"] == len(end)
     assert not ledger.duplicated(["bar_time", "role"]).any() and len(ledger) == len(test_rows)
     paper = paper_backtest(bars.iloc[: test_rows[-1] + 1], ledger, "champion",
-                           PaperFills.of(governor, costs), out["funding"])
+                           PaperFills.of(governor.system, costs), out["funding"])
     expected = out["validation_trades"]
     assert len(paper.trades) == len(expected) > 0
     for column in ("entry_time", "exit_time", "side"):
@@ -222,37 +222,48 @@ def test_shadow_replay_of_the_test_period_trades_as_validation_did(out):
     np.testing.assert_allclose(paper.trades["net_return"], expected["net_return"], rtol=1e-9)
 
 
-def test_shadow_mode_resumes_without_counting_a_bar_twice_and_logs_to_mlflow(out, project,
-                                                                           monkeypatch):
+def test_shadow_mode_resumes_without_counting_a_bar_twice_and_feeds_the_ab_test(
+        out, project, monkeypatch):
     """`python -m ares_kedro.shadow` on the trained project: the first session books the
     bars from --from on, a second books nothing new; both log to the ares-shadow
-    experiment."""
+    experiment; the A/B test with ``evidence: shadow_ledger`` compares the roles on those
+    paper bars."""
     import mlflow
 
+    from ares_kedro.governor.live import Governor
+    from ares_kedro.pipelines.validation.nodes import ab_test_against_control
     from ares_kedro.shadow.__main__ import main
-
-    decisions = out["governor_decisions"]
-    first = decisions.index[decisions["period"] == "test"][-20]
     from ares_kedro.signing import KEY_FILE_VARIABLE
 
     monkeypatch.setenv(KEY_FILE_VARIABLE, str(project / "conf" / "local" /
                                               "artifact_signing.key"))  # the run's key
+    decisions = out["governor_decisions"]
+    first = decisions.index[decisions["period"] == "test"][-40]
     system = next((project / "data" / "06_models").glob("*/governor_decision_system.pkl"))
-    ledger = project / "data" / "11_shadow" / "ledger.parquet"
     uri = f"sqlite:///{project / 'mlflow.db'}"
     args = ["--project", str(project), "--env", "blank", "--champion", str(system),
-            "--challenger", str(system), "--no-ingest", "--ledger", str(ledger),
-            "--from", first.isoformat(),
+            "--challenger", str(system), "--no-ingest", "--from", first.isoformat(),
             "--params", f"data_root={project / 'data'},mlflow_tracking_uri={uri}"]
     assert main(args) == 0
+    ledger = next((project / "data" / "11_shadow").glob("*/ledger.parquet"))
     booked = pd.read_parquet(ledger)
     assert sorted(booked["role"].unique()) == ["challenger", "champion"]
-    assert (booked.groupby("role").size() == 20).all()
+    assert (booked.groupby("role").size() == 40).all()
     assert main(args) == 0
     assert len(pd.read_parquet(ledger)) == len(booked)  # nothing booked twice
     mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(experiment_names=["ares-shadow"])
     assert len(runs) == 2 and "metrics.champion.trades" in runs.columns
+
+    params = load_parameters("blank", data_root=project / "data")
+    ab = {**params["validation"]["ab_test"], "evidence": "shadow_ledger"}
+    shadowed = Governor.load(system).system  # the newest system: the one shadow mode ran
+    result = ab_test_against_control(out["validation_returns"], out["bars"], out["funding"],
+                                     shadowed, ab, params["validation"]["costs"],
+                                     params["ingestion"])
+    assert result["evidence"] == "shadow_ledger" and result["bars"] == 40
+    assert result["decision"] == "inconclusive"  # one model against itself: no difference
+    assert result["sharpe_difference"]["observed"] == pytest.approx(0.0, abs=1e-12)
 
 
 def check_exploration_notebook(project):

@@ -30,6 +30,7 @@ from ares_kedro.shadow.paper import (
     decide_new_bars,
     empty_ledger,
     last_decided,
+    ledger_path,
     paper_backtest,
     paper_summary,
 )
@@ -124,7 +125,7 @@ def run_cycle(models: dict[str, Governor], bars: pd.DataFrame, funding: pd.DataF
             start = bars.index[-1]  # a new ledger trades from the newest bar on
         rows = bars_to_decide(bars, governor, after, start)
         ledger = appended(ledger, decide_new_bars(governor, role, bars, rows))
-        fills = PaperFills.of(governor, costs)
+        fills = PaperFills.of(governor.system, costs)
         summaries[role] = {**paper_summary(paper_backtest(bars, ledger, role, fills, funding)),
                            "decided_now": int(rows.size),
                            "model_version": governor.model_version}
@@ -172,10 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             if not bars.empty and (bars.attrs.get("symbol") not in (None, market["symbol"])):
                 raise SystemExit(f"shadow: the bars are {bars.attrs['symbol']}, the models "
                                  f"trade {market['symbol']}")
-            path = args.ledger or (Path(str(params.get("data_root", project / "data")))
-                                   / "11_shadow" / "-".join(str(market[k]) for k in (
-                                       "exchange", "market", "symbol", "timeframe"))
-                                   / "ledger.parquet")
+            path = args.ledger or ledger_path(
+                params["validation"]["ab_test"]["shadow_folder"], market)
             path = path if path.is_absolute() else project / path
             ledger, summaries = run_cycle(models, bars, funding, params["validation"]["costs"],
                                           load_ledger(path), first)

@@ -16,13 +16,14 @@ period bar by bar gives the trades validation reported for it (a parity test).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades
-from ares_kedro.governor.live import Governor
+from ares_kedro.governor.live import DecisionSystem, Governor
 from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.validation.backtest import (
     Backtest,
@@ -35,6 +36,12 @@ from ares_kedro.validation.costs import CostModel
 LEDGER_COLUMNS = ("bar_time", "role", "model_version", "sha256", "decision", "side", "size",
                   "confidence", "primary_regime", "raw_prediction", "decided_at")
 SIDES = {"LONG": 1, "SHORT": -1, "HOLD": 0}
+
+
+def ledger_path(folder: str | Path, market: dict[str, Any]) -> Path:
+    """``<folder>/<exchange>-<market>-<symbol>-<timeframe>/ledger.parquet``."""
+    return Path(folder) / "-".join(str(market[k]) for k in (
+        "exchange", "market", "symbol", "timeframe")) / "ledger.parquet"
 
 
 def empty_ledger() -> pd.DataFrame:
@@ -114,9 +121,8 @@ class PaperFills:
     market: str  # spot | um_futures (what the fees and funding are of)
 
     @classmethod
-    def of(cls, governor: Governor, costs: dict[str, Any]) -> PaperFills:
+    def of(cls, system: DecisionSystem, costs: dict[str, Any]) -> PaperFills:
         """From the decision system (its exit rule and sizing) and ``validation.costs``."""
-        system = governor.system
         if not getattr(system, "exit_rule", None):
             raise ValueError("shadow: this decision system carries no exit rule (it was "
                              "packaged before shadow mode); re-run `kedro run "
@@ -168,3 +174,18 @@ def paper_summary(result: Backtest | None) -> dict[str, Any]:
             "max_drawdown": float(1 - (equity / np.maximum.accumulate(
                 np.maximum(equity, 1.0))).min()),
             "position": float(result.positions.iloc[-1])}
+
+
+def paired_returns(bars: pd.DataFrame, ledger: pd.DataFrame, control: str, treatment: str,
+                   fills: PaperFills, funding_rates: pd.DataFrame | None = None
+                   ) -> pd.DataFrame:
+    """Net paper bar returns of two roles on the bars both decided (columns ``control``
+    and ``treatment``): what an A/B test on live bars compares."""
+    both = {}
+    for column, role in (("control", control), ("treatment", treatment)):
+        result = paper_backtest(bars, ledger, role, fills, funding_rates)
+        if result is None:
+            raise ValueError(f"shadow ledger: the {role} has fewer than two decided bars; "
+                             "let shadow mode run longer")
+        both[column] = result.bar_returns
+    return pd.DataFrame(both).dropna()

@@ -26,6 +26,9 @@ from ares_kedro.validation.monte_carlo import stationary_bootstrap_rows
 METRICS = ("sharpe", "mean_return")
 
 
+EVIDENCE = ("test_period", "shadow_ledger")
+
+
 @dataclass(frozen=True)
 class ABTestParams:
     """``validation.ab_test`` in conf."""
@@ -41,10 +44,14 @@ class ABTestParams:
     stage_bars: int  # bars each stage lasts at least
     stop_drawdown: float  # a stage's treatment drawdown beyond this: back to control
     stop_sharpe_gap: float  # treatment's Sharpe this far below control's in a stage: back
+    evidence: str = "test_period"  # test_period | shadow_ledger (paper bars, docs/shadow.md)
+    shadow_folder: str = "data/11_shadow"  # shadow ledgers, one folder per market
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> ABTestParams:
         spec = cls(**checked_keys(cls, params, "validation.ab_test"))
+        if spec.evidence not in EVIDENCE:
+            raise ValueError(f"validation.ab_test.evidence must be one of {EVIDENCE}")
         if spec.primary_metric not in METRICS or not 0 < spec.alpha < 0.5:
             raise ValueError(f"validation.ab_test: primary_metric in {METRICS}, alpha in "
                              "(0, 0.5)")

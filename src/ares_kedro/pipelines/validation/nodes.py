@@ -196,6 +196,9 @@ def ab_test_against_control(validation_returns: pd.DataFrame, market_bars: pd.Da
     ``fallback_control`` baseline when there is no other champion."""
     params = ABTestParams.from_params(ab_params)
     per_year = bars_per_year(validation_returns.index)
+    if params.evidence == "shadow_ledger":
+        return _ab_test_on_shadow_bars(market_bars, funding_rates, governor_serving_system,
+                                       params, costs, ingestion, per_year)
     control, note = None, ""
     if params.control == "champion":
         control, note = _champion_returns(market_bars, funding_rates, validation_returns.index,
@@ -215,6 +218,37 @@ def ab_test_against_control(validation_returns: pd.DataFrame, market_bars: pd.Da
     logger.info("A/B test governor vs %s: Sharpe difference %.2f [%.2f, %.2f] -> %s", name,
                 result["sharpe_difference"]["observed"], result["sharpe_difference"]["ci_low"],
                 result["sharpe_difference"]["ci_high"], result["decision"])
+    return result
+
+
+def _ab_test_on_shadow_bars(market_bars: pd.DataFrame, funding_rates: pd.DataFrame,
+                            system, params: ABTestParams, costs: dict[str, Any],
+                            ingestion: dict[str, Any], per_year: float) -> dict[str, Any]:
+    """The A/B test on the paper bars of the shadow ledger: the champion (control)
+    against this governor run as the challenger (treatment), on the bars both decided."""
+    from ares_kedro.shadow.paper import PaperFills, ledger_path, paired_returns
+
+    path = ledger_path(params.shadow_folder, ingestion)
+    if not path.is_file():
+        raise ValueError(f"validation.ab_test.evidence is shadow_ledger but {path} does not "
+                         "exist; run `python -m ares_kedro.shadow --challenger <this decision "
+                         "system>` first (docs/shadow.md)")
+    ledger = pd.read_parquet(path)
+    mine = (ledger["role"] == "challenger") & (ledger["model_version"] == system.version)
+    if not mine.any():
+        raise ValueError(f"{path}: no bars of this governor ({system.version}) as the "
+                         "challenger; shadow it first (docs/shadow.md)")
+    ledger = ledger[(ledger["role"] == "champion") | mine]
+    paired = paired_returns(market_bars, ledger, "champion", "challenger",
+                            PaperFills.of(system, costs), funding_rates)
+    result = ab_test(paired["control"].to_numpy(), paired["treatment"].to_numpy(), per_year,
+                     params)
+    champion = ledger.loc[ledger["role"] == "champion", "model_version"].iloc[-1]
+    result.update({"control": f"champion {champion} (shadow)", "treatment": "governor",
+                   "control_note": f"{len(paired)} paper bars of the shadow ledger {path}",
+                   "evidence": "shadow_ledger", "bars": int(len(paired))})
+    logger.info("A/B test on %d shadow bars: governor vs champion %s -> %s", len(paired),
+                champion, result["decision"])
     return result
 
 
