@@ -249,6 +249,8 @@ def test_shadow_mode_resumes_without_counting_a_bar_twice_and_feeds_the_ab_test(
     booked = pd.read_parquet(ledger)
     assert sorted(booked["role"].unique()) == ["challenger", "champion"]
     assert (booked.groupby("role").size() == 40).all()
+    assert {"decision", "confidence", "primary_regime", "GLOBAL_prediction",
+            "GLOBAL_confidence", *(f"{r}_prediction" for r in REGIMES)} <= set(booked.columns)
     assert main(args) == 0
     assert len(pd.read_parquet(ledger)) == len(booked)  # nothing booked twice
     mlflow.set_tracking_uri(uri)

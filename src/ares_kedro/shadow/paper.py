@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades
+from ares_kedro.governor.inputs import ENSEMBLES
 from ares_kedro.governor.live import DecisionSystem, Governor
 from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.validation.backtest import (
@@ -85,6 +86,10 @@ def decide_new_bars(governor: Governor, role: str, bars: pd.DataFrame, rows: np.
         return empty_ledger()
     table = governor.decide_batch(bars, rows, reference_bars)
     decision = table["decision"].astype(str).to_numpy()
+    opinions = {}  # every ensemble's, as the seeds' get_all_predictions gives them
+    for name in ENSEMBLES:
+        opinions[f"{name}_prediction"] = table[f"{name}_prediction"].astype(str).to_numpy()
+        opinions[f"{name}_confidence"] = table[f"{name}_confidence"].to_numpy(dtype=float)
     return pd.DataFrame({
         "bar_time": table.index, "role": role, "model_version": governor.model_version,
         "sha256": governor.sha256 or "", "decision": decision,
@@ -93,7 +98,7 @@ def decide_new_bars(governor: Governor, role: str, bars: pd.DataFrame, rows: np.
         "confidence": table["confidence"].to_numpy(dtype=float),
         "primary_regime": table["regime"].astype(str).to_numpy(),
         "raw_prediction": table["prediction"].astype(str).to_numpy(),
-        "decided_at": pd.Timestamp.now(tz="UTC")}).reset_index(drop=True)
+        "decided_at": pd.Timestamp.now(tz="UTC"), **opinions}).reset_index(drop=True)
 
 
 def appended(ledger: pd.DataFrame, new_rows: pd.DataFrame) -> pd.DataFrame:
