@@ -77,6 +77,7 @@ def read_market(project: Path, env: str, runtime: dict[str, Any], ingest: bool
     ingestion pipeline when ``ingest``."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
+    from kedro.io import DatasetError
 
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env,
@@ -87,7 +88,7 @@ def read_market(project: Path, env: str, runtime: dict[str, Any], ingest: bool
         bars = context.catalog.load("market_bars")
         try:
             funding = context.catalog.load("funding_rates")
-        except Exception:  # noqa: BLE001 - spot markets have none
+        except DatasetError:  # spot markets have none
             funding = None
         params = context.params
     _end_runs()

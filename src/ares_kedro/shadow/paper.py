@@ -33,6 +33,7 @@ from ares_kedro.validation.backtest import (
     funding_by_bar,
 )
 from ares_kedro.validation.costs import CostModel
+from ares_kedro.validation.metrics import performance
 
 LEDGER_COLUMNS = ("bar_time", "role", "model_version", "sha256", "decision", "side", "size",
                   "confidence", "primary_regime", "raw_prediction", "decided_at")
@@ -164,20 +165,16 @@ def paper_backtest(bars: pd.DataFrame, ledger: pd.DataFrame, role: str, fills: P
 
 
 def paper_summary(result: Backtest | None) -> dict[str, Any]:
-    """Net figures of a paper backtest (every cost in): bars, trades, total return,
+    """Net figures of a paper backtest (every cost in, validation's own
+    :func:`~ares_kedro.validation.metrics.performance`): bars, trades, total return,
     annualised Sharpe, maximum drawdown, the position held at the last bar."""
     if result is None:
         return {"bars": 0, "trades": 0, "net_return": 0.0, "sharpe": 0.0,
                 "max_drawdown": 0.0, "position": 0.0}
-    returns = result.bar_returns.to_numpy()
-    equity = np.cumprod(1 + returns)
-    std = returns.std(ddof=1) if returns.size > 1 else 0.0
-    return {"bars": int(returns.size), "trades": int(len(result.trades)),
-            "net_return": float(equity[-1] - 1),
-            "sharpe": float(returns.mean() / std * np.sqrt(result.bars_per_year)) if std > 0
-            else 0.0,
-            "max_drawdown": float(1 - (equity / np.maximum.accumulate(
-                np.maximum(equity, 1.0))).min()),
+    figures = performance(result)
+    return {"bars": int(len(result.bar_returns)), "trades": int(figures["trades"]),
+            "net_return": float(figures["total_return"]), "sharpe": float(figures["sharpe"]),
+            "max_drawdown": float(figures["max_drawdown"]),
             "position": float(result.positions.iloc[-1])}
 
 
