@@ -47,7 +47,7 @@ lint: venv
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade "pip>=24"
-	.lock-venv/bin/python -m pip install --quiet ".[test,team]"
+	.lock-venv/bin/python -m pip install --quiet ".[test,team,freqtrade]"
 	( echo "# Exact versions of every package, resolved together on Python 3.11 (pip check clean)."; \
 	  echo "# Regenerate with \`make lock\` after changing dependencies in pyproject.toml."; \
 	  .lock-venv/bin/python -m pip freeze --exclude ares_kedro ) > requirements.lock

@@ -140,6 +140,10 @@ def check_governor(governor: dict[str, Any]) -> None:
 
     GovernorModelParams.from_params(governor["model"])
     FinalOptimisationParams.from_params(governor["final_optimisation"])
+    history = governor.get("serving", {}).get("history_days")
+    if not isinstance(history, int | float) or isinstance(history, bool) or history <= 0:
+        raise ValueError(f"governor.serving.history_days must be a positive number of days, "
+                         f"got {history!r}")
 
 
 def check_tactician(tactician: dict[str, Any], feature_names: list[str] | None) -> None:

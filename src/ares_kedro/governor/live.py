@@ -90,6 +90,7 @@ class DecisionSystem:
     tactician: TacticianSettings | None = None  # tactician_record, parsed
     policy: DecisionPolicy | None = None  # final_params with the tactician's context, parsed
     exit_rule: dict[str, Any] | None = None  # optimal_target_params: the trades' exits
+    history_bars: int | None = None  # trailing bars a live decision is given (governor.serving)
 
     def __post_init__(self) -> None:
         self.parse_settings()
@@ -113,7 +114,14 @@ class DecisionSystem:
         return list(_required_columns(tuple(self.feature_names)))
 
     def warmup_bars(self) -> int:
+        """The fewest trailing bars a decision accepts: the features' warm-up."""
         return _warmup_bars(tuple(self.feature_names), self.bar_interval)
+
+    def live_history_bars(self) -> int:
+        """The trailing bars a live decision should be given (``governor.serving.
+        history_days``, at least the warm-up): with fewer, regimes and support/resistance
+        levels, which remember months, may differ from the pipeline's (docs/freqtrade.md)."""
+        return max(self.warmup_bars(), self.history_bars or 0)
 
     def tree_models(self) -> list[Any]:
         """Every fitted tree model a decision asks: the ensembles' members and stackers,

@@ -4,6 +4,7 @@ compare with the baselines."""
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import pandas as pd
@@ -193,14 +194,15 @@ def package_decision_system(regime_model: dict[str, Any], feature_report: dict[s
                             tactician_models, tactician_sizing: dict[str, Any],
                             governor_model: Pipeline, governor_final_params: dict[str, Any],
                             optimal_target_params: dict[str, Any], ingestion: dict[str, Any],
-                            **ensembles: Any) -> DecisionSystem:
+                            serving: dict[str, Any], **ensembles: Any) -> DecisionSystem:
     """``governor_decision_system``: everything the live predictor needs, one hashed file.
 
     Only the features some model reads are computed live (the ensembles', the tactician's
     and the higher-timeframe trend columns); a regime served by the GLOBAL stand-in shares
     the GLOBAL ensemble object, so it is evaluated once. The exit rule
     (``optimal_target_params``: take-profit, stop, holding period) travels with it: shadow
-    mode and trading bots exit as the backtest did."""
+    mode and trading bots exit as the backtest did. ``serving.history_days`` becomes the
+    history a live decision is given (``DecisionSystem.history_bars``)."""
     members = {name: ensembles[f"analyst_ensemble_{name}"] for name in ENSEMBLES}
     for name in ENSEMBLES:
         if analyst_metrics[name]["model"] == "global_fallback":
@@ -218,6 +220,8 @@ def package_decision_system(regime_model: dict[str, Any], feature_report: dict[s
         market={k: ingestion[k] for k in ("exchange", "symbol", "market", "timeframe")
                 if k in ingestion},
         bar_interval=to_timedelta(ingestion["timeframe"]),
+        history_bars=math.ceil(pd.Timedelta(days=serving["history_days"])
+                               / to_timedelta(ingestion["timeframe"])),
         regime_model=regime_model, feature_names=[c for c in computed if c in needed],
         ensembles=members, calibrators=analyst_calibrators, tactician_models=tactician_models,
         tactician_record=tactician_sizing, governor_model=governor_model,

@@ -43,7 +43,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                   "governor_model": "governor_model",
                   "governor_final_params": "governor_final_params",
                   "optimal_target_params": "optimal_target_params",
-                  "ingestion": "params:ingestion",
+                  "ingestion": "params:ingestion", "serving": "params:governor.serving",
                   **{f"analyst_ensemble_{name}": f"analyst_ensemble_{name}"
                      for name in ENSEMBLES}},
                  "governor_decision_system", name="package_decision_system"),
