@@ -11,9 +11,11 @@ import pytest
 from ares_kedro.shadow.paper import (
     appended,
     bars_to_decide,
+    covered_by_reference,
     empty_ledger,
     last_decided,
     paper_summary,
+    reads_reference,
 )
 
 TIMES = pd.date_range("2024-01-01", periods=6, freq="h", tz="UTC")
@@ -48,3 +50,16 @@ def test_a_session_resumes_after_the_newest_bar_of_its_role():
 def test_a_role_without_two_decided_bars_has_nothing_booked_yet():
     assert paper_summary(None) == {"bars": 0, "trades": 0, "net_return": 0.0, "sharpe": 0.0,
                                    "max_drawdown": 0.0, "position": 0.0}
+
+
+def test_a_governor_reading_the_reference_market_decides_only_the_bars_its_bars_reach():
+    cross = SimpleNamespace(system=SimpleNamespace(feature_names=["rsi_14",
+                                                                  "reference_beta_96"]))
+    alone = SimpleNamespace(system=SimpleNamespace(feature_names=["rsi_14"]))
+    assert reads_reference(cross) and not reads_reference(alone)
+    times = pd.date_range("2024-01-01", periods=6, freq="h", tz="UTC")
+    bars = pd.DataFrame({"close": 1.0}, index=times)
+    reference = pd.DataFrame({"close": 2.0}, index=times[:4])  # two bars behind
+    rows = np.arange(1, 6)
+    assert covered_by_reference(bars, rows, reference).tolist() == [1, 2, 3]
+    assert covered_by_reference(bars, rows, None).size == 0  # nothing on no reference

@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,14 @@ from ares_kedro.shadow.paper import (
     PaperFills,
     appended,
     bars_to_decide,
+    covered_by_reference,
     decide_new_bars,
     empty_ledger,
     last_decided,
     ledger_path,
     paper_backtest,
     paper_summary,
+    reads_reference,
 )
 
 logger = logging.getLogger("ares_kedro.shadow")
@@ -71,10 +74,20 @@ def _runtime(args: argparse.Namespace) -> dict[str, Any]:
     return _split_params(None, None, args.params) if args.params else {}
 
 
-def read_market(project: Path, env: str, runtime: dict[str, Any], ingest: bool
-                ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any]]:
-    """(market_bars, funding_rates or None, parameters) of the project, after running its
-    ingestion pipeline when ``ingest``."""
+@dataclass
+class Market:
+    """What one cycle reads: the bars, funding (futures) and the reference market's bars
+    (cross-asset features; None where not ingested), and the run's parameters."""
+
+    bars: pd.DataFrame
+    funding: pd.DataFrame | None
+    reference: pd.DataFrame | None
+    params: dict[str, Any]
+
+
+def read_market(project: Path, env: str, runtime: dict[str, Any], ingest: bool) -> Market:
+    """The project's market after running its ingestion pipeline when ``ingest`` (the
+    reference market is ingested by its own run, ``ingestion.symbol=<reference>``)."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
     from kedro.io import DatasetError
@@ -90,9 +103,10 @@ def read_market(project: Path, env: str, runtime: dict[str, Any], ingest: bool
             funding = context.catalog.load("funding_rates")
         except DatasetError:  # spot markets have none
             funding = None
+        reference = context.catalog.load("reference_market_bars")  # empty when absent
         params = context.params
     _end_runs()
-    return bars, funding, params
+    return Market(bars, funding, None if reference.empty else reference, params)
 
 
 def _end_runs() -> None:
@@ -115,9 +129,12 @@ def save_ledger(ledger: pd.DataFrame, path: Path) -> None:
 
 
 def run_cycle(models: dict[str, Governor], bars: pd.DataFrame, funding: pd.DataFrame | None,
-              costs: dict[str, Any], ledger: pd.DataFrame, first: pd.Timestamp | None
+              costs: dict[str, Any], ledger: pd.DataFrame, first: pd.Timestamp | None,
+              reference: pd.DataFrame | None = None
               ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
-    """One cycle: each role decides its new bars; the ledger and each role's net figures."""
+    """One cycle: each role decides its new bars; the ledger and each role's net figures.
+    A role whose features read the reference market decides only the bars the
+    ``reference`` bars reach, and refuses to start without them."""
     summaries = {}
     for role, governor in models.items():
         after = last_decided(ledger, role)
@@ -125,7 +142,20 @@ def run_cycle(models: dict[str, Governor], bars: pd.DataFrame, funding: pd.DataF
         if after is None and start is None:
             start = bars.index[-1]  # a new ledger trades from the newest bar on
         rows = bars_to_decide(bars, governor, after, start)
-        ledger = appended(ledger, decide_new_bars(governor, role, bars, rows))
+        if reads_reference(governor):
+            if reference is None:
+                raise SystemExit(f"shadow: the {role} governor's features read the reference "
+                                 "market, which is not ingested: run `kedro run "
+                                 "--pipelines=ingestion --params ingestion.symbol=<reference "
+                                 "symbol>` (globals.reference_symbol) before each cycle")
+            waiting = rows.size
+            rows = covered_by_reference(bars, rows, reference)
+            if rows.size < waiting:
+                logger.info("Shadow %s: %d bars wait for the reference market's bars",
+                            role, waiting - rows.size)
+        ledger = appended(ledger, decide_new_bars(governor, role, bars, rows,
+                                                  reference if reads_reference(governor)
+                                                  else None))
         fills = PaperFills.of(governor.system, costs)
         summaries[role] = {**paper_summary(paper_backtest(bars, ledger, role, fills, funding)),
                            "decided_now": int(rows.size),
@@ -168,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     run = None
     try:
         while True:
-            bars, funding, params = read_market(project, args.env, runtime,
-                                                not args.no_ingest)
+            read = read_market(project, args.env, runtime, not args.no_ingest)
+            bars, funding, params = read.bars, read.funding, read.params
             market = next(iter(models.values())).system.market
             if not bars.empty and (bars.attrs.get("symbol") not in (None, market["symbol"])):
                 raise SystemExit(f"shadow: the bars are {bars.attrs['symbol']}, the models "
@@ -178,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                 params["validation"]["ab_test"]["shadow_folder"], market)
             path = path if path.is_absolute() else project / path
             ledger, summaries = run_cycle(models, bars, funding, params["validation"]["costs"],
-                                          load_ledger(path), first)
+                                          load_ledger(path), first, read.reference)
             save_ledger(ledger, path)
             if run is None:
                 mlflow.set_tracking_uri(tracking_uri)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ares_kedro.analyst.features import REGISTRY
 from ares_kedro.analyst.labels import BarrierParams, barrier_trades
 from ares_kedro.governor.inputs import ENSEMBLES
 from ares_kedro.governor.live import DecisionSystem, Governor
@@ -75,6 +76,23 @@ def bars_to_decide(bars: pd.DataFrame, governor: Governor, after: pd.Timestamp |
     if first is not None:
         keep &= times >= first
     return rows[keep]
+
+
+def reads_reference(governor: Governor) -> bool:
+    """Whether the decision system's features read the reference market's close (the
+    cross-asset features)."""
+    return any("reference_close" in REGISTRY[name].inputs
+               for name in governor.system.feature_names)
+
+
+def covered_by_reference(bars: pd.DataFrame, rows: np.ndarray,
+                         reference_bars: pd.DataFrame | None) -> np.ndarray:
+    """The ``rows`` of ``bars`` the reference market's bars reach (a bar later than the
+    reference's last one waits for the reference to be ingested, never decided on a stale
+    reference)."""
+    if reference_bars is None or reference_bars.empty:
+        return rows[:0]
+    return rows[bars.index[rows] <= reference_bars.index[-1]]
 
 
 def decide_new_bars(governor: Governor, role: str, bars: pd.DataFrame, rows: np.ndarray,
