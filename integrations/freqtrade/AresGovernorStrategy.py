@@ -12,7 +12,7 @@ predictor (``Governor.decide_batch``, the code validation backtested) through
 
 Configure it in the Freqtrade config (or with the ``ARES_GOVERNOR`` environment variable)::
 
-    "ares": {"governor": "models:/ares-governor@champion",   # or a decision-system file
+    "ares": {"governor": "models:/ares-governor@champion-binance-spot-btcusdt-1h",  # or a file
              "tracking_uri": "sqlite:////path/to/ares/mlflow.db",
              "signing_key_file": "/path/to/ares/conf/local/artifact_signing.key"}
 

@@ -1,10 +1,11 @@
 """Training history from the command line: ``python -m ares_kedro.history [--limit N]
 [--tracking-uri URI]``.
 
-One line per MLflow run of the ``ares`` experiment, newest first: when, which pipelines,
+One line per MLflow run of the ``ares`` experiment, newest first: when, its status (a run
+stopped before any node, e.g. by missing upstream data, is FAILED), which pipelines,
 market, mode, git commit, and the headline metrics (the governor's test-period net
 Sharpe, return and drawdown, buy-and-hold's Sharpe, the deflated Sharpe ratio, PBO), plus
-the registered governor versions and which one is ``@champion``.
+the registered governor versions, their market and which are champions (one per market).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import pandas as pd
 
 COLUMNS = {
-    "start_time": "started", "tags.pipelines": "pipelines", "tags.symbol": "symbol",
+    "start_time": "started", "status": "status", "tags.pipelines": "pipelines", "tags.symbol": "symbol",
     "tags.timeframe": "tf", "tags.mode": "mode", "tags.git_commit": "commit",
     "metrics.validation.governor.sharpe": "sharpe", "metrics.validation.governor.total_return":
     "return", "metrics.validation.governor.max_drawdown": "drawdown",
@@ -29,7 +30,7 @@ def history(tracking_uri: str, limit: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     import mlflow
     from mlflow import MlflowClient
 
-    from ares_kedro.run_tracking import CHAMPION, REGISTERED_MODEL
+    from ares_kedro.registry import REGISTERED_MODEL, champions
 
     mlflow.set_tracking_uri(tracking_uri)
     runs = mlflow.search_runs(experiment_names=["ares"], order_by=["start_time DESC"],
@@ -41,12 +42,13 @@ def history(tracking_uri: str, limit: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     client = MlflowClient()
     try:
         versions = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
-        champion = client.get_registered_model(REGISTERED_MODEL).aliases.get(CHAMPION)
     except mlflow.exceptions.MlflowException:
-        versions, champion = [], None
+        versions = []
+    champion_versions = set(champions(client).values())  # each market's champion
     registered = pd.DataFrame([{
-        "version": int(v.version), "champion": str(v.version) == str(champion),
-        "run": v.run_id[:10], "symbol": v.tags.get("symbol", ""),
+        "version": int(v.version), "champion": str(v.version) in champion_versions,
+        "market": v.tags.get("market_key", v.tags.get("symbol", "")),
+        "run": v.run_id[:10],
         "sha256": v.tags.get("decision_system_sha256", "")[:12]} for v in versions])
     return table, registered.sort_values("version", ascending=False) if len(registered) \
         else registered

@@ -18,8 +18,9 @@ run before ours see it and logs the governor's MLflow model at the end:
   08_reporting (and in the MLflow run): data version, parameters hash, git commit, the
   run's headline metrics and the SHA-256 of every versioned file it saved;
 * :class:`ModelRegistry`: tags the registered governor model version logged by this run
-  with its decision system's SHA-256, and sets the ``champion`` alias on the version
-  whose decision system an A/B test of this run says to promote.
+  with its market and decision system's SHA-256, and sets the market's champion alias
+  (``champion-<exchange>-<market>-<symbol>-<timeframe>``) on the version whose decision
+  system an A/B test of this run says to promote.
 """
 
 from __future__ import annotations
@@ -36,10 +37,9 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from ares_kedro.registry import CHAMPION, REGISTERED_MODEL, SHA_TAG  # noqa: F401 (re-exported)
+
 logger = logging.getLogger(__name__)
-REGISTERED_MODEL = "ares-governor"
-CHAMPION = "champion"
-SHA_TAG = "decision_system_sha256"
 PARENT_RUN_ENV = "ARES_MLFLOW_PARENT_RUN_ID"  # the run's MLflow run, for worker processes
 PARENT_URI_ENV = "ARES_MLFLOW_PARENT_TRACKING_URI"
 
@@ -272,8 +272,9 @@ class RunManifest:
 
 
 class ModelRegistry:
-    """The registered governor model: its versions carry their decision system's hash;
-    an A/B promotion sets the ``champion`` alias."""
+    """The registered governor model: its versions carry their market and decision
+    system's hash; an A/B promotion moves that market's champion alias
+    (:mod:`ares_kedro.registry`)."""
 
     def __init__(self, tags: RunTags) -> None:
         self.tags = tags
@@ -284,33 +285,36 @@ class ModelRegistry:
             return
         from mlflow import MlflowClient
 
+        from ares_kedro.registry import champion_alias, champions, promote, tag_version
+
         client = MlflowClient()
         serving = _serving_sha256(catalog)
-        for version in client.search_model_versions(f"name='{REGISTERED_MODEL}'"):
-            if version.run_id == self.tags.mlflow_run_id and serving:
-                client.set_model_version_tag(REGISTERED_MODEL, version.version, SHA_TAG,
-                                             serving)
-                for key in ("symbol", "timeframe", "mode", "git_commit", "data_version"):
-                    client.set_model_version_tag(REGISTERED_MODEL, version.version, key,
-                                                 self.tags.tags.get(key, ""))
+        market = {k: self.tags.tags.get(k, "") for k in ("exchange", "market", "symbol",
+                                                          "timeframe")}
+        if serving:
+            tag_version(client, self.tags.mlflow_run_id, market, serving,
+                        {k: self.tags.tags.get(k, "") for k in ("mode", "git_commit",
+                                                                 "data_version")})
         if "validation_ab_test" not in pipeline.all_outputs():
             return
         decision = catalog.load("validation_ab_test")["decision"]
+        alias = champion_alias(market)
         if decision != "promote":
-            logger.info("A/B decision %s: the champion stays", decision)
+            if alias in champions(client):
+                logger.info("A/B decision %s: the champion (@%s) stays", decision, alias)
+            else:
+                logger.info("A/B decision %s: no champion yet for %s (a promote makes "
+                            "one)", decision, alias.removeprefix("champion-"))
             return
-        matching = [v for v in client.search_model_versions(f"name='{REGISTERED_MODEL}'")
-                    if v.tags.get(SHA_TAG) == serving]
-        if not matching:
-            logger.warning("A/B says promote, but no registered %s version holds this "
-                           "decision system (sha256 %s); run `kedro run` (or the governor "
-                           "pipeline) to register it, then validate again",
+        version = promote(client, market, serving) if serving else None
+        if version is None:
+            logger.warning("A/B says promote, but no registered %s version of this market "
+                           "holds this decision system (sha256 %s); run `kedro run` (or the "
+                           "governor pipeline) to register it, then validate again",
                            REGISTERED_MODEL, serving)
             return
-        newest = max(matching, key=lambda v: int(v.version))
-        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, newest.version)
         logger.info("A/B says promote: %s version %s is now @%s", REGISTERED_MODEL,
-                    newest.version, CHAMPION)
+                    version, alias)
 
 
 def _serving_sha256(catalog) -> str | None:

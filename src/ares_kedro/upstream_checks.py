@@ -71,4 +71,17 @@ class UpstreamChecks:
             message = missing_upstream_message(missing, producers(register_pipelines(),
                                                                   PIPELINE_ORDER),
                                                PIPELINE_ORDER)
+            _fail_open_run(f"missing upstream data: {', '.join(missing)}")
             raise MissingUpstreamData(message)
+
+
+def _fail_open_run(reason: str) -> None:
+    """End the MLflow run kedro-mlflow opened for this pipeline run as FAILED, with the
+    reason as a tag: a run stopped before any node is not a finished run (Kedro calls no
+    error hook for a stop in ``before_pipeline_run``)."""
+    import mlflow
+
+    run = mlflow.active_run()
+    if run is not None:
+        mlflow.set_tag("ares.stopped", reason[:5000])
+        mlflow.end_run(status="FAILED")

@@ -504,7 +504,7 @@ def check_registry_and_promotion(project, bars, expected, uri):
     from mlflow import MlflowClient
 
     from ares_kedro.governor.live import Governor
-    from ares_kedro.run_tracking import CHAMPION, REGISTERED_MODEL, SHA_TAG
+    from ares_kedro.registry import REGISTERED_MODEL, SHA_TAG, champion_alias, market_key
 
     ab = run_pipelines(project, ["validation"], {"ab": "validation_ab_test"}, env="blank",
                        synthetic={"edges": {"order_flow": {"strength": 1.0}}})["ab"]
@@ -513,14 +513,21 @@ def check_registry_and_promotion(project, bars, expected, uri):
     assert ab["decision"] == "promote", ab
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
-    champion = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
+    market = expected_market(project)
+    alias = champion_alias(market)  # this market's champion: champion-binance-...-1h
+    champion = client.get_model_version_by_alias(REGISTERED_MODEL, alias)
+    assert champion.tags["symbol"] == market["symbol"]
     record = json.loads(next((project / "data" / "06_models").glob(
         "*/governor_serving_system/model.pkl.sha256.json")).read_text())
     assert champion.tags[SHA_TAG] == record["sha256"]
     before = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = uri
     try:
-        live = Governor.load()  # models:/ares-governor@champion
+        live = Governor.load()  # the only market with a champion: this one
+        other = {**market, "symbol": "ETHUSDT", "timeframe": "4h"}
+        with pytest.raises(FileNotFoundError,  # another market has none
+                           match=f"no champion yet for {market_key(other)}"):
+            Governor.load(market=other)
     finally:
         if before is None:
             del os.environ["MLFLOW_TRACKING_URI"]
@@ -548,7 +555,7 @@ def check_registry_and_promotion(project, bars, expected, uri):
     assert ab["control"] == f"champion {live.model_version}", ab
     assert ab["decision"] == "inconclusive" and ab["sharpe_difference"]["observed"] == \
         pytest.approx(0.0, abs=1e-9)
-    assert client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION).version == \
+    assert client.get_model_version_by_alias(REGISTERED_MODEL, alias).version == \
         champion.version  # inconclusive: the champion stays
 
     from ares_kedro.history import history  # `python -m ares_kedro.history`
@@ -556,6 +563,15 @@ def check_registry_and_promotion(project, bars, expected, uri):
     past, registered = history(uri, 10)
     assert past["sharpe"].notna().any() and (past["mode"] == "blank").any()
     assert registered.loc[registered["champion"], "version"].tolist() == [int(champion.version)]
+
+
+def expected_market(project) -> dict:
+    """The market the module's run trained on, as the decision system records it."""
+    from ares_kedro.governor.live import Governor
+
+    system = Governor.load(next((project / "data" / "06_models").glob(
+        "*/governor_serving_system"))).system
+    return system.market
 
 
 def _free_port() -> int:

@@ -18,7 +18,8 @@ def test_kedro_run_stops_before_any_node_when_a_parameter_is_bad(project):
 def test_a_pipeline_run_alone_without_its_upstream_data_says_what_to_run_first(project):
     from ares_kedro.upstream_checks import MissingUpstreamData
 
-    runtime = {"data_root": str(project / "data")}
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    runtime = {"data_root": str(project / "data"), "mlflow_tracking_uri": uri}
     with pytest.raises(MissingUpstreamData) as stopped:
         with KedroSession.create(project_path=project, runtime_params=runtime) as session:
             session.run(pipeline_names=["governor"])
@@ -27,6 +28,17 @@ def test_a_pipeline_run_alone_without_its_upstream_data_says_what_to_run_first(p
     assert "market_bars (made by the ingestion pipeline)" in message
     assert "kedro run --pipelines=ingestion,regimes,analyst,tactician" in message
     assert not (project / "data").exists()  # stopped before any node
+    # the MLflow run it opened is failed, with the reason, never listed as a finished run
+    import mlflow
+
+    assert mlflow.active_run() is None
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=["ares"])
+    assert runs["status"].tolist() == ["FAILED"]
+    assert runs["tags.ares.stopped"].iloc[0].startswith("missing upstream data: ")
+    from ares_kedro.history import history
+
+    assert history(uri, 5)[0]["status"].tolist() == ["FAILED"]
 
 
 def test_the_message_names_only_the_pipelines_still_needed():

@@ -47,6 +47,7 @@ from ares_kedro.governor.model import is_tree_model
 from ares_kedro.governor.policy import DecisionPolicy, governor_view
 from ares_kedro.market.timeframes import bar_interval, bars_per_year
 from ares_kedro.regimes.labelling import label_regimes
+from ares_kedro.registry import NoChampion, champion_source, market_key
 from ares_kedro.tactician.context import as_strings
 from ares_kedro.tactician.serving import TacticianSettings, tactician_view
 from ares_kedro.tactician.training import TacticianEnsemble
@@ -193,22 +194,31 @@ class Governor:
 
     @classmethod
     def load(cls, source: str | Path | None = None, expected_sha256: str | None = None,
-             tracking_uri: str | None = None) -> Governor:
+             tracking_uri: str | None = None, market: dict[str, Any] | None = None
+             ) -> Governor:
         """Load a decision system, after checking its SHA-256 against ``expected_sha256``
         or the record saved beside it. ``source``:
 
-        * None (default): the registered champion, ``models:/ares-governor@champion``
-          (the MLflow tracking URI from ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``);
-        * an MLflow model URI (``models:/ares-governor/3``, ``models:/...@champion``,
-          ``runs:/<run id>/governor``);
+        * None (default): the registered champion of ``market`` (exchange, market, symbol,
+          timeframe), ``models:/ares-governor@champion-binance-spot-btcusdt-1h``; without a
+          market, of the only market that has one (the MLflow tracking URI from
+          ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``);
+        * an MLflow model URI (``models:/ares-governor/3``,
+          ``models:/ares-governor@champion-<market>``, ``runs:/<run id>/governor``);
         * a decision system file (``governor_decision_system.pkl``), the newest version in
           its versioned folder, or a serving folder holding ``model.pkl``.
 
-        ``tracking_uri`` overrides the MLflow tracking URI for a model URI."""
+        ``tracking_uri`` overrides the MLflow tracking URI for a model URI. With
+        ``market``, a system trained on another market is refused."""
+        if source is None:
+            source = _champion_source(tracking_uri, market)
         path = _local_file(source, tracking_uri)
         system = load_verified_pickle(path, expected_sha256)
         if not isinstance(system, DecisionSystem):
             raise TypeError(f"{path} holds a {type(system).__name__}, not a DecisionSystem")
+        if market is not None and not same_market(system.market, market):
+            raise BadBars(f"{source} was trained on {market_key(system.market)}, not "
+                          f"{market_key(market)}")
         return cls(system, expected_sha256 or sha256_of(path))
 
     def decide_batch(self, bars: pd.DataFrame, rows: np.ndarray | None = None,
@@ -279,23 +289,44 @@ def _scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-CHAMPION_URI = "models:/ares-governor@champion"
 SERVING_FOLDER = ("artifacts", "governor_serving_system")
 
 
-def _local_file(source: str | Path | None, tracking_uri: str | None = None) -> Path:
+def same_market(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two market descriptions (exchange, market, symbol, timeframe) agree."""
+    return market_key(a) == market_key(b)
+
+
+def _use_tracking_uri(tracking_uri: str | None) -> None:
+    import os
+
+    import mlflow
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    elif not os.environ.get("MLFLOW_TRACKING_URI"):
+        mlflow.set_tracking_uri("sqlite:///mlflow.db")
+
+
+def _champion_source(tracking_uri: str | None, market: dict[str, Any] | None) -> str:
+    """The model URI of ``market``'s champion (:func:`~ares_kedro.registry.champion_source`);
+    :class:`FileNotFoundError` with what to run when there is none."""
+    from mlflow import MlflowClient
+
+    _use_tracking_uri(tracking_uri)
+    try:
+        return champion_source(MlflowClient(), market)
+    except NoChampion as error:
+        raise FileNotFoundError(str(error)) from error
+
+
+def _local_file(source: str | Path, tracking_uri: str | None = None) -> Path:
     """The decision system file behind ``source`` (see :meth:`Governor.load`), downloaded
     from MLflow when ``source`` is a model URI."""
-    source = CHAMPION_URI if source is None else source
     if str(source).startswith(("models:/", "runs:/")):
-        import os
-
         import mlflow
 
-        if tracking_uri:
-            mlflow.set_tracking_uri(tracking_uri)
-        elif not os.environ.get("MLFLOW_TRACKING_URI"):
-            mlflow.set_tracking_uri("sqlite:///mlflow.db")
+        _use_tracking_uri(tracking_uri)
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=str(source)))
         except mlflow.exceptions.MlflowException as error:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from ares_kedro.governor.live import CHAMPION_URI, Governor
+from ares_kedro.governor.live import Governor, same_market
 from ares_kedro.shadow.paper import (
     PaperFills,
     appended,
@@ -47,9 +47,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", type=Path, default=Path.cwd(), help="project folder")
     parser.add_argument("--env", default="base", help="conf environment (default base)")
-    parser.add_argument("--champion", default=CHAMPION_URI,
-                        help=f"model URI or decision system file (default {CHAMPION_URI}); "
-                             "'none' to run the challenger alone")
+    parser.add_argument("--champion", default=None,
+                        help="model URI or decision system file (default: the registered "
+                             "champion of the challenger's market, or of the only market "
+                             "with one); 'none' to run the challenger alone")
     parser.add_argument("--challenger", default=None,
                         help="model URI or decision system file to run beside it")
     parser.add_argument("--ledger", type=Path, default=None,
@@ -164,17 +165,28 @@ def run_cycle(models: dict[str, Governor], bars: pd.DataFrame, funding: pd.DataF
 
 
 def _load_models(args: argparse.Namespace, tracking_uri: str) -> dict[str, Governor]:
+    """The champion (by default the registered champion of the challenger's market) and
+    the challenger; both must trade one market."""
     models = {}
-    if str(args.champion).lower() != "none":
-        models["champion"] = Governor.load(args.champion, tracking_uri=tracking_uri)
     if args.challenger:
         models["challenger"] = Governor.load(args.challenger, tracking_uri=tracking_uri)
+    if str(args.champion).lower() != "none":
+        market = models["challenger"].system.market if models else None
+        try:
+            models["champion"] = Governor.load(args.champion, tracking_uri=tracking_uri,
+                                               market=market if args.champion is None
+                                               else None)
+        except FileNotFoundError as error:
+            raise SystemExit(f"shadow: {error}; or run the challenger alone "
+                             "(--champion none)") from error
     if not models:
         raise SystemExit("shadow: no model to run; give --champion or --challenger")
-    markets = {json.dumps(m.system.market, sort_keys=True) for m in models.values()}
-    if len(markets) > 1:
-        raise SystemExit(f"shadow: the models trade different markets {sorted(markets)}")
-    return models
+    first = next(iter(models.values())).system.market
+    if not all(same_market(m.system.market, first) for m in models.values()):
+        markets = sorted({json.dumps(m.system.market, sort_keys=True)
+                          for m in models.values()})
+        raise SystemExit(f"shadow: the models trade different markets {markets}")
+    return {role: models[role] for role in ("champion", "challenger") if role in models}
 
 
 def _utc(text: str) -> pd.Timestamp:

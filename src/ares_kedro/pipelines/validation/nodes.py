@@ -165,12 +165,15 @@ def _champion_returns(market_bars: pd.DataFrame, funding_rates: pd.DataFrame,
     control."""
     import mlflow
 
-    from ares_kedro.governor.live import CHAMPION_URI, Governor
+    from ares_kedro.governor.live import Governor
+    from ares_kedro.registry import MARKET_KEYS, market_key
 
-    try:
-        champion = Governor.load(CHAMPION_URI, tracking_uri=mlflow.get_tracking_uri())
+    market = {k: ingestion[k] for k in MARKET_KEYS}
+    try:  # this market's champion only: another market's never controls this one
+        champion = Governor.load(tracking_uri=mlflow.get_tracking_uri(), market=market)
     except (FileNotFoundError, mlflow.exceptions.MlflowException) as error:
-        return None, f"no champion registered yet ({str(error).splitlines()[0][:120]})"
+        return None, (f"no champion registered yet for {market_key(market)} "
+                      f"({str(error).splitlines()[0][:120]})")
     if champion.model_version == treatment_version:
         return None, f"the champion is this governor (version {treatment_version})"
     system = champion.system
