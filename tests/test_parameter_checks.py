@@ -14,6 +14,9 @@ from tests.conftest import load_parameters
 def test_the_shipped_parameters_pass(env):
     params = load_parameters(env)
     check_parameters(params)
+    gmm = copy.deepcopy(params)  # the README's mixture tour command works in every env
+    gmm["regimes"]["method"] = "gmm"
+    check_parameters(gmm)
     if env == "full":
         assert params["analyst"]["tuning"]["timeout_seconds"] is None
         assert params["analyst"]["tuning"]["n_trials"] >= 100
@@ -83,6 +86,11 @@ BAD = {
         lambda p: p["validation"]["walk_forward"].update(folds=1), "walk_forward"),
     "walk-forward scheme unknown": (
         lambda p: p["validation"]["walk_forward"].update(scheme="sideways"), "scheme"),
+    "mixture fitted on more bars than the data window holds": (
+        lambda p: (p["regimes"].update(method="gmm"), p["ingestion"].update(lookback_days=30)),
+        r"regimes.gmm.fit_bars \(4000\) is more bars than the data window holds \(30 days"),
+    "governor serving without history": (
+        lambda p: p["governor"]["serving"].update(history_days=0), "history_days"),
     "tactician threshold above one": (
         lambda p: p["tactician"]["decisions"].update(wait_threshold=1.5), "tactician.decisions"),
 }

@@ -50,6 +50,8 @@ def check_parameters(params: dict[str, Any]) -> None:
         SupportResistanceParams.from_params(regimes["support_resistance"])
         RuleParams.from_params(regimes["rules"])
         MixtureParams.from_params(regimes["gmm"])
+        if regimes.get("method") == "gmm" and "ingestion" in params:
+            check_mixture_window(regimes["gmm"], params["ingestion"])
     analyst = params.get("analyst")
     if analyst is None:
         return
@@ -83,6 +85,25 @@ def check_parameters(params: dict[str, Any]) -> None:
     if "validation" in params:
         check_validation(params["validation"], market)
         check_funding_source(params.get("ingestion", {}), params["validation"])
+
+
+def check_mixture_window(gmm: dict[str, Any], ingestion: dict[str, Any]) -> None:
+    """The mixture is fitted on its first ``fit_bars`` bars: refuse at start-up a window of
+    data that cannot hold them (the run would fail after ingestion)."""
+    import pandas as pd
+
+    days = [d for d in (ingestion.get("lookback_days"),
+                        ingestion.get("synthetic", {}).get("days")
+                        if ingestion.get("source") == "synthetic" else None) if d]
+    if not days:
+        return  # all the data there is: the mixture says how much it found
+    window = min(days)
+    bars = int(pd.Timedelta(days=window) / pd.Timedelta(ingestion["timeframe"]))
+    if bars < int(gmm["fit_bars"]):
+        raise ValueError(f"regimes.gmm.fit_bars ({gmm['fit_bars']}) is more bars than the "
+                         f"data window holds ({window} days of {ingestion['timeframe']} bars "
+                         f"= {bars}, fewer after the indicators' warm-up): lower "
+                         "regimes.gmm.fit_bars or ingest more history (ingestion.lookback_days)")
 
 
 def check_funding_source(ingestion: dict[str, Any], validation: dict[str, Any]) -> None:

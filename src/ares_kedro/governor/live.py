@@ -27,6 +27,7 @@ SHA-256 record and unpickled only when its bytes still match
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -238,7 +239,7 @@ class Governor:
         regime_labels, sr_levels = label_regimes(bars, system.regime_model)
         features, report = compute_features(
             feature_inputs(bars, sr_levels=sr_levels, reference_bars=reference_bars),
-            system.feature_names, skip_empty_inputs=False)
+            system.feature_names, skip_empty_inputs=False, quiet=True)
         if report["skipped"]:
             raise BadBars(f"features {sorted(report['skipped'])} lack their inputs "
                           f"{report['skipped']}")
@@ -358,3 +359,12 @@ def bars_from_records(frame: pd.DataFrame) -> pd.DataFrame:
     index = (pd.to_datetime(times.to_numpy(), unit="ms", utc=True)
              if pd.api.types.is_numeric_dtype(times) else pd.to_datetime(times, utc=True))
     return frame.drop(columns="open_time").set_index(pd.DatetimeIndex(index, name="open_time"))
+
+
+def request_body(bars: pd.DataFrame) -> dict[str, Any]:
+    """The JSON body ``mlflow models serve`` takes for ``bars`` (the inverse of
+    :func:`bars_from_records`): ``{"dataframe_split": {"columns", "data"}}`` with the bar
+    open times as an ``open_time`` column in epoch milliseconds."""
+    table = bars.reset_index(names="open_time")
+    table["open_time"] = table["open_time"].astype("int64") // 10**6
+    return {"dataframe_split": json.loads(table.to_json(orient="split", index=False))}

@@ -70,14 +70,17 @@ def register(name: str, category: str, warmup: int | pd.Timedelta, inputs: Itera
 
 
 def compute_features(bars: pd.DataFrame, names: Iterable[str] | None = None,
-                     skip_empty_inputs: bool = True) -> tuple[pd.DataFrame, dict[str, Any]]:
+                     skip_empty_inputs: bool = True, quiet: bool = False
+                     ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Features of ``bars`` (all registered ones, or ``names``) and a report of what was
     skipped and how many NaN or inf values remain after each feature's warm-up.
 
     A feature is skipped when an input column is absent, or (``skip_empty_inputs``) entirely
     NaN: a data source the market does not have. Live prediction passes False: there an
     empty input in a short window (no support zone known yet) is a NaN value, not a
-    missing source."""
+    missing source, and ``quiet`` logs the NaN counts at debug level only: on every
+    decision they are the same by-design NaNs (no zone on a side) the training run
+    reported."""
     wanted = list(REGISTRY) if names is None else list(names)
     unknown = sorted(set(wanted) - set(REGISTRY))
     if unknown:
@@ -111,7 +114,8 @@ def compute_features(bars: pd.DataFrame, names: Iterable[str] | None = None,
         logger.info("Skipped %d features whose inputs are missing: %s", len(skipped),
                     ", ".join(f"{n} ({', '.join(c)})" for n, c in skipped.items()))
     if bad_after_warmup:
-        logger.warning("NaN or inf after warm-up: %s", bad_after_warmup)
+        logger.log(logging.DEBUG if quiet else logging.WARNING, "NaN or inf after warm-up: %s",
+                   bad_after_warmup)
     table = pd.DataFrame(block[:len(computed)].T, index=bars.index, columns=computed,
                          copy=False)
     return table, {"computed": computed, "skipped": skipped,

@@ -38,7 +38,7 @@ from ares_kedro.governor.inputs import (
     governor_inputs,
     training_opinions,
 )
-from ares_kedro.governor.live import DecisionSystem, Governor, bars_from_records
+from ares_kedro.governor.live import BadBars, DecisionSystem, Governor, bars_from_records
 from ares_kedro.governor.model import GovernorModelParams, fit_governor
 from ares_kedro.governor.model import class_probabilities as governor_proba
 from ares_kedro.governor.policy import DecisionPolicy
@@ -239,8 +239,22 @@ def copy_for_serving(governor_decision_system: DecisionSystem) -> DecisionSystem
 def serve_decision(governor_serving_system: DecisionSystem, recent_bars: pd.DataFrame
                    ) -> pd.DataFrame:
     """The inference pipeline's one node: the decision at the last of ``recent_bars`` as
-    one row (the MLflow model's output)."""
-    decision = Governor(governor_serving_system).decide(bars_from_records(recent_bars))
+    one row (the MLflow model's output). Bars the predictor cannot use raise MLflow's
+    invalid-parameter error with the reason, which ``mlflow models serve`` returns as the
+    HTTP 400 message (any other exception it hides behind "unexpected error")."""
+    try:
+        decision = Governor(governor_serving_system).decide(bars_from_records(recent_bars))
+    except BadBars as error:
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        system = governor_serving_system
+        raise MlflowException(
+            f"{error}. A request is `dataframe_split` with the columns "
+            f"{['open_time', *system.required_columns()]} (open_time in epoch ms, UTC) and "
+            f"at least {system.warmup_bars() + 1} rows, oldest first "
+            f"({system.live_history_bars()} rows decide as the pipeline did; "
+            "docs/governor.md)", error_code=INVALID_PARAMETER_VALUE) from error
     row = {k: v for k, v in decision.items() if not isinstance(v, dict)}
     for name in ENSEMBLES:
         row[f"{name}_prediction"] = decision["ensemble_predictions"][name]
