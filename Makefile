@@ -58,8 +58,11 @@ airflow-dags: venv
 	$(BIN)/kedro airflow create --pipelines __default__ --env $(ENV) \
 	  -j integrations/airflow/dag_template.j2 -t airflow_dags
 
+# The graph at http://127.0.0.1:4141; PIPELINE=analyst shows one pipeline (readable at
+# first sight: the whole project opens zoomed far out). Stopping make stops the server too.
+PIPELINE ?=
 viz: venv
-	$(BIN)/kedro viz run --host 127.0.0.1 --no-browser
+	scripts/viz.sh $(BIN)/kedro $(if $(PIPELINE),--pipeline $(PIPELINE),)
 
 viz-check: venv  # offline build, rendered in headless Chromium (apt-get install chromium)
 	scripts/viz_screenshot.sh build/kedro_viz.png

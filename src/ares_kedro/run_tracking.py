@@ -31,6 +31,7 @@ import logging
 import multiprocessing
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -315,6 +316,36 @@ class ModelRegistry:
             return
         logger.info("A/B says promote: %s version %s is now @%s", REGISTERED_MODEL,
                     version, alias)
+
+
+class RunSummary:
+    """A run that validates ends with its result: a few plain lines on standard output
+    (:func:`~ares_kedro.validation.report.run_summary`), after Kedro's own log lines."""
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        if "validation_report" not in pipeline.all_outputs():
+            return
+        from ares_kedro.validation.report import run_summary
+
+        report = _dataset(catalog, "validation_report")
+        inner = getattr(report, "_dataset", report)
+        path = getattr(inner, "_filepath", None)
+        summary = run_summary(catalog.load("validation_backtest"),
+                              catalog.load("validation_overfitting"),
+                              catalog.load("validation_ab_test"),
+                              _relative(str(path), run_params) if path else None)
+        sys.stdout.write(f"\n{summary}\n")
+        sys.stdout.flush()
+
+
+def _relative(path: str, run_params: dict[str, Any]) -> str:
+    """``path`` relative to the project folder when it lies inside it."""
+    project = Path(run_params.get("project_path") or ".").resolve()
+    try:
+        return str(Path(path).resolve().relative_to(project))
+    except ValueError:
+        return path
 
 
 def _serving_sha256(catalog) -> str | None:

@@ -27,6 +27,7 @@ from ares_kedro.run_tracking import (  # noqa: E402
     NodeTimings,
     PipelineMetrics,
     RunManifest,
+    RunSummary,
     RunTags,
     WorkerRun,
 )
@@ -35,4 +36,5 @@ from ares_kedro.upstream_checks import UpstreamChecks  # noqa: E402
 
 _TAGS = RunTags()  # shared: the manifest and the registry need the run's tags
 HOOKS = (ProjectSigningKey(), ParameterChecks(), UpstreamChecks(), _TAGS, WorkerRun(),
-         NodeTimings(), PipelineMetrics(), RunManifest(_TAGS), ModelRegistry(_TAGS))
+         NodeTimings(), PipelineMetrics(), RunManifest(_TAGS), ModelRegistry(_TAGS),
+         RunSummary())

@@ -25,6 +25,7 @@ from ares_kedro.analyst.splits import PERIODS
 from ares_kedro.governor.decisions import EdgeGate
 from ares_kedro.governor.final_parameters import decision_gate
 from ares_kedro.regimes import REGIMES
+from ares_kedro.validation.report import run_summary
 from tests.conftest import load_parameters
 from tests.pipelines.conftest import make_project, run_pipelines
 
@@ -197,8 +198,8 @@ def test_the_exploration_notebook_runs(project):
     check_exploration_notebook(project)
 
 
-def test_the_served_mlflow_model_decides_as_the_live_predictor(out, project):
-    check_mlflow_model_and_serving(project, out)
+def test_the_served_mlflow_model_decides_as_the_live_predictor(out, project, capsys):
+    check_mlflow_model_and_serving(project, out, capsys)
 
 
 def test_shadow_replay_of_the_test_period_trades_as_validation_did(out):
@@ -331,6 +332,19 @@ def check_validation_outputs(project, out, splits):
     assert {"validation_equity.png", "validation_monte_carlo.png",
             "validation_calibration.png"} <= {p.name for p in folder.iterdir()}
     assert "## A/B test" in out["validation_report"]
+    # the same report as one HTML page: its tables, and its three charts inline
+    page = (folder / "validation_report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<table>" in page
+    assert page.count('src="data:image/png;base64,') == 3 and 'src="validation_' not in page
+    # the lines the run ended with: the governor against buy-and-hold and the best other
+    summary = run_summary(backtest, overfitting, out["validation_ab"], "report.md")
+    best = max((n for n in strategies if n not in ("governor", "buy_and_hold")),
+               key=lambda n: strategies[n]["sharpe"])
+    assert summary.splitlines()[0].startswith(
+        f"Ares validation: test period {pd.Timestamp(splits['test']['first_bar']):%Y-%m-%d %H:%M}")
+    assert f"best other strategy ({best})" in summary
+    assert f"trades {governor['trades']:5d}" in summary.splitlines()[1]
+    assert "The governor traded" in summary and "deflated Sharpe p-value" in summary
     import mlflow  # the run's MLflow metrics carry the report's headline figures
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
@@ -454,7 +468,7 @@ def _request(bars: pd.DataFrame) -> dict:
     return request_body(bars)["dataframe_split"]
 
 
-def check_mlflow_model_and_serving(project, out):
+def check_mlflow_model_and_serving(project, out, capsys):
     """`kedro run --pipelines=governor` logs the inference pipeline as an MLflow model; it
     loads with mlflow.pyfunc and serves with `mlflow models serve` on 127.0.0.1, giving
     the live predictor's decision."""
@@ -520,10 +534,10 @@ def check_mlflow_model_and_serving(project, out):
     assert answer["size"] == pytest.approx(expected["size"], abs=1e-12)
     assert answer["primary_regime"] == expected["primary_regime"]
     assert answer["model_version"] == expected["model_version"]
-    check_registry_and_promotion(project, bars, expected, uri)
+    check_registry_and_promotion(project, bars, expected, uri, capsys)
 
 
-def check_registry_and_promotion(project, bars, expected, uri):
+def check_registry_and_promotion(project, bars, expected, uri, capsys):
     """The logged governor is a registered model version tagged with its decision system's
     hash; a validation run whose A/B test says promote makes it @champion, which
     `Governor.load()` then loads by default. Every run is tagged and leaves a manifest."""
@@ -533,8 +547,14 @@ def check_registry_and_promotion(project, bars, expected, uri):
     from ares_kedro.governor.live import Governor
     from ares_kedro.registry import REGISTERED_MODEL, SHA_TAG, champion_alias, market_key
 
+    capsys.readouterr()
     ab = run_pipelines(project, ["validation"], {"ab": "validation_ab_test"}, env="blank",
                        synthetic={"edges": {"order_flow": {"strength": 1.0}}})["ab"]
+    # the run ends with its result, after the log lines, pointing at the report
+    printed = capsys.readouterr().out
+    ending = printed[printed.rindex("Ares validation: test period"):]
+    assert "governor" in ending and "buy and hold" in ending and "A/B against" in ending
+    assert "report: data/08_reporting/" in ending and "validation_report.md" in ending
     # no champion yet: the control is the fallback baseline, which the planted edge beats
     assert ab["control"] == "single_lightgbm" and "no champion" in ab["control_note"]
     assert ab["decision"] == "promote", ab

@@ -248,3 +248,63 @@ def report_metrics(validation_backtest: dict[str, Any], validation_monte_carlo: 
     if pbo.get("pbo") is not None:
         metrics["pbo"] = {"value": float(pbo["pbo"]), "step": 0}
     return metrics
+
+
+def run_summary(validation_backtest: dict[str, Any], validation_overfitting: dict[str, Any],
+                validation_ab_test: dict[str, Any], report_path: str | None) -> str:
+    """The few lines a ``kedro run`` that validates ends with (plain text): the test
+    period, the governor against buy-and-hold and the best other strategy (net Sharpe,
+    return, trades), whether it acts and why, the deflated Sharpe p-value, the A/B
+    decision and where the report is."""
+    period = validation_backtest["period"]
+    strategies = validation_backtest["strategies"]
+    others = {n: v for n, v in strategies.items() if n not in ("governor", "buy_and_hold")}
+    best = max(others, key=lambda n: float(others[n]["sharpe"])) if others else None
+    dsr = validation_overfitting["deflated_sharpe"]
+
+    def row(label: str, name: str) -> str:
+        v = strategies[name]
+        return (f"  {label:<44} net Sharpe {float(v['sharpe']):6.2f}   return "
+                f"{float(v['total_return']):8.2%}   trades {int(v['trades']):5d}")
+
+    verdict = verdict_lines(validation_backtest)[0].replace("**", "")
+    first, last = (pd.Timestamp(period[k]) for k in ("first_bar", "last_bar"))
+    lines = [f"Ares validation: test period {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} "
+             f"UTC ({period['bars']:,} bars), every cost in",
+             row("governor", "governor"), row("buy and hold", "buy_and_hold")]
+    if best is not None:
+        lines.append(row(f"best other strategy ({best})", best))
+    lines += [f"  {verdict}",
+              f"  deflated Sharpe p-value {dsr['p_value']:.3f} ({dsr['trials']:,} trials): "
+              f"{'significant' if dsr['significant'] else 'not significant'}; "
+              f"A/B against {validation_ab_test['control']}: "
+              f"{validation_ab_test['decision']}"]
+    if report_path:
+        lines.append(f"  report: {report_path} (and .html beside it; in MLflow under "
+                     "validation/)")
+    return "\n".join(lines)
+
+
+def report_html(markdown: str, charts: dict[str, Figure], title: str) -> str:
+    """``validation_report_html``: the Markdown report as one self-contained HTML page,
+    its charts (by the file names the Markdown links) inline as PNG data."""
+    import base64
+    import html
+    from io import BytesIO
+
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark").enable("table").render(markdown)
+    for name, figure in charts.items():
+        buffer = BytesIO()
+        figure.savefig(buffer, format="png", dpi=110)
+        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        body = body.replace(f'src="{name}"', f'src="data:image/png;base64,{data}"')
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;"
+             "padding:0 1em;line-height:1.45;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+             "th,td{border:1px solid #ccc;padding:0.3em 0.6em;text-align:right}"
+             "th:first-child,td:first-child{text-align:left}img{max-width:100%}")
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{style}</style></head>\n"
+            f"<body>\n{body}</body></html>\n")

@@ -167,15 +167,15 @@ def enhance_regime_features(analyst_features: pd.DataFrame, analyst_labels: pd.D
 
 
 class RegimeEnsembleTrainer:
-    """The node function training one regime's specialist (or choosing the GLOBAL stand-in
-    for a regime with too few samples): a module-level class, so Kedro's ParallelRunner
-    can send it to a worker process."""
+    """Trains one regime's specialist (or chooses the GLOBAL stand-in for a regime with too
+    few samples). Its bound ``train`` is the node function: a method of a module-level
+    class pickles by reference, so Kedro's ParallelRunner can send it to a worker process,
+    and Kedro reads its type hints (a callable object has none it can read)."""
 
     def __init__(self, regime: str):
         self.regime = regime
-        self.__name__ = self.__qualname__ = f"train_{regime.lower()}_ensemble"
 
-    def __call__(self, analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
+    def train(self, analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,
                  regime_labels: pd.DataFrame, pruned_features: dict[str, Any],
                  analyst_enhanced_features: dict[str, Any], hpo_ranges: dict[str, Any],
                  market_bars: pd.DataFrame, optimal_target_params: dict[str, Any],
@@ -205,9 +205,9 @@ class RegimeEnsembleTrainer:
         return ensemble, {**report, "enhancement": enhanced}
 
 
-def regime_ensemble_trainer(regime: str) -> RegimeEnsembleTrainer:
+def regime_ensemble_trainer(regime: str):
     """The node function training ``regime``'s ensemble (GLOBAL: every training bar)."""
-    return RegimeEnsembleTrainer(regime)
+    return RegimeEnsembleTrainer(regime).train
 
 
 def predict_and_calibrate(analyst_features: pd.DataFrame, analyst_labels: pd.DataFrame,

@@ -40,6 +40,7 @@ from ares_kedro.validation.report import (
     equity_chart,
     monte_carlo_chart,
     reliability_table,
+    report_html,
     report_markdown,
     report_metrics,
     walk_forward_chart,
@@ -259,7 +260,8 @@ def write_report(validation_backtest: dict[str, Any], validation_returns: pd.Dat
                  validation_monte_carlo: dict[str, Any], monte_carlo_samples: pd.DataFrame,
                  validation_overfitting: dict[str, Any], validation_ab_test: dict[str, Any],
                  report: dict[str, Any], ingestion: dict[str, Any]):
-    """``validation_report`` (Markdown), its three charts and the MLflow metrics."""
+    """``validation_report`` (Markdown), the same as one HTML page with the charts inline
+    (``validation_report_html``), its three charts and the MLflow metrics."""
     labelled = validation_returns["is_labelled"].fillna(False).to_numpy(dtype=bool)
     reliability = reliability_table(
         validation_returns.loc[labelled, PROBABILITY_COLUMNS].to_numpy(dtype=float),
@@ -267,9 +269,13 @@ def write_report(validation_backtest: dict[str, Any], validation_returns: pd.Dat
         int(report["calibration_bins"]))
     results = (validation_backtest, validation_monte_carlo, validation_overfitting,
                validation_ab_test)
-    return (report_markdown(*results, ingestion),
-            equity_chart(validation_returns, list(validation_backtest["strategies"])),
-            monte_carlo_chart(monte_carlo_samples), calibration_chart(reliability),
+    markdown = report_markdown(*results, ingestion)
+    charts = {"validation_equity.png": equity_chart(validation_returns,
+                                                    list(validation_backtest["strategies"])),
+              "validation_monte_carlo.png": monte_carlo_chart(monte_carlo_samples),
+              "validation_calibration.png": calibration_chart(reliability)}
+    title = f"Ares validation report, {ingestion.get('symbol', '')} {ingestion.get('timeframe', '')}"
+    return (markdown, report_html(markdown, charts, title), *charts.values(),
             report_metrics(*results))
 
 

@@ -34,7 +34,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["validation_backtest", "validation_returns", "validation_monte_carlo",
                   "validation_monte_carlo_samples", "validation_overfitting",
                   "validation_ab_test", "params:validation.report", "params:ingestion"],
-                 ["validation_report", "validation_equity_chart",
+                 ["validation_report", "validation_report_html", "validation_equity_chart",
                   "validation_monte_carlo_chart", "validation_calibration_chart",
                   "validation_mlflow_metrics"],
                  name="write_validation_report"),
