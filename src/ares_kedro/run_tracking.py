@@ -97,6 +97,16 @@ def _active_run_id() -> str | None:
     return run.info.run_id if run else None
 
 
+def run_name(tags: dict[str, str]) -> str:
+    """What a run did, as its MLflow name: ``all pipelines | BTCUSDT 1h um_futures | blank``
+    (``governor | ...`` for ``kedro run --pipelines=governor``)."""
+    pipelines = tags.get("pipelines", "")
+    did = "all pipelines" if pipelines in ("", "__default__") else pipelines.replace(",", "+")
+    market = " ".join(v for v in (tags.get("symbol"), tags.get("timeframe"),
+                                  tags.get("market")) if v)
+    return f"{did} | {market} | {tags.get('mode', 'base')}"
+
+
 class RunTags:
     """MLflow tags that say what a run was trained on and with which code."""
 
@@ -118,7 +128,7 @@ class RunTags:
         if self.mlflow_run_id:
             import mlflow
 
-            mlflow.set_tags(self.tags)
+            mlflow.set_tags({**self.tags, "mlflow.runName": run_name(self.tags)})
             # inherited by ParallelRunner's spawned workers (see WorkerRun)
             os.environ[PARENT_RUN_ENV] = self.mlflow_run_id
             os.environ[PARENT_URI_ENV] = mlflow.get_tracking_uri()

@@ -35,6 +35,7 @@ def test_a_pipeline_run_alone_without_its_upstream_data_says_what_to_run_first(p
     mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(experiment_names=["ares"])
     assert runs["status"].tolist() == ["FAILED"]
+    assert runs["tags.mlflow.runName"].iloc[0] == "governor | BTCUSDT 1h um_futures | base"
     assert runs["tags.ares.stopped"].iloc[0].startswith("missing upstream data: ")
     from ares_kedro.history import history
 
