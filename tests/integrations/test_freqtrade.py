@@ -2,7 +2,8 @@
 
 A governor is trained on candles as a Freqtrade user has them (OHLCV only, a feather file
 in Freqtrade's data layout, read by ``ingestion.source: ohlcv_files``), then Freqtrade
-backtests ``AresGovernorStrategy`` on the same file. Freqtrade cannot start without the
+backtests ``AresGovernorStrategy`` on that file's test period and on the real BTCUSDT 1h
+sample of ../shared (2019-11-05 on). Freqtrade cannot start without the
 exchange's market list, which this machine cannot fetch: ``offline_freqtrade.py`` gives it
 that list (Binance's BTC/USDT spot description) and nothing else.
 """
@@ -68,6 +69,45 @@ def bot(tmp_path_factory):
         yield project, system, datadir, out
 
 
+REAL_HOURS = "binance_spot_klines_1h"
+REAL_TEST_START = pd.Timestamp("2019-11-05", tz="UTC")  # the real-data report's test period
+
+
+def _real_candles(real_data: Path, datadir: Path) -> None:
+    """Real Binance spot BTCUSDT hours of 2019 as Freqtrade hands them to a strategy: the
+    real exchange outages filled as Freqtrade fills missing candles (flat at the last
+    close, no volume), so the test decides on the same candles Freqtrade does."""
+    names = ["open_time", "open", "high", "low", "close", "volume", "close_time",
+             "quote_volume", "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore"]
+    months = sorted((real_data / REAL_HOURS).glob("BTCUSDT-1h-2019-*.csv"))
+    raw = pd.concat(pd.read_csv(f, names=names) for f in months)
+    raw["date"] = pd.to_datetime(raw["open_time"], unit="ms", utc=True)
+    hours = raw.set_index("date")[["open", "high", "low", "close", "volume"]]
+    grid = pd.date_range(hours.index[0], hours.index[-1], freq="h", name="date")
+    filled = hours.reindex(grid)
+    filled["close"] = filled["close"].ffill()
+    for column in ("open", "high", "low"):
+        filled[column] = filled[column].fillna(filled["close"])
+    filled["volume"] = filled["volume"].fillna(0.0)
+    datadir.mkdir(parents=True)
+    filled.reset_index().to_feather(datadir / "BTC_USDT-1h.feather")
+
+
+@pytest.fixture(params=["built-in market, its test period", "real BTCUSDT, 2019-11-05 on"])
+def candles_to_trade(request, bot, tmp_path_factory) -> tuple[Path, pd.Timestamp, float]:
+    """(Freqtrade data folder, first bar traded, share of decisions the serving history may
+    decide otherwise than the whole history) of the case: the governor's own test period
+    (none), or real hours of a market it was never trained on (measured: 1 of 1,368 with
+    120 days, docs/freqtrade.md)."""
+    project, system_file, datadir, out = bot
+    if request.param.startswith("built-in"):
+        return datadir, pd.Timestamp(out["splits"]["test"]["first_bar"]), 0.0
+    real = request.getfixturevalue("real_data")
+    folder = tmp_path_factory.mktemp("real") / "binance"
+    _real_candles(real, folder)
+    return folder, REAL_TEST_START, 0.001
+
+
 def config_wallet() -> float:
     return float(json.loads((STRATEGY_PATH / "config.example.json").read_text())[
         "dry_run_wallet"])
@@ -109,12 +149,11 @@ def _backtest(tmp_path: Path, system: Path, datadir: Path, timerange: str,
 
 
 def test_freqtrade_backtesting_enters_on_the_governors_decisions_and_leaves_by_its_exit_rule(
-        bot, tmp_path, monkeypatch):
-    project, system_file, datadir, out = bot
+        bot, candles_to_trade, tmp_path, monkeypatch):
+    project, system_file, _, out = bot
+    datadir, test_start, may_differ = candles_to_trade
     key = project / "conf" / "local" / "artifact_signing.key"  # the training project's
     monkeypatch.setenv("ARES_SIGNING_KEY_FILE", str(key))
-    splits = out["splits"]
-    test_start = pd.Timestamp(splits["test"]["first_bar"])
     governor = Governor.load(system_file)
     # Freqtrade analyses the test period with startup_candle_count candles before it (the
     # governor's serving history), as the live bot does with its trailing candles
@@ -126,8 +165,9 @@ def test_freqtrade_backtesting_enters_on_the_governors_decisions_and_leaves_by_i
     signals = candle_signals(governor, candles, can_short=False)
     # with that history, the candles decide as the whole history does (the pipeline's view)
     whole = candle_signals(governor, all_candles, can_short=False)
-    assert (whole["ares_decision"].to_numpy()[first:]
-            == signals["ares_decision"].to_numpy()[history:]).all()
+    differ = (whole["ares_decision"].to_numpy()[first:]
+              != signals["ares_decision"].to_numpy()[history:]).mean()
+    assert differ <= may_differ
     first = history
     timerange = f"{test_start:%Y%m%d}-"
     trades = _backtest(tmp_path, system_file, datadir, timerange, key)

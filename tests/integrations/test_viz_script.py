@@ -20,9 +20,18 @@ pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A free port kedro-viz accepts (it refuses ports above 49151, where the system's
+    ephemeral ports often are)."""
+    import random
+
+    for port in random.Random().sample(range(20000, 49152), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 49151")
 
 
 def _serving(port: int) -> bool:
@@ -64,14 +73,16 @@ def project(tmp_path, monkeypatch) -> Path:
 def test_stopping_make_viz_stops_the_server_it_started(project):
     port = _free_port()
     kedro = str(Path(sys.executable).parent / "kedro")
+    said = (project / "viz.log").open("w")
     script = subprocess.Popen([str(PROJECT_ROOT / "scripts" / "viz.sh"), kedro,
                                "--port", str(port), "--pipeline", "regimes"],
-                              cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              cwd=project, stdout=said, stderr=subprocess.STDOUT,
                               env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"})
     try:
         deadline = time.monotonic() + 180
         while not _serving(port):
-            assert script.poll() is None, "kedro viz stopped before serving"
+            assert script.poll() is None, ("kedro viz stopped before serving: "
+                                           + (project / "viz.log").read_text()[-3000:])
             assert time.monotonic() < deadline, "kedro viz did not serve within 3 minutes"
             time.sleep(1)
         started = _descendants(script.pid)  # kedro viz and its server child
