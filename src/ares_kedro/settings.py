@@ -32,9 +32,11 @@ from ares_kedro.run_tracking import (  # noqa: E402
     WorkerRun,
 )
 from ares_kedro.signing import ProjectSigningKey  # noqa: E402
+from ares_kedro.tracking_paths import CopiedProjectArtifacts  # noqa: E402
 from ares_kedro.upstream_checks import UpstreamChecks  # noqa: E402
 
 _TAGS = RunTags()  # shared: the manifest and the registry need the run's tags
-HOOKS = (ProjectSigningKey(), ParameterChecks(), UpstreamChecks(), _TAGS, WorkerRun(),
+HOOKS = (ProjectSigningKey(), CopiedProjectArtifacts(), ParameterChecks(), UpstreamChecks(),
+         _TAGS, WorkerRun(),
          NodeTimings(), PipelineMetrics(), RunManifest(_TAGS), ModelRegistry(_TAGS),
          RunSummary())
