@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from tests.pipelines.conftest import run_pipelines
@@ -9,7 +11,9 @@ from tests.pipelines.conftest import run_pipelines
 pytestmark = pytest.mark.slow
 
 
-def test_on_the_null_market_no_strategy_has_a_significant_edge_and_ab_is_inconclusive(project):
+def test_on_the_null_market_no_strategy_has_a_significant_edge_and_ab_is_inconclusive(
+        project, caplog):
+    caplog.set_level(logging.INFO, logger="ares_kedro.run_tracking")
     out = run_pipelines(project, ["ingestion", "regimes", "analyst", "tactician", "governor",
                                   "validation"],
                         {"overfitting": "validation_overfitting", "ab": "validation_ab_test",
@@ -26,3 +30,9 @@ def test_on_the_null_market_no_strategy_has_a_significant_edge_and_ab_is_inconcl
         assert not result["significant"], f"{name} claims an edge on a random walk: {result}"
     assert out["ab"]["decision"] == "inconclusive", out["ab"]
     assert out["ab"]["rollout"]["stages"] == []
+    # the first run of a market: nothing was promoted, and the run does not pretend a
+    # champion stays
+    said = [r.getMessage() for r in caplog.records if r.name == "ares_kedro.run_tracking"]
+    assert any("A/B decision inconclusive: no champion yet for binance-um_futures-btcusdt-1h"
+               in m for m in said), said
+    assert not any("the champion" in m and "stays" in m for m in said)
