@@ -5,8 +5,9 @@ seeds' per-call ``get_dummies`` approach measured in the same run.
    trained decision system (its wall time is reported too).
 2. A longer market from the same generator (``ingestion.synthetic.days`` 2,100: about
    50,000 one-hour bars), ingestion only.
-3. Live: ``Governor.decide`` on trailing windows of ``max(500, warm-up + 1)`` bars ending
-   at ``N_CALLS`` different bars (after one warm call): p50 and p99.
+3. Live: ``Governor.decide`` on trailing windows of the serving history
+   (``DecisionSystem.live_history_bars()``: ``governor.serving.history_days``, at least
+   the warm-up) ending at ``N_CALLS`` different bars (after one warm call): p50 and p99.
 4. Batch: ``Governor.decide_batch`` on every bar of the long market, ``BATCH_RUNS``
    times: bars per second of the median call (the goal) and of the first (the process's
    first call at that size also pays for touching its memory pages for the first time).
@@ -49,10 +50,10 @@ def latest(pattern: str) -> str:
 
 
 def live_latencies(governor, bars: pd.DataFrame, calls: int) -> tuple[int, list[float]]:
-    """The trailing window ``max(500, warm-up + 1)`` and the milliseconds of ``calls``
-    ``governor.decide`` calls on windows ending at bars spread over ``bars`` (after one
-    warm call: imports and caches)."""
-    window = max(500, governor.system.warmup_bars() + 1)
+    """The trailing window (the serving history a live decision is given, docs/freqtrade.md)
+    and the milliseconds of ``calls`` ``governor.decide`` calls on windows ending at bars
+    spread over ``bars`` (after one warm call: imports and caches)."""
+    window = max(governor.system.live_history_bars(), governor.system.warmup_bars() + 1)
     ends = np.linspace(window, len(bars), calls + 1).astype(int)
     governor.decide(bars.iloc[ends[0] - window: ends[0]])
     latencies = []
