@@ -31,7 +31,7 @@ import pandas as pd
 
 from ares_kedro.analyst.labels import BarrierParams
 from ares_kedro.governor.inputs import ENSEMBLES
-from ares_kedro.governor.live import BadBars, DecisionSystem, Governor
+from ares_kedro.governor.live import BadBars, DecisionSystem, Governor, at_rows
 
 CANDLE_COLUMNS = ("date", "open", "high", "low", "close", "volume")
 TAG_PREFIX = "ares size="
@@ -133,21 +133,20 @@ def candle_signals(governor: Governor, candles: pd.DataFrame, can_short: bool,
     decided = governor.decide_batch(bars, reference_bars=reference_bars)
     n = len(bars)
     rows = np.searchsorted(bars.index.asi8, decided.index.asi8)
+    def placed(column: str) -> np.ndarray:  # the decided rows' values, missing before
+        return at_rows(decided[column].to_numpy(), rows, n)
+
     decision = np.full(n, "HOLD", dtype=object)
-    size = np.zeros(n)
-    confidence = np.full(n, np.nan)
-    regime = np.full(n, None, dtype=object)
     decision[rows] = decided["decision"].to_numpy(dtype=object)
+    size = np.zeros(n)
     size[rows] = np.abs(decided["size"].to_numpy(dtype=float))
-    confidence[rows] = decided["confidence"].to_numpy(dtype=float)
-    regime[rows] = decided["regime"].to_numpy(dtype=object)
     long_ = (decision == "LONG") & (size > 0)
     short = (decision == "SHORT") & (size > 0)
     rule = governor.system.exit_rule
     opposite = bool(rule) and BarrierParams.from_params(rule).time_exits_only
     out = pd.DataFrame({
-        "ares_decision": decision, "ares_confidence": confidence, "ares_size": size,
-        "ares_regime": regime,
+        "ares_decision": decision, "ares_confidence": placed("confidence"),
+        "ares_size": size, "ares_regime": placed("regime"),
         "ares_bars_since_long": _bars_since(long_), "ares_bars_since_short": _bars_since(short),
         "ares_enter_long": long_.astype(int),
         "ares_enter_short": (short & can_short).astype(int),
@@ -158,10 +157,7 @@ def candle_signals(governor: Governor, candles: pd.DataFrame, can_short: bool,
     }, index=candles.index)
     for name in ENSEMBLES:  # every ensemble's opinion, as the seeds' get_all_predictions
         for what in ("prediction", "confidence"):
-            values = np.full(n, None if what == "prediction" else np.nan,
-                             dtype=object if what == "prediction" else float)
-            values[rows] = decided[f"{name}_{what}"].to_numpy()
-            out[f"ares_{name}_{what}"] = values
+            out[f"ares_{name}_{what}"] = placed(f"{name}_{what}")
     return out
 
 
