@@ -143,7 +143,8 @@ def run_cycle(models: dict[str, Governor], bars: pd.DataFrame, funding: pd.DataF
         if after is None and start is None:
             start = bars.index[-1]  # a new ledger trades from the newest bar on
         rows = bars_to_decide(bars, governor, after, start)
-        if reads_reference(governor):
+        needs_reference = reads_reference(governor)
+        if needs_reference:
             if reference is None:
                 raise SystemExit(f"shadow: the {role} governor's features read the reference "
                                  "market, which is not ingested: run `kedro run "
@@ -155,8 +156,7 @@ def run_cycle(models: dict[str, Governor], bars: pd.DataFrame, funding: pd.DataF
                 logger.info("Shadow %s: %d bars wait for the reference market's bars",
                             role, waiting - rows.size)
         ledger = appended(ledger, decide_new_bars(governor, role, bars, rows,
-                                                  reference if reads_reference(governor)
-                                                  else None))
+                                                  reference if needs_reference else None))
         fills = PaperFills.of(governor.system, costs)
         summaries[role] = {**paper_summary(paper_backtest(bars, ledger, role, fills, funding)),
                            "decided_now": int(rows.size),
