@@ -37,9 +37,14 @@ def champion_alias(market: Mapping[str, Any]) -> str:
     return f"{CHAMPION}-{market_key(market)}"
 
 
+def alias_uri(alias: str) -> str:
+    """``models:/ares-governor@<alias>``."""
+    return f"models:/{REGISTERED_MODEL}@{alias}"
+
+
 def champion_uri(market: Mapping[str, Any]) -> str:
     """``models:/ares-governor@champion-<market>``."""
-    return f"models:/{REGISTERED_MODEL}@{champion_alias(market)}"
+    return alias_uri(champion_alias(market))
 
 
 def champions(client) -> dict[str, str]:
@@ -65,14 +70,14 @@ def champion_source(client, market: Mapping[str, Any] | None = None) -> str:
                              + (f" (champions: {', '.join(sorted(found))})" if found else "")
                              + ": `kedro run` validates a governor and promotes it when the "
                              "A/B test says so (docs/tracking.md)")
-        return f"models:/{REGISTERED_MODEL}@{alias}"
+        return alias_uri(alias)
     if not found:
         raise NoChampion("no champion yet: `kedro run` validates a governor and promotes it "
                          "when the A/B test says so (docs/tracking.md)")
     if len(found) > 1:
-        uris = ", ".join(f"models:/{REGISTERED_MODEL}@{a}" for a in sorted(found))
+        uris = ", ".join(alias_uri(a) for a in sorted(found))
         raise NoChampion(f"several markets have a champion; say which: {uris}")
-    return f"models:/{REGISTERED_MODEL}@{next(iter(found))}"
+    return alias_uri(next(iter(found)))
 
 
 def tag_version(client, run_id: str, market: Mapping[str, Any], sha256: str,

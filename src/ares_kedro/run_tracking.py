@@ -38,7 +38,12 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from ares_kedro.registry import CHAMPION, REGISTERED_MODEL, SHA_TAG  # noqa: F401 (re-exported)
+from ares_kedro.registry import (  # noqa: F401 (re-exported)
+    CHAMPION,
+    MARKET_KEYS,
+    REGISTERED_MODEL,
+    SHA_TAG,
+)
 
 logger = logging.getLogger(__name__)
 PARENT_RUN_ENV = "ARES_MLFLOW_PARENT_RUN_ID"  # the run's MLflow run, for worker processes
@@ -80,7 +85,7 @@ def data_version(catalog, produced_here: bool, run_id: str) -> str:
 
 def _market(params: dict[str, Any]) -> dict[str, str]:
     ingestion = params.get("ingestion", {})
-    return {k: str(ingestion.get(k, "")) for k in ("symbol", "exchange", "market", "timeframe")}
+    return {k: str(ingestion.get(k, "")) for k in MARKET_KEYS}
 
 
 def _parameters(catalog) -> dict[str, Any]:
@@ -300,8 +305,7 @@ class ModelRegistry:
 
         client = MlflowClient()
         serving = _serving_sha256(catalog)
-        market = {k: self.tags.tags.get(k, "") for k in ("exchange", "market", "symbol",
-                                                          "timeframe")}
+        market = {k: self.tags.tags.get(k, "") for k in MARKET_KEYS}
         if serving:
             tag_version(client, self.tags.mlflow_run_id, market, serving,
                         {k: self.tags.tags.get(k, "") for k in ("mode", "git_commit",
