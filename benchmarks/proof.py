@@ -228,11 +228,36 @@ def _ratio(value: float, oracle: float) -> float | None:
     return value / oracle if oracle else None
 
 
-def planted_section(quick: bool) -> list[str]:
+def baseline_comparison(kind: str, runs: list[dict[str, Any]], models: list[str]) -> str:
+    """One line: the governor's mean test net Sharpe over ``runs`` (one per seed) against
+    the best single baseline in the mean, and the paired difference (governor minus that
+    baseline, seed by seed) as mean ± its standard error, with the seeds it won."""
+    def sharpes(name: str) -> list[float]:
+        return [run["strategies"][name]["sharpe"] for run in runs]
+
+    best = max(models, key=lambda name: statistics.fmean(sharpes(name)))
+    governor = sharpes("governor")
+    differences = [g - b for g, b in zip(governor, sharpes(best), strict=True)]
+    mean = statistics.fmean(differences)
+    error = (statistics.stdev(differences) / len(differences) ** 0.5
+             if len(differences) > 1 else float("nan"))
+    verdict = "met" if mean >= 0 else f"**missed by {-mean:.2f}**"
+    return (f"- {kind}, {len(runs)} seeds: governor mean net Sharpe "
+            f"{statistics.fmean(governor):.2f}, the best single baseline in the mean "
+            f"{best} {statistics.fmean(sharpes(best)):.2f}; paired difference {mean:+.2f} "
+            f"± {error:.2f} (standard error over the seeds), the governor ahead on "
+            f"{sum(d >= 0 for d in differences)} of {len(differences)} seeds. Goal (at least "
+            f"as good in the mean): {verdict}.")
+
+
+def planted_section(quick: bool, seeds: tuple[int, ...] | None = None,
+                    base: bool = True) -> list[str]:
+    """The planted-edge cases on ``seeds`` (default :data:`PLANTED_SEEDS`) in blank, and
+    unless ``base`` is false the default market in conf/base."""
     from benchmarks.oracle import OBSERVABLE_RULES
 
-    seeds = PLANTED_SEEDS[:1] if quick else PLANTED_SEEDS
-    base_seeds = () if quick else PLANTED_BASE_SEEDS
+    seeds = PLANTED_SEEDS[:1] if quick else (tuple(seeds) if seeds else PLANTED_SEEDS)
+    base_seeds = () if quick or not base else PLANTED_BASE_SEEDS
     extra = QUICK if quick else {}
     cases = [(f"planted_base_{seed}", "base", {"ingestion.synthetic.seed": seed})
              for seed in base_seeds]  # the longest first
@@ -316,6 +341,7 @@ def planted_section(quick: bool) -> list[str]:
         lines.append(f"- Goal, {kind}: the governor's Sharpe at least {goal:g} of the "
                      f"oracle's in every run: {verdict} (ratios "
                      f"{', '.join(f'{r:.2f}' for r in ratios)}).")
+        lines.append(baseline_comparison(kind, kind_runs, models))
     return lines + [""]
 
 
@@ -445,6 +471,14 @@ def real_section(quick: bool) -> list[str]:
     return lines + [""]
 
 
+def _seed_range(text: str) -> tuple[int, ...]:
+    """``"4-8"`` or ``"1,3,5"`` as seeds."""
+    if "-" in text:
+        first, last = (int(part) for part in text.split("-", 1))
+        return tuple(range(first, last + 1))
+    return tuple(int(part) for part in text.split(","))
+
+
 SECTIONS = {"planted": planted_section, "null": null_section, "real": real_section}
 
 
@@ -453,11 +487,18 @@ def main(argv: list[str]) -> int:
         result = results_child(Path(argv[1]), argv[2], json.loads(argv[3]))
         sys.stdout.write(json.dumps(result) + "\n")
         return 0
+    if argv and argv[0] == "planted":
+        seeds = next((_seed_range(a.split("=", 1)[1]) for a in argv if a.startswith("--seeds=")),
+                     None)
+        lines = planted_section("--quick" in argv, seeds, base="--blank-only" not in argv)
+        sys.stdout.write("\n".join(lines) + "\n")
+        return 0
     if argv and argv[0] in SECTIONS:
         sys.stdout.write("\n".join(SECTIONS[argv[0]]("--quick" in argv)) + "\n")
         return 0
-    sys.stderr.write("usage: python -m benchmarks.proof {planted,null,real} [--quick] | "
-                     "results PROJECT ENV RUNTIME_JSON\n")
+    sys.stderr.write("usage: python -m benchmarks.proof planted [--seeds=FIRST-LAST] "
+                     "[--blank-only] | {null,real} [--quick] | results PROJECT ENV "
+                     "RUNTIME_JSON\n")
     return 2
 
 

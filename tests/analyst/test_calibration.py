@@ -187,20 +187,23 @@ def test_ensemble_spread_is_zero_when_members_agree_and_positive_when_they_disag
 
 
 def test_calibration_params_are_read_from_conf():
-    assert CalibrationParams.from_params({"method": "sigmoid", "bins": 15, "min_samples": 50, "min_probability": 0.001}) == (
-        CalibrationParams(method="sigmoid", bins=15, min_samples=50, min_probability=0.001))
+    assert CalibrationParams.from_params({"method": "sigmoid", "bins": 15, "min_samples": 50, "min_probability": 0.001, "training_rows": "validation"}) == (
+        CalibrationParams(method="sigmoid", bins=15, min_samples=50, min_probability=0.001,
+                          training_rows="validation"))
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"method": "isotonic", "min_samples": 50, "min_probability": 0.001}, "missing keys"),
-    ({"method": "isotonic", "bins": 10, "n_bins": 10, "min_samples": 50, "min_probability": 0.001}, "unknown keys"),
-    ({"method": "platt", "bins": 10, "min_samples": 50, "min_probability": 0.001}, "method"),
-    ({"method": "isotonic", "bins": 1, "min_samples": 50, "min_probability": 0.001}, "bins"),
-    ({"method": "isotonic", "bins": 2.5, "min_samples": 50, "min_probability": 0.001}, "bins"),
-    ({"method": "isotonic", "bins": True, "min_samples": 50, "min_probability": 0.001}, "bins"),
-    ({"method": "isotonic", "bins": 10, "min_samples": 0, "min_probability": 0.0},
+    ({"method": "isotonic", "min_samples": 50, "min_probability": 0.001, "training_rows": "validation"}, "missing keys"),
+    ({"method": "isotonic", "bins": 10, "n_bins": 10, "min_samples": 50, "min_probability": 0.001, "training_rows": "validation"}, "unknown keys"),
+    ({"method": "platt", "bins": 10, "min_samples": 50, "min_probability": 0.001, "training_rows": "validation"}, "method"),
+    ({"method": "isotonic", "bins": 1, "min_samples": 50, "min_probability": 0.001, "training_rows": "validation"}, "bins"),
+    ({"method": "isotonic", "bins": 2.5, "min_samples": 50, "min_probability": 0.001, "training_rows": "validation"}, "bins"),
+    ({"method": "isotonic", "bins": True, "min_samples": 50, "min_probability": 0.001, "training_rows": "validation"}, "bins"),
+    ({"method": "isotonic", "bins": 10, "min_samples": 50, "min_probability": 0.001,
+      "training_rows": "in_sample"}, "training_rows"),
+    ({"method": "isotonic", "bins": 10, "min_samples": 0, "min_probability": 0.0, "training_rows": "validation"},
      "min_samples"),
-    ({"method": "isotonic", "bins": 10, "min_samples": 5, "min_probability": 0.5},
+    ({"method": "isotonic", "bins": 10, "min_samples": 5, "min_probability": 0.5, "training_rows": "validation"},
      "min_probability"),
 ])
 def test_bad_calibration_params_are_refused(params, message):

@@ -35,6 +35,7 @@ from ares_kedro.governor.model import (
 )
 from ares_kedro.regimes import REGIMES
 from ares_kedro.studies import StudySettings
+from tests.conftest import load_parameters
 from tests.tactician.test_no_lookahead import CONTEXT
 from tests.tactician.test_sizing import PARAMS as SIZING
 
@@ -124,7 +125,8 @@ def test_an_edge_that_does_not_pay_its_costs_opens_no_gate():
     assert returns.best_expected_return() < 0.001
 
 
-CALIBRATION = {"method": "sigmoid", "bins": 10, "min_samples": 200, "min_probability": 0.001}
+CALIBRATION = {"method": "sigmoid", "bins": 10, "min_samples": 200, "min_probability": 0.001,
+               "training_rows": "validation"}
 
 
 def _oof_table(index: pd.Index, seed: int) -> pd.DataFrame:
@@ -173,11 +175,39 @@ def test_training_bars_reach_the_governor_only_as_out_of_fold_opinions():
                                        no_signals(later.index), CALIBRATION)
 
 
-def test_out_of_fold_training_opinions_are_calibrated_on_their_own_labels_cross_fitted():
-    """A fold model's opinion is on its own scale (here: far too sure of LONG); the
-    validation calibrator, fitted on the final model's opinions, does not fit it. Training
-    rows are calibrated on themselves, each half by a calibrator of the other half, with the
-    validation calibrator's method."""
+def test_out_of_fold_training_opinions_go_through_the_validation_calibrator_by_default():
+    """The default (``training_rows: validation``): one map for every row the governor
+    learns from and decides on, the validation calibrator later rows go through, so a
+    training row and a test row with the same raw opinion get the same calibrated one."""
+    from ares_kedro.analyst.calibration import CalibrationParams, ProbabilityCalibrator
+    from ares_kedro.governor.inputs import training_opinions
+
+    n = 600
+    index = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
+    label = np.random.default_rng(5).choice(LABELS, n, p=[0.3, 0.3, 0.4])
+    oof = _oof_table(index, seed=5)
+    oof = oof[oof["ensemble"] == GLOBAL]
+    raw = oof[["p_long", "p_short", "p_hold"]].to_numpy()
+    labels = pd.DataFrame({"label": label, "is_labelled": True}, index=index)
+    validation = ProbabilityCalibrator("sigmoid", 0.001).fit(
+        np.tile([0.5, 0.2, 0.3], (n, 1)), label)  # shrinks every opinion towards the prior
+    rows = CalibrationParams.from_params(
+        {**load_parameters()["analyst"]["calibration"]}).training_rows
+    assert rows == "validation"
+    table = training_opinions(oof, {GLOBAL: validation}, pd.Series("BULL_TREND", index=index),
+                              labels, min_rows=200, calibration_rows=rows)
+    np.testing.assert_allclose(
+        table[["GLOBAL_p_long", "GLOBAL_p_short", "GLOBAL_p_hold"]].to_numpy(),
+        validation.transform(raw))
+    with pytest.raises(ValueError, match="training_rows"):
+        CalibrationParams.from_params({**load_parameters()["analyst"]["calibration"],
+                                       "training_rows": "in_sample"})
+
+
+def test_out_of_fold_training_opinions_may_be_calibrated_on_their_own_labels_cross_fitted():
+    """``training_rows: own_labels``: a fold model's opinion on its own scale (here: far
+    too sure of LONG) is calibrated on the training rows themselves, each half by a
+    calibrator of the other half, with the validation calibrator's method."""
     from ares_kedro.analyst.calibration import ProbabilityCalibrator
     from ares_kedro.governor.inputs import training_opinions
 
@@ -191,7 +221,7 @@ def test_out_of_fold_training_opinions_are_calibrated_on_their_own_labels_cross_
     identity = ProbabilityCalibrator("sigmoid", 0.001).fit(
         np.tile([1 / 3, 1 / 3, 1 / 3], (n, 1)), label)  # what validation would give
     table = training_opinions(oof, {GLOBAL: identity}, pd.Series("BULL_TREND", index=index),
-                              labels, min_rows=200)
+                              labels, min_rows=200, calibration_rows="own_labels")
     assert abs(table["GLOBAL_p_long"].mean() - 0.3) < 0.03  # the LONG frequency, not 0.8
     first, second = np.array_split(np.arange(n), 2)
     assert table["GLOBAL_p_long"].iloc[first].nunique() == 1  # one map per half
@@ -201,7 +231,8 @@ def test_out_of_fold_training_opinions_are_calibrated_on_their_own_labels_cross_
         table[["GLOBAL_p_long", "GLOBAL_p_short", "GLOBAL_p_hold"]].iloc[first].to_numpy(),
         own_half.transform(oof[["p_long", "p_short", "p_hold"]].to_numpy()[first]))
     few = training_opinions(oof.iloc[:100], {GLOBAL: identity},
-                            pd.Series("BULL_TREND", index=index), labels, min_rows=200)
+                            pd.Series("BULL_TREND", index=index), labels, min_rows=200,
+                            calibration_rows="own_labels")
     np.testing.assert_allclose(few["GLOBAL_p_long"],  # too few rows: validation's calibrator
                                identity.transform(np.tile([0.8, 0.1, 0.1], (100, 1)))[:, 0])
 

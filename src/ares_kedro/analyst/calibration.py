@@ -34,6 +34,12 @@ METHODS = ("isotonic", "sigmoid")
 _LOGIT_EPS = 1e-9  # probabilities are clipped to [eps, 1 - eps] before the logit
 
 
+TRAINING_ROW_CALIBRATIONS = ("own_labels", "validation")
+"""How the ensembles' out-of-fold opinions on the training bars are calibrated for the
+governor: on their own labels, cross-fitted in two halves of time, or by the validation
+calibrator that later rows go through (docs/decisions.md, "Governor")."""
+
+
 @dataclass(frozen=True)
 class CalibrationParams:
     """``analyst.calibration`` in conf."""
@@ -42,10 +48,14 @@ class CalibrationParams:
     bins: int  # equal-width confidence bins of the calibration error and reliability diagram
     min_samples: int  # fewer validation bars of an ensemble's regime: calibrate on all of them
     min_probability: float  # floor of a calibrated class probability (before renormalising)
+    training_rows: str  # TRAINING_ROW_CALIBRATIONS: the map of the out-of-fold training rows
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> CalibrationParams:
         spec = cls(**checked_keys(cls, params, "analyst.calibration"))
+        if spec.training_rows not in TRAINING_ROW_CALIBRATIONS:
+            raise ValueError(f"analyst.calibration.training_rows must be one of "
+                             f"{TRAINING_ROW_CALIBRATIONS}, got {spec.training_rows!r}")
         if spec.method not in METHODS:
             raise ValueError(f"analyst.calibration.method must be one of {METHODS}, got "
                              f"{spec.method!r}")

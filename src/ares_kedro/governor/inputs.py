@@ -129,17 +129,18 @@ def _opinion(predictions: pd.DataFrame | Mapping[str, Any], source: str) -> dict
 
 
 def _calibrated_out_of_fold(proba: np.ndarray, known: np.ndarray, calibrator: Any,
-                            labels: tuple[np.ndarray, np.ndarray], min_rows: int
-                            ) -> np.ndarray:
-    """``proba`` with its known, labelled rows cross-fitted on their own labels by a
-    calibrator like ``calibrator`` (None: calibration was not applied, rows pass through;
-    fewer than ``min_rows`` rows: the validation calibrator itself)."""
+                            labels: tuple[np.ndarray, np.ndarray], min_rows: int,
+                            rows: str = "validation") -> np.ndarray:
+    """``proba`` with its known rows calibrated: ``rows`` "validation" by ``calibrator``
+    itself; "own_labels" the labelled ones cross-fitted on their own labels by a
+    calibrator like ``calibrator`` (fewer than ``min_rows`` rows: ``calibrator`` itself).
+    None: calibration was not applied, rows pass through."""
     if calibrator is None or not known.any():
         return proba
     label, labelled = labels
     fit_rows = np.flatnonzero(known & labelled)
     out = proba.copy()
-    if fit_rows.size < max(int(min_rows), 2):
+    if rows == "validation" or fit_rows.size < max(int(min_rows), 2):
         out[known] = calibrator.transform(proba[known])
         return out
     out = cross_fitted(proba, label, fit_rows, calibrator.method, calibrator.min_probability)
@@ -150,21 +151,21 @@ def _calibrated_out_of_fold(proba: np.ndarray, known: np.ndarray, calibrator: An
 
 
 def training_opinions(oof_predictions: pd.DataFrame, calibrators: Mapping[str, Any],
-                      regimes: pd.Series, labels: pd.DataFrame, min_rows: int
-                      ) -> pd.DataFrame:
+                      regimes: pd.Series, labels: pd.DataFrame, min_rows: int,
+                      calibration_rows: str = "validation") -> pd.DataFrame:
     """``analyst_predictions`` layout for the training bars, from the ensembles'
     out-of-fold opinions (``analyst_oof_predictions``, long: ``ensemble`` per row).
 
     Every training bar GLOBAL tested gets GLOBAL's opinion, and under each regime's columns
     that regime's specialist's out-of-fold opinion (on its own bars; NaN elsewhere), or
     GLOBAL's where the regime has no specialist (as its stand-in does on later bars). Each
-    opinion is calibrated where the ensemble's validation calibration was applied, but on
-    its own out-of-fold rows, cross-fitted in two halves of time (:func:`cross_fitted`, the
-    method of the validation calibrator): a fold model's raw opinion is on another scale
-    than the final model's, so the validation calibrator does not fit it, and calibrated
-    probabilities are what training and later rows can share. An ensemble with fewer than
-    ``min_rows`` labelled out-of-fold rows (``analyst.calibration.min_samples``) keeps the
-    validation calibrator. ``period`` is "train",
+    opinion is calibrated where the ensemble's validation calibration was applied:
+    ``calibration_rows`` "validation" (the default) by the validation calibrator itself,
+    the map every later row goes through, so that a raw opinion means the same to the
+    governor on every bar; "own_labels" on its own out-of-fold rows, cross-fitted in two
+    halves of time (:func:`cross_fitted`, the method of the validation calibrator; an
+    ensemble with fewer than ``min_rows`` labelled out-of-fold rows,
+    ``analyst.calibration.min_samples``, keeps the validation calibrator). ``period`` is "train",
     ``label`` and ``is_labelled`` come from ``labels``."""
     oof = oof_predictions
     global_rows = oof[oof["ensemble"] == GLOBAL]
@@ -181,7 +182,7 @@ def training_opinions(oof_predictions: pd.DataFrame, calibrators: Mapping[str, A
         proba = part[raw].to_numpy(dtype=float, copy=True)
         known = ~np.isnan(proba).any(axis=1)
         proba = _calibrated_out_of_fold(proba, known, calibrators.get(name), table_labels,
-                                        min_rows)
+                                        min_rows, calibration_rows)
         columns = opinion_columns(name, np.where(known[:, None], proba, 0.0),
                                   part["spread"].to_numpy(dtype=float))
         for what in ("p_long", "p_short", "p_hold", "confidence"):

@@ -57,10 +57,12 @@ def assemble_governor_inputs(analyst_predictions: pd.DataFrame,
                              regime_labels: pd.DataFrame, tactician_signals: pd.DataFrame,
                              calibration: dict[str, Any]) -> pd.DataFrame:
     """``governor_inputs``: one row per training bar (the ensembles' out-of-fold opinions,
-    calibrated on themselves, cross-fitted) and per validation and test bar."""
+    through the validation calibrators, ``analyst.calibration.training_rows``) and per
+    validation and test bar."""
+    settings = CalibrationParams.from_params(calibration)
     training = training_opinions(analyst_oof_predictions, analyst_calibrators,
-                                 regime_labels["regime"], analyst_labels,
-                                 CalibrationParams.from_params(calibration).min_samples)
+                                 regime_labels["regime"], analyst_labels, settings.min_samples,
+                                 settings.training_rows)
     later = governor_inputs(analyst_predictions, tactician_signals)
     table = pd.concat([governor_inputs(training, tactician_signals), later]).sort_index()
     if table.index.has_duplicates:
