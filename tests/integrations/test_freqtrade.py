@@ -35,11 +35,16 @@ HARNESS = Path(__file__).parent / "freqtrade" / "offline_freqtrade.py"
 STRATEGY_PATH = PROJECT_ROOT / "integrations" / "freqtrade"
 FEE = 0.0012  # Binance spot taker 0.1 % plus the conf's 2 bp slippage, per fill
 # A governor made to act whatever its edge: this module tests how the bot trades the
-# decisions, never whether they are good (validation's report says that).
+# decisions, never whether they are good (validation's report says that). The candles
+# carry an edge OHLC shows in both directions (the benchmarks' mean reversion), and its
+# gate opens wherever the expected net return of a trade is above -0.9 round-trip costs,
+# so that it decides longs whatever margin its search would have chosen.
+MEAN_REVERTING = {"edges": {"mean_reversion": {"strength": 0.25, "regimes": "all"}}}
 ACTS_ANYWAY = {"governor": {**MECHANICS_BUDGET["governor"],
                             "final_optimisation": {**MECHANICS_BUDGET["governor"][
                                 "final_optimisation"], "max_p_value": 1.0,
-                                "min_validation_sharpe": -1.0e9}},
+                                "min_validation_sharpe": -1.0e9,
+                                "expected_return_margin": [-0.95, -0.9]}},
                "analyst": MECHANICS_BUDGET["analyst"]}
 
 
@@ -51,7 +56,7 @@ def bot(tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch:
         project = make_project(root, monkeypatch)
         bars = run_pipelines(project, ["ingestion"], {"bars": "market_bars"},
-                             env="blank")["bars"]
+                             env="blank", synthetic=MEAN_REVERTING)["bars"]
         shutil.rmtree(project / "data")
         datadir = root / "user_data" / "data" / "binance"
         datadir.mkdir(parents=True)
