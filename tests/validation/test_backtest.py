@@ -93,6 +93,23 @@ def test_funding_is_paid_by_longs_and_received_by_shorts_at_each_funding_time():
     assert spot.trades["funding"].iloc[0] == 0
 
 
+def test_a_spot_short_pays_its_margin_loans_interest_every_hour_it_is_held():
+    bars = bars_from_closes([100, 104, 90, 95])  # bars 1, 2, 3 open at 100, 104, 90
+    spot = costs(maker_fee=0, taker_fee=0, slippage_bps=0, funding=False,
+                 short_interest_per_day=0.0024)  # 0.01 % an hour
+    short = one_trade(bars, 0, 3, -1, 0.5, 95.0, TIME_EXIT, spot)
+    # size x hourly rate x the borrowed coins' value at each hour's open / entry price
+    interest = 0.5 * 0.0001 * (100 + 104 + 90) / 100
+    trade = short.trades.iloc[0]
+    assert trade["short_interest"] == pytest.approx(interest)
+    assert trade["net_return"] == pytest.approx(0.5 * 0.05 - interest)
+    assert np.prod(1 + short.bar_returns) == pytest.approx(1 + 0.5 * 0.05 - interest)
+    assert performance(short)["short_interest"] == pytest.approx(interest)
+    long = one_trade(bars, 0, 3, 1, 0.5, 95.0, TIME_EXIT, spot)  # a long borrows nothing
+    assert long.trades["short_interest"].iloc[0] == 0
+    assert long.trades["net_return"].iloc[0] == pytest.approx(-0.5 * 0.05)
+
+
 def test_a_funding_time_between_bars_of_the_table_is_not_invented():
     bars = bars_from_closes([100, 100, 100])
     late = pd.DataFrame({"funding_time": [bars.index[-1] + 2 * HOUR], "funding_rate": [0.01]})
@@ -206,10 +223,15 @@ def test_bad_cost_parameters_are_refused_with_the_key_named():
     params = {"fees": {"um_futures": {"maker": 0.0002, "taker": 0.0005}},
               "entry_order": "taker", "take_profit_order": "maker", "slippage_model": "fixed",
               "slippage_bps": 2.0, "range_impact": 0.1, "max_slippage_bps": 50.0,
-              "capital": 100_000.0, "funding": True}
-    assert CostModel.from_params(params, "um_futures").taker_fee == 0.0005
-    assert CostModel.from_params({**params, "fees": {**params["fees"], "spot": {
-        "maker": 0.001, "taker": 0.001}}}, "spot").funding is False
+              "capital": 100_000.0, "funding": True, "spot_short_interest_per_day": 0.0002}
+    futures = CostModel.from_params(params, "um_futures")
+    assert futures.taker_fee == 0.0005 and futures.short_interest_per_day == 0  # funding instead
+    spot = CostModel.from_params({**params, "fees": {**params["fees"], "spot": {
+        "maker": 0.001, "taker": 0.001}}}, "spot")
+    assert spot.funding is False and spot.short_interest_per_day == 0.0002
+    assert spot.short_interest_per_bar(YEAR_OF_HOURS) == pytest.approx(0.0002 / 24)
+    with pytest.raises(ValueError, match="spot_short_interest_per_day"):
+        CostModel.from_params({**params, "spot_short_interest_per_day": -0.1}, "um_futures")
     with pytest.raises(ValueError, match="no entry for market 'spot'"):
         CostModel.from_params(params, "spot")
     with pytest.raises(ValueError, match="slippage_model"):

@@ -12,11 +12,12 @@ Costs, all in (see :mod:`.costs`): the entry fill (taker with slippage, or maker
 fill (a take-profit is a resting limit order when ``take_profit_order`` is maker; stops and
 time exits are market orders with slippage), and on futures the funding payment at every
 funding time the position is held (``side x size x rate x price / entry price`` of equity
-paid; a long pays a positive rate).
+paid; a long pays a positive rate), and on spot a short's margin loan interest for every
+bar it is held (``size x interest per bar x price / entry price``).
 
 Equity is marked to market at every close: within a trade held with ``size`` of the equity
 at entry, equity relative to entry is ``1 - entry cost + side x size x (P_t / P_entry - 1)
-- funding so far`` (minus the exit cost at the exit bar), so the product of the bar returns
+- funding and interest so far`` (minus the exit cost at the exit bar), so the product of the bar returns
 over a trade equals ``1 +`` its net return. Everything is array arithmetic over the
 trades' bars; no loop over bars.
 """
@@ -116,7 +117,8 @@ def run_trades(bars: pd.DataFrame, entry_row: np.ndarray, exit_row: np.ndarray,
     cost = _trade_costs(bars, entry_row, exit_row, size, exit_price / entry_price, outcome,
                         costs)
     path = _equity_path(bars["open"].to_numpy(float), close, entry_row, exit_row, side, size,
-                        exit_price, entry_price, cost, funding if costs.funding else None)
+                        exit_price, entry_price, cost, funding if costs.funding else None,
+                        costs.short_interest_per_bar(period.bars_per_year))
     trade, rows, last = path["trade"], path["rows"], path["last"]
     relative, paid_so_far = path["relative"], path["paid_so_far"]
     ratio = cost["ratio"]
@@ -136,6 +138,7 @@ def run_trades(bars: pd.DataFrame, entry_row: np.ndarray, exit_row: np.ndarray,
         "fees": size * (cost["entry_fee"] + cost["exit_fee"] * ratio),
         "slippage": size * (cost["entry_slip"] + cost["exit_slip"] * ratio),
         "funding": paid_so_far[last] if rows.size else np.zeros(0),
+        "short_interest": path["interest_so_far"][last] if rows.size else np.zeros(0),
         "net_return": relative[last] - 1.0 if rows.size else np.zeros(0)})
     return Backtest(pd.Series(np.expm1(log_growth), index=index, name="net_return"),
                     pd.Series(positions, index=index, name="position"), table,
@@ -170,10 +173,13 @@ def _trade_costs(bars: pd.DataFrame, entry_row: np.ndarray, exit_row: np.ndarray
 def _equity_path(open_: np.ndarray, close: np.ndarray, entry_row: np.ndarray,
                  exit_row: np.ndarray, side: np.ndarray, size: np.ndarray,
                  exit_price: np.ndarray, entry_price: np.ndarray, cost: dict[str, np.ndarray],
-                 funding: np.ndarray | None) -> dict[str, np.ndarray]:
+                 funding: np.ndarray | None, short_interest: float = 0.0
+                 ) -> dict[str, np.ndarray]:
     """Every bar each trade is exposed to (entry + 1 .. exit), vectorised: its ``trade``,
-    bar ``rows``, whether it is the ``last``, the funding paid so far, the trade's equity
-    ``relative`` to its entry (never below nothing) and the bar before (``previous``)."""
+    bar ``rows``, whether it is the ``last``, the funding and the short's loan interest
+    (``short_interest`` per bar of the borrowed coins' value at the bar's open) paid so far,
+    the trade's equity ``relative`` to its entry (never below nothing) and the bar before
+    (``previous``)."""
     held = exit_row - entry_row
     trade = np.repeat(np.arange(entry_row.size), held)
     start = np.repeat(np.cumsum(held) - held, held)
@@ -181,20 +187,27 @@ def _equity_path(open_: np.ndarray, close: np.ndarray, entry_row: np.ndarray,
     last = rows == exit_row[trade]
     price = np.where(last, exit_price[trade], close[rows])
     rate = funding[rows] if funding is not None else np.zeros(rows.size)
-    paid = side[trade] * size[trade] * rate * open_[rows] / entry_price[trade]
-    cumulative = np.cumsum(paid)
-    paid_so_far = cumulative - (cumulative[start] - paid[start])
+    exposure = size[trade] * open_[rows] / entry_price[trade]  # the coins' value, of equity
+    paid_so_far = _so_far(side[trade] * exposure * rate, start)
+    interest_so_far = _so_far(np.where(side[trade] < 0, exposure * short_interest, 0.0), start)
     entry_cost, exit_cost = cost["entry_cost"], cost["exit_cost"]
     relative = (1.0 - entry_cost[trade] + side[trade] * size[trade] *
-                (price / entry_price[trade] - 1.0) - paid_so_far - np.where(last, exit_cost[trade],
-                                                                            0.0))
+                (price / entry_price[trade] - 1.0) - paid_so_far - interest_so_far
+                - np.where(last, exit_cost[trade], 0.0))
     relative = np.maximum(relative, 1e-12)  # the account cannot go below nothing
     previous = np.empty_like(relative)
     previous[1:] = relative[:-1]
     first = rows == entry_row[trade] + 1
     previous[first] = 1.0 - entry_cost[trade[first]]
     return {"trade": trade, "rows": rows, "last": last, "paid_so_far": paid_so_far,
-            "relative": relative, "previous": previous}
+            "interest_so_far": interest_so_far, "relative": relative, "previous": previous}
+
+
+def _so_far(paid: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Each trade's running total of ``paid`` over its held bars (``start``: the position of
+    each bar's trade's first bar)."""
+    cumulative = np.cumsum(paid)
+    return cumulative - (cumulative[start] - paid[start])
 
 
 def barrier_exits(trades: pd.DataFrame, barriers: BarrierParams, close: np.ndarray,

@@ -9,6 +9,10 @@ fill, or grows with the bar's range and the order's share of the bar's traded vo
 
 with ``participation = |size| x capital / quote_volume`` (capped at 1) and the result capped
 at ``max_slippage_bps``.
+
+A short on a spot market sells borrowed coins: it pays the margin loan's interest,
+``spot_short_interest_per_day`` of the borrowed coins' value, accrued every hour it is held
+(Binance margin charges hourly; futures pay funding instead).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ares_kedro.params import checked_keys
 ORDER_TYPES = ("maker", "taker")
 SLIPPAGE_MODELS = ("fixed", "range_volume")
 BASIS_POINT = 1e-4
+DAYS_PER_YEAR = 365.0  # the calendar of bars_per_year (crypto trades every day)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,11 @@ class CostModel:
     max_slippage_bps: float
     capital: float  # quote currency behind a size of 1 (participation in range_volume)
     funding: bool  # futures: pay and receive funding at each funding time
+    short_interest_per_day: float = 0.0  # spot shorts: margin loan interest, of the loan's value
+
+    def short_interest_per_bar(self, bars_per_year: float) -> float:
+        """The loan interest a short pays per bar held, as a fraction of its coins' value."""
+        return self.short_interest_per_day * DAYS_PER_YEAR / float(bars_per_year)
 
     @classmethod
     def from_params(cls, params: dict[str, Any], market: str) -> CostModel:
@@ -47,8 +57,13 @@ class CostModel:
         if market not in fees:
             raise ValueError(f"validation.costs.fees has no entry for market {market!r}; "
                              f"add one beside {sorted(fees)}")
+        interest = float(fields.pop("spot_short_interest_per_day"))
+        if interest < 0:
+            raise ValueError("validation.costs.spot_short_interest_per_day must be >= 0 (a "
+                             "fraction of the borrowed coins' value per day, e.g. 0.0002)")
         spec = cls(maker_fee=float(fees[market]["maker"]), taker_fee=float(fees[market]["taker"]),
-                   funding=bool(fields.pop("funding")) and market != "spot", **fields)
+                   funding=bool(fields.pop("funding")) and market != "spot",
+                   short_interest_per_day=interest if market == "spot" else 0.0, **fields)
         if spec.entry_order not in ORDER_TYPES or spec.take_profit_order not in ORDER_TYPES:
             raise ValueError(f"validation.costs: entry_order and take_profit_order must be one "
                              f"of {ORDER_TYPES}")
@@ -95,3 +110,4 @@ class _CostsConf:
     max_slippage_bps: float
     capital: float
     funding: bool
+    spot_short_interest_per_day: float

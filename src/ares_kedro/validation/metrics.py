@@ -64,5 +64,6 @@ def performance(backtest: Backtest) -> dict[str, Any]:
         "fees": float(trades["fees"].sum()),
         "slippage": float(trades["slippage"].sum()),
         "funding": float(trades["funding"].sum()),
+        "short_interest": float(trades["short_interest"].sum()),
         "bars": int(returns.size),
     }

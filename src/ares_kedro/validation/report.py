@@ -179,8 +179,8 @@ def report_markdown(validation_backtest: dict[str, Any], validation_monte_carlo:
     lines = [
         "# Validation report", "",
         f"Test period {period['first_bar']} to {period['last_bar']} ({period['bars']:,} bars), "
-        "never trained, tuned or calibrated on. Every figure is net of fees, slippage and "
-        "funding.", "",
+        "never trained, tuned or calibrated on. Every figure is net of fees, slippage, "
+        "funding (futures) and a spot short's margin interest.", "",
         *verdict_lines(validation_backtest), "", market_line(ingestion), "",
         "## Strategies", "", *markdown_table(validation_backtest["strategies"], HEADLINE), "",
         validation_backtest["note"], "", "![equity](validation_equity.png)", "",
