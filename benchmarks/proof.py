@@ -436,7 +436,8 @@ def real_section(quick: bool) -> list[str]:
         "in `../shared/data/real/binance_spot_klines_1h` "
         + ("(its last 120 days)" if quick else "(2017-08-17 to 2019-12-31, every bar)")
         + f" (`python -m benchmarks.proof real`, i.e. `{command}`). Spot: no funding, "
-        "fees 0.1 % per fill plus 2 bp slippage on market fills. Test period "
+        "fees 0.1 % per fill plus 2 bp slippage on market fills, a short's margin interest "
+        "(`validation.costs.spot_short_interest_per_day`). Test period "
         f"{run['period']['first_bar'][:10]} to {run['period']['last_bar'][:10]} "
         f"({run['period']['bars']:,} bars), never trained, tuned or calibrated on. "
         f"Run time {run['wall_s'] / 60:.1f} min.",
