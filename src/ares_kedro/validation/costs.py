@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from ares_kedro.market.timeframes import YEAR
 from ares_kedro.params import checked_keys
 
 ORDER_TYPES = ("maker", "taker")
 SLIPPAGE_MODELS = ("fixed", "range_volume")
 BASIS_POINT = 1e-4
-DAYS_PER_YEAR = 365.0  # the calendar of bars_per_year (crypto trades every day)
+DAY = pd.Timedelta(days=1)  # the interest rate's period
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class CostModel:
 
     def short_interest_per_bar(self, bars_per_year: float) -> float:
         """The loan interest a short pays per bar held, as a fraction of its coins' value."""
-        return self.short_interest_per_day * DAYS_PER_YEAR / float(bars_per_year)
+        return self.short_interest_per_day * (YEAR / DAY) / float(bars_per_year)
 
     @classmethod
     def from_params(cls, params: dict[str, Any], market: str) -> CostModel:
