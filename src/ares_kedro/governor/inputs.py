@@ -138,9 +138,9 @@ def _calibrated_out_of_fold(proba: np.ndarray, known: np.ndarray, calibrator: An
     if calibrator is None or not known.any():
         return proba
     label, labelled = labels
-    fit_rows = np.flatnonzero(known & labelled)
+    fit_rows = np.flatnonzero(known & labelled) if rows == "own_labels" else np.zeros(0)
     out = proba.copy()
-    if rows == "validation" or fit_rows.size < max(int(min_rows), 2):
+    if fit_rows.size < max(int(min_rows), 2):  # "validation", or too few own rows
         out[known] = calibrator.transform(proba[known])
         return out
     out = cross_fitted(proba, label, fit_rows, calibrator.method, calibrator.min_probability)
